@@ -1,0 +1,1 @@
+"""JSON Schemas published with vmctl (the spec language, the plan document)."""

@@ -1,0 +1,5 @@
+"""`python -m vmctl`."""
+
+from vmctl.cli import main
+
+main()

@@ -1,0 +1,58 @@
+"""Where vmctl's output goes: stdout for results, stderr for errors and progress; colour only on a TTY."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class Output:
+    """Thin wrapper over rich consoles, created lazily so that fast paths never import rich."""
+
+    def __init__(self, color: bool = True) -> None:
+        self.color = color and "NO_COLOR" not in os.environ
+
+    def _console(self, stream: Any) -> Console:
+        from rich.console import Console
+
+        return Console(
+            file=stream,
+            no_color=not self.color,
+            color_system="auto" if self.color else None,
+            highlight=False,
+            soft_wrap=True,
+            emoji=False,
+        )
+
+    @cached_property
+    def out(self) -> Console:
+        return self._console(sys.stdout)
+
+    @cached_property
+    def err(self) -> Console:
+        return self._console(sys.stderr)
+
+    @property
+    def interactive(self) -> bool:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+
+    def json(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+    def error(self, headline: str, details: list[str] | None = None) -> None:
+        """An error headline on stderr, then its details (file:line problems, hints), indented."""
+        self.err.print(f"[bold red]error:[/] {_escape(headline)}")
+        for line in details or []:
+            self.err.print(f"  {_escape(line)}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

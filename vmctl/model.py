@@ -1,0 +1,366 @@
+"""The data that flows between vmctl's stages.
+
+The same dataclasses describe what the spec asks for and what libvirt has, so the planner can
+compare them field by field. Sizes are bytes; names are the hypervisor's names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any, Literal
+
+from vmctl.errors import Location
+
+Accel = Literal["auto", "kvm", "tcg"]
+Firmware = Literal["bios", "uefi"]
+PowerState = Literal["running", "stopped"]
+DiskBus = Literal["virtio", "scsi"]
+NicKind = Literal["network", "bridge", "user"]
+NetworkMode = Literal["nat", "isolated", "bridge", "user"]
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A directory storage pool."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """A base image; uploaded once into `pool` as a content-addressed volume."""
+
+    name: str
+    format: Literal["qcow2", "raw"]
+    pool: str
+    path: Path | None = None
+    url: str | None = None
+    sha256: str | None = None
+    origin: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What vmctl measured of an image file: its digest and sizes."""
+
+    sha256: str
+    virtual_size: int
+    file_size: int
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A network. Only nat/isolated ones are libvirt objects that vmctl manages."""
+
+    name: str
+    libvirt_name: str
+    mode: NetworkMode
+    ipv4: str | None = None
+    dhcp: bool = False
+    bridge: str | None = None
+
+    @property
+    def managed(self) -> bool:
+        return self.mode in ("nat", "isolated")
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A local file (kernel, initrd) that vmctl uploads as a content-addressed volume."""
+
+    path: PurePath = field(compare=False)  # local file (spec) or path on the host (live)
+    volume: str = ""  # content-addressed volume name, filled once the file's digest is known
+
+
+@dataclass(frozen=True)
+class BootSpec:
+    """Direct kernel boot."""
+
+    kernel: FileRef
+    initrd: FileRef | None
+    cmdline: str
+
+
+@dataclass(frozen=True)
+class DiskSpec:
+    """A disk, identified by its name. `size` None means: the image's own size."""
+
+    name: str
+    bus: DiskBus
+    pool: str
+    volume: str
+    size: int | None = None
+    image: str | None = None
+    image_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    """A NIC, identified by its name; `source` is the libvirt network or bridge name."""
+
+    name: str
+    kind: NicKind
+    source: str
+    mac: str
+    model: str = "virtio"
+
+
+@dataclass(frozen=True)
+class ShareSpec:
+    """A virtiofs share; the mount tag is its name."""
+
+    name: str
+    source: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class DevicesSpec:
+    """Paravirtualized device toggles."""
+
+    rng: bool = True
+    balloon: bool = True
+    agent: bool = True
+    vsock: bool = False
+    console: Literal["serial", "none"] = "serial"
+
+
+@dataclass(frozen=True)
+class CloudInitSpec:
+    """cloud-init NoCloud content. `user_data` is a mapping (#cloud-config) or text."""
+
+    user_data: Any = None
+    meta_data: Mapping[str, Any] = field(default_factory=dict)
+    network_config: Mapping[str, Any] | None = None
+    sensitive: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SeedSpec:
+    """The seed ISO made from a CloudInitSpec: `digest` identifies its content."""
+
+    volume: str  # carries the digest: a new content is a new volume
+    pool: str
+    digest: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class WaitSpec:
+    """What `apply --wait` waits for after starting a guest."""
+
+    agent: bool = True
+    cloud_init: bool = False
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    """One virtual machine as the spec wants it, or as libvirt has it."""
+
+    name: str  # the libvirt domain name
+    guest: str  # the spec's guest key (before count expansion)
+    hostname: str
+    accel: Accel = "auto"
+    machine: str = "q35"
+    firmware: Firmware = "bios"
+    cpu_model: str | None = None
+    cpus: int = 1
+    max_cpus: int = 1
+    memory: int = 1024**3
+    max_memory: int = 1024**3
+    state: PowerState = "running"
+    autostart: bool = False
+    pool: str = "default"
+    boot: BootSpec | None = None
+    disks: tuple[DiskSpec, ...] = ()
+    nics: tuple[NicSpec, ...] = ()
+    shares: tuple[ShareSpec, ...] = ()
+    devices: DevicesSpec = DevicesSpec()
+    cloud_init: CloudInitSpec | None = None
+    seed: SeedSpec | None = None
+    wait: WaitSpec = field(default=WaitSpec(), compare=False)
+    prevent_destroy: bool = False
+    origin: Location | None = field(default=None, compare=False)
+
+    def disk(self, name: str) -> DiskSpec | None:
+        return next((d for d in self.disks if d.name == name), None)
+
+    def nic(self, name: str) -> NicSpec | None:
+        return next((n for n in self.nics if n.name == name), None)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything the spec files ask for, validated and merged."""
+
+    project: str
+    workspace: str | None
+    connection: str | None
+    pools: tuple[PoolSpec, ...]
+    images: tuple[ImageSpec, ...]
+    networks: tuple[NetworkSpec, ...]
+    guests: tuple[GuestSpec, ...]
+    files: tuple[str, ...] = ()
+
+    def guest(self, name: str) -> GuestSpec | None:
+        return next((g for g in self.guests if g.name == name), None)
+
+    def image(self, name: str) -> ImageSpec | None:
+        return next((i for i in self.images if i.name == name), None)
+
+    def pool(self, name: str) -> PoolSpec | None:
+        return next((p for p in self.pools if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the planner needs to know about the hypervisor host."""
+
+    kvm_usable: bool = False
+    arch: str = "x86_64"
+    log_dir: str | None = "/var/log/libvirt/qemu"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """vmctl's ownership record, kept in a domain's (or network's) <metadata>."""
+
+    project: str
+    workspace: str | None = None
+    created: str = ""
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class VolumeRef:
+    """A volume in a pool, by name."""
+
+    pool: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ImageUpload:
+    """A local file that must exist in a pool as a content-addressed volume."""
+
+    name: str  # the spec's image name, or 'kernel'/'initrd'
+    pool: str
+    volume: str
+    source: Path | None
+    url: str | None
+    sha256: str
+    format: str
+    size: int = 0  # bytes of the file to upload (0 when not yet downloaded)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """The spec resolved against the host and the images: exactly what should exist."""
+
+    project: str
+    workspace: str | None
+    pools: tuple[PoolSpec, ...]
+    uploads: tuple[ImageUpload, ...]
+    networks: tuple[NetworkSpec, ...]
+    guests: tuple[GuestSpec, ...]
+
+    def guest(self, name: str) -> GuestSpec | None:
+        return next((g for g in self.guests if g.name == name), None)
+
+
+@dataclass(frozen=True)
+class DiskRecord:
+    """Which image (name and digest) a disk was made from."""
+
+    name: str
+    image: str | None = None
+    image_sha256: str | None = None
+    image_volume: VolumeRef | None = None
+
+
+@dataclass(frozen=True)
+class GuestRecord:
+    """Everything vmctl keeps about a domain it manages."""
+
+    owner: Owner
+    guest: str
+    hostname: str
+    pool: str = "default"
+    prevent_destroy: bool = False
+    disks: tuple[DiskRecord, ...] = ()
+    claims: tuple[VolumeRef, ...] = ()
+    cloud_init: CloudInitSpec | None = None
+    seed_digest: str | None = None
+    creating: bool = False  # set until every volume exists: an interrupted create is redone
+
+    def disk(self, name: str) -> DiskRecord | None:
+        return next((d for d in self.disks if d.name == name), None)
+
+
+@dataclass(frozen=True)
+class LiveGuest:
+    """A domain this project and workspace own: its persistent config and, if running, its live state."""
+
+    name: str
+    uuid: str
+    record: GuestRecord
+    config: GuestSpec
+    running: GuestSpec | None = None
+    targets: Mapping[str, str] = field(default_factory=dict)  # disk name -> target dev (config)
+
+    @property
+    def current(self) -> GuestSpec:
+        """What the guest is now: the live definition when running, else the config."""
+        return self.running or self.config
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """A volume as the pool reports it."""
+
+    pool: str
+    name: str
+    capacity: int  # bytes; -1 when not read (vmctl only needs to know the volume exists)
+
+
+@dataclass(frozen=True)
+class LiveNetwork:
+    """A libvirt network; `owner` is None for networks vmctl did not make."""
+
+    spec: NetworkSpec
+    owner: Owner | None
+    active: bool
+    autostart: bool
+
+
+@dataclass(frozen=True)
+class LivePool:
+    """A storage pool; `owner` is None for pools vmctl did not make."""
+
+    name: str
+    path: str
+    active: bool
+    owner: Owner | None = None
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the hypervisor has, as far as this project and workspace are concerned."""
+
+    guests: tuple[LiveGuest, ...] = ()
+    other_domains: Mapping[str, str] = field(default_factory=dict)  # name -> who owns it
+    networks: tuple[LiveNetwork, ...] = ()
+    pools: tuple[LivePool, ...] = ()
+    volumes: Mapping[tuple[str, str], VolumeInfo] = field(default_factory=dict)  # (pool, name)
+
+    def guest(self, name: str) -> LiveGuest | None:
+        return next((g for g in self.guests if g.name == name), None)
+
+    def network(self, name: str) -> LiveNetwork | None:
+        return next((n for n in self.networks if n.spec.libvirt_name == name), None)
+
+    def pool(self, name: str) -> LivePool | None:
+        return next((p for p in self.pools if p.name == name), None)

@@ -1,0 +1,148 @@
+"""The spec's JSON Schema, and its validation errors turned into located, readable problems."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from vmctl.errors import Problem
+from vmctl.units import UnitError, parse_duration, parse_size
+from vmctl.yamlsource import NodePath, SourceDoc, dotted
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
+
+
+def schema_text() -> str:
+    """The schema as published (schemas/vmctl.schema.json)."""
+    return resources.files("vmctl.schemas").joinpath("vmctl.schema.json").read_text("utf-8")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(schema_text())
+    return loaded
+
+
+def check_document(doc: SourceDoc) -> list[Problem]:
+    """Every schema violation in one spec file, each at the line of the offending node."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema())
+    problems: list[Problem] = []
+    for error in validator.iter_errors(doc.data):
+        problems.extend(_problems_for(error, doc))
+    return problems
+
+
+def _subschema(error: ValidationError) -> dict[str, Any]:
+    return error.schema if isinstance(error.schema, dict) else {}
+
+
+def _problems_for(error: ValidationError, doc: SourceDoc) -> list[Problem]:
+    path: NodePath = tuple(error.absolute_path)
+    if "propertyNames" in error.relative_schema_path:
+        return [_bad_name(error, doc, path)]
+    if error.validator == "additionalProperties":
+        return _unknown_keys(error, doc, path)
+    message, hint = _describe(error)
+    return [Problem(doc.where(path), dotted(path), message, hint)]
+
+
+def _bad_name(error: ValidationError, doc: SourceDoc, path: NodePath) -> Problem:
+    name = str(error.instance)
+    rule = _subschema(error).get("description", "not a valid name")
+    return Problem(doc.key_where((*path, name)), dotted((*path, name)), f"invalid name {name!r}: {rule}")
+
+
+def _unknown_keys(error: ValidationError, doc: SourceDoc, path: NodePath) -> list[Problem]:
+    allowed = sorted(_subschema(error).get("properties", {}))
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    problems = []
+    for key in (k for k in instance if k not in allowed):
+        problems.append(
+            Problem(doc.key_where((*path, key)), dotted((*path, key)), f"unknown key '{key}'", _suggest(key, allowed))
+        )
+    return problems
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "allowed keys: " + ", ".join(choices) if choices else "no keys are allowed here"
+
+
+def _describe(error: ValidationError) -> tuple[str, str | None]:
+    defs = schema()["$defs"]
+    if _subschema(error) == defs["size"]:
+        return _unit_message(parse_size, error.instance)
+    if _subschema(error) == defs["duration"]:
+        return _unit_message(parse_duration, error.instance)
+    return _generic_message(error)
+
+
+def _unit_message(parser: Any, value: object) -> tuple[str, str | None]:
+    try:
+        parser(value)
+    except UnitError as exc:
+        return str(exc), exc.hint
+    return f"invalid value {value!r}", None  # pragma: no cover - schema and parser agree
+
+
+def _generic_message(error: ValidationError) -> tuple[str, str | None]:
+    kind = error.validator
+    value = error.instance
+    if kind == "type":
+        wanted: Any = error.validator_value
+        names = [wanted] if isinstance(wanted, str) else list(wanted)
+        return f"expected {' or '.join(_TYPE_NAMES[n] for n in names)}, got {_kind_of(value)}", None
+    if kind == "enum":
+        allowed: Any = error.validator_value
+        choices = [str(c) for c in allowed]
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else None
+        return f"must be one of {', '.join(choices)}; got {value!r}", hint
+    if kind == "const":
+        return f"must be {error.validator_value!r}; got {value!r}", None
+    if kind == "required":
+        missing = str(error.message).split("'")[1] if "'" in error.message else error.message
+        return f"missing required key '{missing}'", None
+    if kind == "pattern":
+        rule = _subschema(error).get("description")
+        return f"invalid value {value!r}" + (f": {rule}" if rule else ""), None
+    if kind in ("minimum", "maximum"):
+        word = "at least" if kind == "minimum" else "at most"
+        return f"must be {word} {error.validator_value}; got {value!r}", None
+    if kind == "minLength":
+        return "must not be empty", None
+    return error.message, None
+
+
+def _kind_of(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__

@@ -1,0 +1,97 @@
+"""Sizes and durations: parsed from human units at the edges, bytes and seconds inside."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+SIZE_UNITS: dict[str, int] = {
+    "B": 1,
+    "KiB": 1024,
+    "MiB": 1024**2,
+    "GiB": 1024**3,
+    "TiB": 1024**4,
+    "PiB": 1024**5,
+    "kB": 1000,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "TB": 1000**4,
+    "PB": 1000**5,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*$")
+_AMBIGUOUS = {"k": "KiB", "K": "KiB", "m": "MiB", "M": "MiB", "g": "GiB", "G": "GiB", "t": "TiB", "T": "TiB"}
+
+DURATION_UNITS: dict[str, int] = {"ms": 0, "s": 1, "m": 60, "h": 3600}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+
+
+class UnitError(ValueError):
+    """A value that is not a valid size or duration; `hint` shows the fix."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def parse_size(text: object) -> int:
+    """Parse '2GiB' / '500MB' into bytes. Bare numbers are refused: units are never guessed."""
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise UnitError(f"expected a size like '2GiB', got {type(text).__name__}")
+    if isinstance(text, (int, float)):
+        raise UnitError(f"a size needs a unit: {text!r}", hint=f"write '{text}MiB' or '{text}GiB'")
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise UnitError(f"not a size: {text!r}", hint="write a number and a unit, e.g. '512MiB', '2GiB', '500MB'")
+    number, unit = match.groups()
+    if unit not in SIZE_UNITS:
+        raise UnitError(f"unknown size unit {unit!r} in {text!r}", hint=_unit_hint(number, unit))
+    value = Decimal(number) * SIZE_UNITS[unit]
+    if value != value.to_integral_value():
+        raise UnitError(f"{text!r} is not a whole number of bytes", hint="use a smaller unit")
+    return int(value)
+
+
+def _unit_hint(number: str, unit: str) -> str:
+    if unit in _AMBIGUOUS:
+        return (
+            f"'{unit}' is ambiguous: write '{number}{_AMBIGUOUS[unit]}' (binary) or '{number}{unit.upper()}B' (decimal)"
+        )
+    return "units are B, KiB, MiB, GiB, TiB (binary) or kB, MB, GB, TB (decimal)"
+
+
+def format_size(size: int) -> str:
+    """The shortest exact human form: 2147483648 -> '2GiB', 500000000 -> '500MB'."""
+    for unit in ("PiB", "TiB", "GiB", "MiB", "KiB", "PB", "TB", "GB", "MB", "kB"):
+        factor = SIZE_UNITS[unit]
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size}B"
+
+
+def parse_duration(text: object) -> float:
+    """Parse '30s', '5m', '1h30m', '500ms' into seconds."""
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise UnitError(f"expected a duration like '5m', got {type(text).__name__}")
+    if isinstance(text, (int, float)):
+        raise UnitError(f"a duration needs a unit: {text!r}", hint=f"write '{text}s' or '{text}m'")
+    compact = text.strip()
+    parts = _DURATION_PART.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise UnitError(f"not a duration: {text!r}", hint="write e.g. '30s', '5m', '1h', '1m30s'")
+    try:
+        total = sum(Decimal(n) * (Decimal("0.001") if u == "ms" else DURATION_UNITS[u]) for n, u in parts)
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
+        raise UnitError(f"not a duration: {text!r}") from exc
+    return float(total)
+
+
+def format_duration(seconds: float) -> str:
+    """'300.0' -> '5m', '90' -> '1m30s'."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return text or "0s"
