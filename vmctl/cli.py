@@ -1,0 +1,261 @@
+"""The `vmctl` command line: parses arguments, calls the core, and is the one place errors become exits."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from vmctl import __version__
+from vmctl.console import Output
+from vmctl.errors import SpecError, VmctlError
+
+app = typer.Typer(
+    name="vmctl",
+    help="Declarative VM-as-code for libvirt: YAML specs in git, field-level plans, exact applies.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@dataclass
+class Globals:
+    """Options given before the command; a command's own options win."""
+
+    connect: str | None = None
+    workspace: str | None = None
+    color: bool = True
+
+
+_globals = Globals()
+
+PathsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Spec files or directories (all *.yaml/*.yml in them). Default: ./vmctl.yaml", show_default=False
+    ),
+]
+ConnectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--connect",
+        "-c",
+        help="libvirt URI. Also VMCTL_CONNECT; then the spec's connection; then LIBVIRT_DEFAULT_URI.",
+        show_default=False,
+    ),
+]
+WorkspaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Prefix domain names with NAME-, so one spec runs many times on a host. Also VMCTL_WORKSPACE.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours (also NO_COLOR).")]
+
+
+@app.callback()
+def _main_options(
+    connect: ConnectOpt = None,
+    workspace: WorkspaceOpt = None,
+    no_color: NoColorOpt = False,
+) -> None:
+    _globals.connect = connect
+    _globals.workspace = workspace
+    _globals.color = not no_color
+
+
+def _output(no_color: bool = False) -> Output:
+    return Output(color=_globals.color and not no_color)
+
+
+def _workspace(option: str | None) -> str | None:
+    return option or _globals.workspace or os.environ.get("VMCTL_WORKSPACE") or None
+
+
+def connection_uri(option: str | None, spec_connection: str | None) -> str:
+    """--connect > VMCTL_CONNECT > the spec's connection > LIBVIRT_DEFAULT_URI > qemu:///system."""
+    return (
+        option
+        or _globals.connect
+        or os.environ.get("VMCTL_CONNECT")
+        or spec_connection
+        or os.environ.get("LIBVIRT_DEFAULT_URI")
+        or "qemu:///system"
+    )
+
+
+@app.command()
+def version(as_json: JsonOpt = False) -> None:
+    """Print vmctl's version."""
+    if as_json:
+        _output().json({"vmctl": __version__})
+    else:
+        print(f"vmctl {__version__}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema (for editors: # yaml-language-server: $schema=...)."""
+    from vmctl.schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+@app.command()
+def validate(
+    paths: PathsArg = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Check spec files and print every problem, each as FILE:LINE:COL: path: message."""
+    from vmctl.spec import load_spec
+
+    out = _output(no_color)
+    try:
+        spec = load_spec(paths or [], _workspace(workspace))
+    except SpecError as exc:
+        if as_json:
+            out.json({"valid": False, "problems": [_problem_json(p) for p in exc.problems]})
+            raise typer.Exit(1) from None
+        raise
+    if as_json:
+        out.json(
+            {"valid": True, "project": spec.project, "files": list(spec.files), "guests": [g.name for g in spec.guests]}
+        )
+        return
+    guests = len(spec.guests)
+    out.out.print(
+        f"[green]ok[/]: {len(spec.files)} file(s), {guests} guest{'s' if guests != 1 else ''} in project {spec.project}"
+    )
+
+
+@app.command()
+def plan(
+    paths: PathsArg = None,
+    connect: ConnectOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    out_file: Annotated[
+        str | None,
+        typer.Option(
+            "--out", "-o", help="Save the plan (with fingerprints of spec and live state) for `vmctl apply FILE`."
+        ),
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")
+    ] = False,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Show what apply would change, field by field, and how (live, restart, replace)."""
+    from vmctl import savedplan
+    from vmctl.render import plan_json, render_text
+    from vmctl.workflow import open_session, plan_session
+
+    out = _output(no_color)
+    session = open_session(paths or [], _workspace(workspace), lambda c: connection_uri(connect, c))
+    try:
+        the_plan, live = plan_session(session)
+        if out_file:
+            savedplan.save(out_file, the_plan, session, live, paths or [])
+    finally:
+        session.backend.close()
+    if as_json:
+        out.json(plan_json(the_plan))
+    else:
+        out.out.print(render_text(the_plan, markup=True), end="")
+    if detailed_exitcode and not the_plan.empty:
+        raise typer.Exit(2)
+
+
+@app.command()
+def xml(
+    guest: Annotated[str, typer.Argument(help="Guest (domain) name, as in the spec (with count: web-1).")],
+    paths: Annotated[
+        list[str] | None, typer.Option("--spec", "-f", help="Spec file or directory (repeatable).")
+    ] = None,
+    connect: ConnectOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Print the domain XML vmctl would define for GUEST."""
+    from vmctl.definition import domain_definition, guest_record
+    from vmctl.errors import VmctlError as _Err
+    from vmctl.workflow import open_session
+
+    session = open_session(paths or [], _workspace(workspace), lambda c: connection_uri(connect, c))
+    try:
+        live = session.read_live()
+    finally:
+        session.backend.close()
+    wanted = session.desired.guest(guest) or next((g for g in session.desired.guests if g.hostname == guest), None)
+    if wanted is None:
+        names = ", ".join(g.name for g in session.desired.guests) or "none"
+        raise _Err(f"no guest named {guest!r} in the spec", hint=f"guests: {names}")
+    current = live.guest(wanted.name)
+    record = guest_record(wanted, session.desired, current)
+    sys.stdout.write(domain_definition(wanted, record, session.host, session.pool_paths(live), current))
+
+
+def _problem_json(problem: Any) -> dict[str, Any]:
+    loc = problem.location
+    return {
+        "file": loc.file if loc else None,
+        "line": loc.line if loc else None,
+        "column": loc.column if loc else None,
+        "path": problem.path,
+        "message": problem.message,
+        "hint": problem.hint,
+    }
+
+
+def _report(exc: VmctlError, out: Output) -> None:
+    if isinstance(exc, SpecError):
+        for problem in exc.problems:
+            sys.stderr.write(f"{problem}\n")
+        out.error(exc.message)
+        return
+    out.error(exc.message, exc.details())
+
+
+def _usage_error(exc: Exception) -> bool:
+    return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point. Exit codes follow Terraform: 0 ok, 1 error, 2 changes present (plan --detailed-exitcode)."""
+    try:
+        code = app(args=argv, prog_name="vmctl", standalone_mode=False)
+    except VmctlError as exc:
+        _report(exc, _output())
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        _output().error("interrupted")
+        code = 130
+    except Exception as exc:
+        code = _unexpected(exc)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _unexpected(exc: Exception) -> int:
+    if _usage_error(exc):
+        exc.show()  # type: ignore[attr-defined]
+        return 1
+    if type(exc).__name__ == "Abort":
+        _output().error("aborted")
+        return 1
+    if os.environ.get("VMCTL_DEBUG"):
+        raise exc
+    _output().error(
+        f"internal error: {type(exc).__name__}: {exc}",
+        ["this is a bug in vmctl; run with VMCTL_DEBUG=1 for the traceback"],
+    )
+    return 1

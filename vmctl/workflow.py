@@ -1,0 +1,83 @@
+"""The steps every command shares: load the spec, connect, measure, read live state, plan."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from vmctl.desired import desired_state
+from vmctl.localfiles import LocalFacts, Progress, gather
+from vmctl.model import DesiredState, HostFacts, LiveState, Owner, Spec, VolumeRef
+from vmctl.plan import Plan
+from vmctl.planner import make_plan
+from vmctl.spec import load_spec
+
+if TYPE_CHECKING:
+    from vmctl.libvirt_backend import LibvirtBackend
+
+
+@dataclass
+class Session:
+    """One command's view of the world: the spec, the hypervisor, and what each says."""
+
+    spec: Spec
+    uri: str
+    backend: LibvirtBackend
+    host: HostFacts
+    facts: LocalFacts
+    desired: DesiredState
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.spec.project, self.spec.workspace)
+
+    def read_live(self) -> LiveState:
+        return self.backend.read_state(self.owner, _volumes_of_interest(self.desired))
+
+    def pool_paths(self, live: LiveState) -> dict[str, str]:
+        paths = {p.name: p.path for p in self.desired.pools}
+        paths.update({p.name: p.path for p in live.pools})
+        return paths
+
+
+def _volumes_of_interest(desired: DesiredState) -> list[VolumeRef]:
+    refs = [VolumeRef(d.pool, d.volume) for g in desired.guests for d in g.disks]
+    refs += [VolumeRef(u.pool, u.volume) for u in desired.uploads]
+    return refs
+
+
+def open_session(
+    paths: Sequence[str], workspace: str | None, uri_for: Any, progress: Progress | None = None
+) -> Session:
+    """Load and check the spec first: bad input never reaches the hypervisor."""
+    from vmctl.libvirt_backend import connect
+
+    spec = load_spec(paths, workspace)
+    facts = gather(spec, progress)
+    uri = uri_for(spec.connection)
+    backend = connect(uri)
+    host = backend.host_facts()
+    return Session(spec, uri, backend, host, facts, desired_state(spec, facts, host))
+
+
+def plan_session(session: Session) -> tuple[Plan, LiveState]:
+    live = session.read_live()
+    return make_plan(session.desired, live, session.uri), live
+
+
+def fingerprint(value: Any) -> str:
+    """A stable digest of dataclasses/JSON-like data, for saved plans."""
+    data = asdict(value) if hasattr(value, "__dataclass_fields__") else value
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def spec_fingerprint(session: Session) -> str:
+    return fingerprint({"desired": session.desired, "uri": session.uri})
+
+
+def live_fingerprint(live: LiveState) -> str:
+    return fingerprint(live)
