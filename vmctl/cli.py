@@ -177,6 +177,130 @@ def plan(
         raise typer.Exit(2)
 
 
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts and CI).")]
+LockTimeoutOpt = Annotated[
+    str,
+    typer.Option("--lock-timeout", help="How long to wait for another vmctl working on this project and workspace."),
+]
+ParallelOpt = Annotated[int, typer.Option("--parallel", "-p", min=1, max=64, help="Guests worked on at once.")]
+ShutdownTimeoutOpt = Annotated[
+    str, typer.Option("--shutdown-timeout", help="How long a guest gets to shut down cleanly before it is powered off.")
+]
+
+
+def _seconds(text: str, option: str) -> float:
+    from vmctl.units import UnitError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except UnitError as exc:
+        raise VmctlError(f"{option}: {exc}", hint=exc.hint) from None
+
+
+def _run_options(paths: list[str] | None, connect: str | None, workspace: str | None, **extra: Any) -> Any:
+    from vmctl.commands import RunOptions
+
+    return RunOptions(paths or [], _workspace(workspace), lambda c: connection_uri(connect, c), **extra)
+
+
+@app.command()
+def apply(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Spec files or directories, or one saved plan (plan.json). Default: ./vmctl.yaml", show_default=False
+        ),
+    ] = None,
+    connect: ConnectOpt = None,
+    workspace: WorkspaceOpt = None,
+    yes: YesOpt = False,
+    allow_restart: Annotated[
+        bool, typer.Option("--allow-restart", help="Restart guests whose changes need it (graceful shutdown first).")
+    ] = False,
+    parallel: ParallelOpt = 4,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait", help="After starting a guest, wait for its agent and cloud-init (spec: wait:)."
+        ),
+    ] = False,
+    lock_timeout: LockTimeoutOpt = "5m",
+    shutdown_timeout: ShutdownTimeoutOpt = "1m",
+    no_color: NoColorOpt = False,
+) -> None:
+    """Make the hypervisor match the spec: shows the plan, asks, then applies it (live where possible)."""
+    from vmctl import commands
+
+    options = _run_options(
+        paths,
+        connect,
+        workspace,
+        yes=yes,
+        allow_restart=allow_restart,
+        parallel=parallel,
+        wait=wait,
+        lock_timeout=_seconds(lock_timeout, "--lock-timeout"),
+        shutdown_timeout=_seconds(shutdown_timeout, "--shutdown-timeout"),
+    )
+    commands.apply(options, _output(no_color))
+
+
+@app.command()
+def destroy(
+    guests: Annotated[
+        list[str] | None,
+        typer.Argument(help="Guests to destroy (default: all of this project and workspace).", show_default=False),
+    ] = None,
+    paths: Annotated[
+        list[str] | None, typer.Option("--spec", "-f", help="Spec file or directory (repeatable).")
+    ] = None,
+    connect: ConnectOpt = None,
+    workspace: WorkspaceOpt = None,
+    yes: YesOpt = False,
+    images: Annotated[
+        bool, typer.Option("--images", help="Also delete base-image volumes no other guest uses.")
+    ] = False,
+    lock_timeout: LockTimeoutOpt = "5m",
+    shutdown_timeout: ShutdownTimeoutOpt = "1m",
+    no_color: NoColorOpt = False,
+) -> None:
+    """Remove what vmctl made for this project and workspace, and nothing else."""
+    from vmctl import commands
+
+    names, spec_paths = _split_guests_and_paths(guests or [], paths or [])
+    options = _run_options(
+        spec_paths,
+        connect,
+        workspace,
+        yes=yes,
+        lock_timeout=_seconds(lock_timeout, "--lock-timeout"),
+        shutdown_timeout=_seconds(shutdown_timeout, "--shutdown-timeout"),
+    )
+    commands.destroy(options, names, images, _output(no_color))
+
+
+def _split_guests_and_paths(args: list[str], paths: list[str]) -> tuple[list[str], list[str]]:
+    """`vmctl destroy web db` names guests; an argument that is an existing file or directory is a spec path."""
+    from pathlib import Path
+
+    found_paths = [a for a in args if Path(a).exists()]
+    return [a for a in args if a not in found_paths], paths + found_paths
+
+
+@app.command()
+def status(
+    paths: PathsArg = None,
+    connect: ConnectOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Per guest: state, drift from the spec, IP addresses, and whether it is ready."""
+    from vmctl import commands
+
+    commands.status(_run_options(paths, connect, workspace, as_json=as_json), _output(no_color))
+
+
 @app.command()
 def xml(
     guest: Annotated[str, typer.Argument(help="Guest (domain) name, as in the spec (with count: web-1).")],

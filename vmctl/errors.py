@@ -43,14 +43,15 @@ class VmctlError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, reasons: Iterable[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.reasons = tuple(reasons)
 
     def details(self) -> list[str]:
         """Lines shown under the message: specifics first, the hint last."""
-        return [f"hint: {self.hint}"] if self.hint else []
+        return [*self.reasons, *([f"hint: {self.hint}"] if self.hint else [])]
 
 
 class SpecError(VmctlError):
@@ -84,11 +85,7 @@ class PlanError(VmctlError):
     """The plan cannot be made or used as asked (guards, conflicts, stale saved plans)."""
 
     def __init__(self, message: str, reasons: Iterable[str] = (), hint: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.reasons = tuple(reasons)
-
-    def details(self) -> list[str]:
-        return [*self.reasons, *super().details()]
+        super().__init__(message, hint, reasons)
 
 
 class ApplyError(VmctlError):
@@ -101,3 +98,7 @@ class LockTimeout(VmctlError):
 
 class AbortedByUser(VmctlError):
     """The user answered no."""
+
+
+class WaitTimeout(VmctlError):
+    """A guest did not become ready in time."""

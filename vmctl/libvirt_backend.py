@@ -12,9 +12,10 @@ import os
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,6 +25,7 @@ from vmctl.domainread import DomainView, is_vmctl_xml, read_domain
 from vmctl.errors import ConnectError, HypervisorError
 from vmctl.metadata import NAMESPACE, PREFIX
 from vmctl.model import (
+    GuestSpec,
     HostFacts,
     LiveGuest,
     LiveNetwork,
@@ -35,7 +37,7 @@ from vmctl.model import (
     VolumeRef,
 )
 from vmctl.networkxml import network_xml, read_network
-from vmctl.storagexml import pool_xml, read_pool, volume_xml
+from vmctl.storagexml import backing_path, pool_xml, read_pool, volume_xml
 
 _CHUNK = 4 * 1024 * 1024
 _READERS = 4  # libvirtd serves 5 requests per connection at once by default; keep one for others
@@ -129,6 +131,27 @@ class LibvirtBackend:
         volumes = self._read_volumes([p for p in pools if p.active], wanted)
         guests = [_with_disk_sizes(g, volumes) for g in guests]
         return LiveState(tuple(guests), others, tuple(self._read_networks()), tuple(pools), volumes)
+
+    def read_live_guest(self, name: str, owner: Owner, pool_paths: dict[str, str]) -> LiveGuest | None:
+        """One managed guest as it is now (for verifying what was just done); None if gone or not ours."""
+        try:
+            dom = self.conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if _missing(exc):
+                return None
+            raise HypervisorError("find domain", _detail(exc), name) from None
+        with _translated("read autostart", name):
+            autostart = bool(dom.autostart())
+        _name, view = self._read_one(dom, owner, pool_paths, autostart)
+        if not isinstance(view, LiveGuest):
+            return None
+        sizes = {}
+        for disk in {*view.config.disks, *(view.running.disks if view.running else ())}:
+            vol = self._volume(disk.pool, disk.volume) if disk.pool else None
+            if vol is not None:
+                with _translated(f"read volume {disk.volume}", name):
+                    sizes[(disk.pool, disk.volume)] = VolumeInfo(disk.pool, disk.volume, vol.info()[1])
+        return _with_disk_sizes(view, sizes)
 
     def _read_pools(self, owner: Owner) -> list[LivePool]:
         with _translated("list storage pools"):
@@ -225,6 +248,16 @@ class LibvirtBackend:
                 with _translated(f"find pool {name}"):
                     self._pool_cache[name] = self.conn.storagePoolLookupByName(name)
             return self._pool_cache[name]
+
+    def pool_exists(self, name: str) -> bool:
+        self._pool_cache.pop(name, None)
+        try:
+            self.conn.storagePoolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if _missing(exc):
+                return False
+            raise HypervisorError(f"find pool {name}", _detail(exc)) from None
+        return True
 
     def create_pool(self, name: str, path: str, owner: Owner) -> None:
         with _translated(f"create pool {name}"):
@@ -323,6 +356,19 @@ class LibvirtBackend:
             except libvirt.libvirtError as exc:
                 if not _missing(exc):
                     raise
+
+    def volumes_backed_by(self, pool: str, name: str) -> list[str]:
+        """Volumes (in any active pool) whose backing file is this volume: it is still someone's base."""
+        path = self.volume_path(pool, name)
+        users = []
+        with _translated("list storage pools"):
+            pools = [p for p in self.conn.listAllStoragePools(0) if p.isActive()]
+        for candidate in pools:
+            with _translated(f"list volumes of pool {candidate.name()}"):
+                for vol in candidate.listAllVolumes(0):
+                    if backing_path(vol.XMLDesc(0)) == path:
+                        users.append(vol.name())
+        return users
 
     def resize_volume(self, pool: str, name: str, capacity: int) -> None:
         vol = self._volume(pool, name)
@@ -554,17 +600,15 @@ def _flags(live: bool, config: bool) -> int:
     return flags
 
 
-def _with_disk_sizes(guest: LiveGuest, volumes: dict[tuple[str, str], VolumeInfo]) -> LiveGuest:
-    """Disk sizes come from the volumes, not the domain XML."""
-    from dataclasses import replace
+def _with_disk_sizes(guest: LiveGuest, volumes: Mapping[tuple[str, str], VolumeInfo]) -> LiveGuest:
+    """Disk sizes come from the volumes, not the domain XML; None marks a missing volume."""
 
-    def sized(spec: Any) -> Any:
-        if spec is None:
-            return None
+    def sized(spec: GuestSpec) -> GuestSpec:
         disks = []
         for disk in spec.disks:
             info = volumes.get((disk.pool, disk.volume))
             disks.append(replace(disk, size=info.capacity if info and info.capacity >= 0 else None))
         return replace(spec, disks=tuple(disks))
 
-    return replace(guest, config=sized(guest.config), running=sized(guest.running))
+    running = sized(guest.running) if guest.running else None
+    return replace(guest, config=sized(guest.config), running=running)

@@ -19,7 +19,7 @@ ET.register_namespace(PREFIX, NAMESPACE)
 
 
 def _sub(parent: ET.Element, tag: str, **attrs: str | None) -> ET.Element:
-    element = ET.SubElement(parent, _Q + tag)
+    element = ET.SubElement(parent, tag)
     for key, value in attrs.items():
         if value is not None:
             element.set(key.replace("_", "-"), value)
@@ -35,9 +35,20 @@ def _owner_attrs(owner: Owner) -> dict[str, str | None]:
     }
 
 
+def _qualified(element: ET.Element) -> ET.Element:
+    """The same tree with every tag in vmctl's namespace, for embedding in a domain's <metadata>."""
+    for node in element.iter():
+        node.tag = _Q + node.tag
+    return element
+
+
 def guest_element(record: GuestRecord) -> ET.Element:
     """<vmctl:guest> for a domain's <metadata>."""
-    root = ET.Element(_Q + "guest", {"version": "1"})
+    return _qualified(_guest_tree(record))
+
+
+def _guest_tree(record: GuestRecord) -> ET.Element:
+    root = ET.Element("guest", {"version": "1"})
     _sub(root, "owner", **_owner_attrs(record.owner))
     _sub(
         root,
@@ -68,8 +79,8 @@ def guest_element(record: GuestRecord) -> ET.Element:
 
 
 def guest_xml(record: GuestRecord) -> str:
-    """The element as text, for virDomainSetMetadata."""
-    return ET.tostring(guest_element(record), encoding="unicode")
+    """The element as text for virDomainSetMetadata, which puts it in the namespace itself."""
+    return ET.tostring(_guest_tree(record), encoding="unicode")
 
 
 def _cloud_init_json(spec: CloudInitSpec) -> dict[str, Any]:
@@ -136,9 +147,9 @@ def _read_cloud_init(element: ET.Element | None) -> CloudInitSpec | None:
 
 def network_element(owner: Owner) -> ET.Element:
     """<vmctl:network> for a network's <metadata>."""
-    root = ET.Element(_Q + "network", {"version": "1"})
+    root = ET.Element("network", {"version": "1"})
     _sub(root, "owner", **_owner_attrs(owner))
-    return root
+    return _qualified(root)
 
 
 def find_network_owner(metadata: ET.Element | None) -> Owner | None:

@@ -154,6 +154,7 @@ class WaitSpec:
     agent: bool = True
     cloud_init: bool = False
     timeout: float = 300.0
+    enabled: bool = False  # the spec asked to wait (a `wait:` section); `apply --wait` asks for every guest
 
 
 @dataclass(frozen=True)

@@ -434,7 +434,7 @@ class _GuestBuilder:
         if (agent or cloud_init) and not agent_device:
             self.problem(("wait",), "waiting needs the guest agent, but devices.agent is false")
         timeout = parse_duration(body.get("timeout", "5m"))
-        return WaitSpec(agent, cloud_init, timeout)
+        return WaitSpec(agent, cloud_init, timeout, enabled="wait" in self.data)
 
 
 def _round_up(value: int, unit: int) -> int:

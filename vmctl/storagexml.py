@@ -46,3 +46,8 @@ def volume_xml(
         ET.SubElement(backing, "path").text = backing_path
         ET.SubElement(backing, "format", {"type": backing_format})
     return ET.tostring(root, encoding="unicode")
+
+
+def backing_path(xml: str) -> str | None:
+    """The file a volume is an overlay of, if any."""
+    return ET.fromstring(xml).findtext("backingStore/path") or None

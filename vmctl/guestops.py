@@ -1,0 +1,464 @@
+"""Carry out one guest's change: create, update (live where possible), replace, or delete.
+
+Every volume a guest will own is claimed in its metadata before it is made, so an interrupted apply
+never leaves a volume nobody owns; live requests are verified by reading the domain back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+from vmctl.definition import claims, domain_definition, guest_record
+from vmctl.domainxml import (
+    assign_targets,
+    disk_element,
+    element_xml,
+    free_target,
+    nic_element,
+    seed_element,
+    serial_log_path,
+)
+from vmctl.errors import HypervisorError, VmctlError
+from vmctl.guestdiff import diff_guest
+from vmctl.libvirt_backend import LibvirtBackend
+from vmctl.metadata import guest_xml
+from vmctl.model import DesiredState, DiskSpec, GuestRecord, GuestSpec, HostFacts, LiveGuest, NicSpec, Owner, VolumeRef
+from vmctl.plan import Action, Change, Effect
+from vmctl.seed import build_iso, seed_content
+from vmctl.units import format_size
+from vmctl.waiting import wait_ready
+
+UNPLUG_TIMEOUT = 20.0
+BALLOON_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How apply may act: restarts, waiting, timeouts."""
+
+    allow_restart: bool = False
+    wait: bool = False
+    shutdown_timeout: float = 60.0
+    unplug_timeout: float = UNPLUG_TIMEOUT
+
+
+@dataclass(frozen=True)
+class ApplyContext:
+    """What every guest's work shares."""
+
+    backend: LibvirtBackend
+    desired: DesiredState
+    host: HostFacts
+    pool_paths: dict[str, str]
+    options: ApplyOptions
+
+
+@dataclass
+class Outcome:
+    """What became of one change: done or failed, and what the user must know."""
+
+    subject: str
+    ok: bool = True
+    summary: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+class GuestWork:
+    """The steps of one guest's change, in an order that is safe to interrupt at any point."""
+
+    def __init__(self, ctx: ApplyContext, change: Change, volumes: list[Change], say: Callable[[str], None]) -> None:
+        self.ctx = ctx
+        self.backend = ctx.backend
+        self.change = change
+        self.volumes = volumes
+        self.name = change.name
+        self.say = say
+        self.outcome = Outcome(f"guest {change.name}")
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.ctx.desired.project, self.ctx.desired.workspace)
+
+    def run(self) -> Outcome:
+        action = self.change.action
+        if action is Action.CREATE:
+            self.create()
+        elif action is Action.DELETE:
+            self.delete()
+        elif action is Action.REPLACE:
+            self.replace_guest()
+        else:
+            self.update()
+        return self.outcome
+
+    # -- create ---------------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        guest = self._desired()
+        resumed = self.change.live
+        old_claims = resumed.record.claims if resumed else ()
+        record = guest_record(guest, self.ctx.desired, resumed, extra_claims=old_claims, creating=True)
+        if resumed:
+            self.say("finishing an interrupted create: making its volumes anew")
+            self.backend.power_off(self.name)
+            for ref in {*old_claims, *claims(guest)}:
+                self.backend.delete_volume(ref.pool, ref.name)
+        self.say("defining the domain")
+        self.backend.define(self._xml(guest, record, resumed), self.name)
+        for disk in guest.disks:
+            self._make_disk_volume(disk)
+        if guest.seed:
+            self._write_seed(guest)
+        self.backend.set_metadata(
+            self.name, guest_xml(replace(record, creating=False, claims=claims(guest))), live=False
+        )
+        if guest.autostart:
+            self.backend.set_autostart(self.name, True)
+        self._settle_power(guest, restart=False)
+        self.outcome.summary = "created" + (" and started" if guest.state == "running" else "")
+
+    # -- delete -----------------------------------------------------------------------------------------
+
+    def delete(self) -> None:
+        live = self.change.live
+        assert live is not None
+        self._stop_gracefully()
+        self.say("undefining")
+        self.backend.undefine(self.name)
+        for ref in live.record.claims:
+            self.say(f"deleting volume {ref.name}")
+            self.backend.delete_volume(ref.pool, ref.name)
+        self.outcome.summary = "deleted, with its volumes"
+
+    # -- replace ----------------------------------------------------------------------------------------
+
+    def replace_guest(self) -> None:
+        live = self.change.live
+        guest = self._desired()
+        assert live is not None
+        self._stop_gracefully()
+        if live.record.guest != guest.guest:
+            self.say("recreating the guest under its new identity")
+            self.backend.undefine(self.name)
+            for ref in live.record.claims:
+                self.backend.delete_volume(ref.pool, ref.name)
+            self.change = replace(self.change, live=None)
+            self.create()
+            self.outcome.summary = "replaced"
+            return
+        self._claim(guest, live)
+        for op in (v for v in self.volumes if v.action is Action.REPLACE):
+            self.say(f"recreating volume {op.name}")
+            self.backend.delete_volume(op.pool or guest.pool, op.name)
+        self._make_missing_volumes(guest)
+        self._define_config(guest, live)
+        self._delete_released(guest)
+        self._settle_power(guest, restart=False)
+        self.outcome.summary = "replaced (data on recreated disks is gone)"
+
+    # -- update ------------------------------------------------------------------------------------------
+
+    def update(self) -> None:
+        live = self.change.live
+        guest = self._desired()
+        assert live is not None
+        running = live.running is not None
+        self._claim(guest, live)
+        self._make_missing_volumes(guest)
+        self._grow_disks(guest, live, running)
+        if running:
+            LiveDevices(self, guest, live).apply()
+        self._define_config(guest, live)
+        self._delete_released(guest)
+        if guest.autostart != live.config.autostart:
+            self.backend.set_autostart(self.name, guest.autostart)
+        restart = self.change.needs_restart or self._seed_changed(live, guest)
+        self._settle_power(guest, restart=restart and running)
+        self._verify(guest)
+
+    def _seed_changed(self, live: LiveGuest, guest: GuestSpec) -> bool:
+        return live.current.seed != guest.seed
+
+    # -- steps shared by the paths above -------------------------------------------------------------------
+
+    def _desired(self) -> GuestSpec:
+        assert self.change.desired is not None
+        return self.change.desired
+
+    def _xml(self, guest: GuestSpec, record: GuestRecord, live: LiveGuest | None, config_xml: str | None = None) -> str:
+        return domain_definition(guest, record, self.ctx.host, self.ctx.pool_paths, live, config_xml)
+
+    def _claim(self, guest: GuestSpec, live: LiveGuest) -> None:
+        """Record the volumes about to be made before making them."""
+        new = [ref for ref in claims(guest) if ref not in live.record.claims]
+        if not new:
+            return
+        record = guest_record(guest, self.ctx.desired, live, extra_claims=live.record.claims)
+        record = replace(record, cloud_init=live.record.cloud_init, seed_digest=live.record.seed_digest)
+        self.backend.set_metadata(self.name, guest_xml(record), live=live.running is not None)
+
+    def _make_missing_volumes(self, guest: GuestSpec) -> None:
+        for disk in guest.disks:
+            if not self.backend.volume_exists(disk.pool, disk.volume):
+                self._make_disk_volume(disk)
+        if guest.seed and not self.backend.volume_exists(guest.seed.pool, guest.seed.volume):
+            self._write_seed(guest)
+
+    def _make_disk_volume(self, disk: DiskSpec) -> None:
+        size = disk.size or 0
+        self.backend.delete_volume(disk.pool, disk.volume)  # a leftover of an interrupted apply
+        if disk.image:
+            image = self._image_volume(disk)
+            self.say(f"creating disk {disk.name} ({format_size(size)}) on image {disk.image}")
+            fmt = next((u.format for u in self.ctx.desired.uploads if u.volume == image.name), "qcow2")
+            self.backend.create_volume(disk.pool, disk.volume, size, "qcow2", image, fmt)
+        else:
+            self.say(f"creating disk {disk.name} ({format_size(size)})")
+            self.backend.create_volume(disk.pool, disk.volume, size, "qcow2")
+
+    def _image_volume(self, disk: DiskSpec) -> VolumeRef:
+        for upload in self.ctx.desired.uploads:
+            if upload.name == disk.image and upload.sha256 == disk.image_sha256:
+                return VolumeRef(upload.pool, upload.volume)
+        raise VmctlError(f"{self.name}: no uploaded image for disk {disk.name}")  # pragma: no cover
+
+    def _write_seed(self, guest: GuestSpec) -> None:
+        assert guest.seed is not None and guest.cloud_init is not None
+        self.say("writing the cloud-init seed")
+        iso = build_iso(seed_content(guest.cloud_init, guest.name, guest.hostname))
+        self.backend.delete_volume(guest.seed.pool, guest.seed.volume)
+        self.backend.write_volume(guest.seed.pool, guest.seed.volume, iso)
+
+    def _grow_disks(self, guest: GuestSpec, live: LiveGuest, running: bool) -> None:
+        for disk in guest.disks:
+            have = live.current.disk(disk.name)
+            if not (have and have.size and disk.size and disk.size > have.size):
+                continue
+            self.say(f"growing disk {disk.name} to {format_size(disk.size)}")
+            target = live.targets.get(disk.name)
+            if running and target:
+                # qemu owns the image while the guest runs: it must do the resize itself.
+                self.backend.block_resize(self.name, target, disk.size)
+            else:
+                self.backend.resize_volume(disk.pool, disk.volume, disk.size)
+
+    def _define_config(self, guest: GuestSpec, live: LiveGuest) -> None:
+        """Write the whole desired definition as the persistent config, keeping what the guest sees."""
+        config_xml = self.backend.domain_xml(self.name, inactive=True)
+        fresh = self.backend.read_live_guest(self.name, self.owner, self.ctx.pool_paths) or live
+        still_used = tuple(r for r in fresh.record.claims if r not in claims(guest) and self._attached_live(fresh, r))
+        record = guest_record(guest, self.ctx.desired, fresh, extra_claims=still_used)
+        self.backend.define(self._xml(guest, record, fresh, config_xml), self.name)
+
+    @staticmethod
+    def _attached_live(live: LiveGuest, ref: VolumeRef) -> bool:
+        running = live.running
+        if running is None:
+            return False
+        volumes = {(d.pool, d.volume) for d in running.disks}
+        if running.seed:
+            volumes.add((running.seed.pool, running.seed.volume))
+        return (ref.pool, ref.name) in volumes
+
+    def _delete_released(self, guest: GuestSpec) -> None:
+        """Delete claimed volumes the guest no longer uses, then drop their claims."""
+        fresh = self.backend.read_live_guest(self.name, self.owner, self.ctx.pool_paths)
+        if fresh is None:
+            return
+        keep = []
+        for ref in fresh.record.claims:
+            if ref in claims(guest) or self._attached_live(fresh, ref):
+                keep.append(ref)
+                continue
+            self.say(f"deleting volume {ref.name}")
+            self.backend.delete_volume(ref.pool, ref.name)
+        if tuple(keep) != fresh.record.claims:
+            record = replace(fresh.record, claims=tuple(keep))
+            self.backend.set_metadata(self.name, guest_xml(record), live=fresh.running is not None)
+
+    def _stop_gracefully(self) -> None:
+        if not self.backend.domain_exists(self.name) or not self.backend.is_active(self.name):
+            return
+        self.say("shutting down")
+        if not self.backend.shutdown(self.name, self.ctx.options.shutdown_timeout):
+            self.say(f"no clean shutdown within {self.ctx.options.shutdown_timeout:g}s: powering off")
+            self.backend.power_off(self.name)
+
+    def _settle_power(self, guest: GuestSpec, restart: bool) -> None:
+        active = self.backend.is_active(self.name)
+        if restart and active:
+            if self.ctx.options.allow_restart:
+                self.say("restarting to apply the changes")
+                self._stop_gracefully()
+                active = False
+            else:
+                note = "needs a restart to finish (written to its config): apply --allow-restart"
+                if not self.change.needs_restart:
+                    note = "the new cloud-init seed takes effect at the next boot (apply --allow-restart reboots)"
+                self.outcome.warnings.append(note)
+        if guest.state == "running" and not active:
+            self.say("starting")
+            self.backend.start(self.name)
+            self._wait(guest)
+        elif guest.state == "stopped" and active:
+            self._stop_gracefully()
+
+    def _wait(self, guest: GuestSpec) -> None:
+        if not (self.ctx.options.wait or guest.wait.enabled):
+            return
+        log = serial_log_path(self.ctx.host.log_dir, guest.name) if self.ctx.host.log_dir else None
+        wait_ready(self.backend, guest, log, self.say)
+        self.say("ready")
+
+    def _verify(self, guest: GuestSpec) -> None:
+        """Read the domain back: a live request the guest did not honour is reported, never claimed."""
+        fresh = self.backend.read_live_guest(self.name, self.owner, self.ctx.pool_paths)
+        if fresh is None:
+            raise VmctlError(f"{self.name}: the domain vanished while it was being updated")
+        left = [f for f in diff_guest(guest, fresh).fields if f.effect in (Effect.LIVE, Effect.CONFIG)]
+        if left:
+            paths = ", ".join(sorted({f.path for f in left}))
+            self.outcome.ok = False
+            self.outcome.summary = f"not yet done: {paths} (the guest has not honoured the request; apply again later)"
+            return
+        restart_left = [f for f in diff_guest(guest, fresh).fields if f.effect is Effect.RESTART]
+        self.outcome.summary = "updated" + (", needs restart" if restart_left else " live" if fresh.running else "")
+
+
+class LiveDevices:
+    """Hot-plug, hot-unplug, balloon and vCPU changes on a running guest, each verified."""
+
+    def __init__(self, work: GuestWork, guest: GuestSpec, live: LiveGuest) -> None:
+        self.work = work
+        self.backend = work.backend
+        self.name = work.name
+        self.guest = guest
+        self.live = live
+        self.current = live.current
+
+    def apply(self) -> None:
+        self._disks()
+        self._nics()
+        self._seed()
+        self._memory()
+        self._cpus()
+
+    def _disks(self) -> None:
+        wanted = {d.name: d for d in self.guest.disks}
+        have = {d.name: d for d in self.current.disks}
+        taken = set(self.live.targets.values()) | {
+            t for t in assign_targets(self.current.disks, self.live.targets).values()
+        }
+        for name in sorted(wanted.keys() - have.keys()):
+            disk = wanted[name]
+            target = free_target("vd" if disk.bus == "virtio" else "sd", taken | {"sda"})
+            taken.add(target)
+            self.work.say(f"hot-plugging disk {name} as {target}")
+            self.backend.attach(self.name, element_xml(disk_element(disk, target)), live=True)
+        for name in sorted(have.keys() - wanted.keys()):
+            disk = have[name]
+            target = self.live.targets.get(name) or _running_target(self.backend, self.name, name)
+            self.work.say(f"hot-unplugging disk {name}")
+            self._detach(element_xml(disk_element(disk, target)), partial(_lacks_disk, name), f"disk {name}")
+
+    def _nics(self) -> None:
+        wanted = {n.name: n for n in self.guest.nics}
+        have = {n.name: n for n in self.current.nics}
+        for name in sorted(have.keys() - wanted.keys()):
+            self._unplug_nic(have[name])
+        for name in sorted(wanted.keys() & have.keys()):
+            want, got = wanted[name], have[name]
+            if want.mac != got.mac:
+                self._unplug_nic(got)
+                self._plug_nic(want)
+            elif (want.kind, want.source) != (got.kind, got.source):
+                self.work.say(f"moving NIC {name} to {want.source or want.kind}")
+                self.backend.update_device(self.name, element_xml(nic_element(want)), live=True)
+        for name in sorted(wanted.keys() - have.keys()):
+            self._plug_nic(wanted[name])
+
+    def _plug_nic(self, nic: NicSpec) -> None:
+        self.work.say(f"hot-plugging NIC {nic.name}")
+        self.backend.attach(self.name, element_xml(nic_element(nic)), live=True)
+
+    def _unplug_nic(self, nic: NicSpec) -> None:
+        self.work.say(f"hot-unplugging NIC {nic.name}")
+        self._detach(element_xml(nic_element(nic)), partial(_lacks_nic, nic.name), f"NIC {nic.name}")
+
+    def _detach(self, xml: str, gone: Callable[[GuestSpec], bool], what: str) -> None:
+        self.backend.detach(self.name, xml, live=True)
+        deadline = time.monotonic() + self.work.ctx.options.unplug_timeout
+        while time.monotonic() < deadline:
+            view = self.backend.read_guest(self.name, self.work.ctx.pool_paths)
+            if view.guest is None or gone(view.guest):
+                return
+            time.sleep(0.5)
+        raise HypervisorError(
+            f"hot-unplug {what}",
+            f"the guest did not release it within {self.work.ctx.options.unplug_timeout:g}s "
+            "(removed from its config: gone at the next restart; run apply again to finish)",
+            self.name,
+        )
+
+    def _seed(self) -> None:
+        want, have = self.guest.seed, self.current.seed
+        if want and have and want != have:
+            self.work.say("swapping in the new cloud-init seed")
+            self.backend.update_device(self.name, element_xml(seed_element(want)), live=True)
+
+    def _memory(self) -> None:
+        if self.guest.memory == self.current.memory or self.guest.memory > self.current.max_memory:
+            return
+        if not (self.guest.devices.balloon and self.current.devices.balloon):
+            return
+        self.work.say(f"ballooning memory to {format_size(self.guest.memory)}")
+        self.backend.set_memory(self.name, self.guest.memory, live=True)
+        _wait_for(lambda: self._live().memory == self.guest.memory, BALLOON_TIMEOUT)
+
+    def _cpus(self) -> None:
+        want = self.guest.cpus
+        if want <= self.current.cpus or want > self.current.max_cpus:
+            return
+        self.work.say(f"hot-plugging vCPUs up to {want}")
+        self.backend.set_vcpus(self.name, want, live=True)
+        if self.current.devices.agent:
+            self._online_vcpus()
+
+    def _online_vcpus(self) -> None:
+        """Hot-added vCPUs stay offline until the guest onlines them; ask its agent to."""
+        try:
+            vcpus = self.backend.agent(self.name, "guest-get-vcpus", timeout=10)
+            offline = [{"logical-id": v["logical-id"], "online": True} for v in vcpus if not v.get("online")]
+            if offline:
+                self.backend.agent(self.name, "guest-set-vcpus", {"vcpus": offline}, timeout=10)
+        except HypervisorError as exc:
+            self.work.outcome.warnings.append(f"new vCPUs may be offline in the guest: {exc.detail}")
+
+    def _live(self) -> GuestSpec:
+        view = self.backend.read_guest(self.name, self.work.ctx.pool_paths)
+        return view.guest or self.current
+
+
+def _lacks_disk(name: str, guest: GuestSpec) -> bool:
+    return guest.disk(name) is None
+
+
+def _lacks_nic(name: str, guest: GuestSpec) -> bool:
+    return guest.nic(name) is None
+
+
+def _wait_for(ready: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _running_target(backend: LibvirtBackend, name: str, disk: str) -> str:
+    view = backend.read_guest(name)
+    return view.targets.get(disk, "")

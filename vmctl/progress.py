@@ -1,0 +1,79 @@
+"""Progress of apply and destroy: a live per-guest display on a TTY, timestamped lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+
+class Reporter(Protocol):
+    def event(self, subject: str, message: str) -> None: ...
+
+    def finished(self, subject: str, ok: bool, message: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LineReporter:
+    """One timestamped line per event: for logs and CI."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            print(f"{time.strftime('%H:%M:%S')} {text}", file=self.stream, flush=True)
+
+    def event(self, subject: str, message: str) -> None:
+        self._line(f"{subject}: {message}")
+
+    def finished(self, subject: str, ok: bool, message: str) -> None:
+        self._line(f"{subject}: {'done' if ok else 'FAILED'}: {message}")
+
+    def close(self) -> None:
+        pass
+
+
+class LiveReporter:
+    """A table that shows each subject's latest step while work runs in parallel."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.live import Live
+
+        self.console = console
+        self.rows: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+        self.live: Live = Live(self._table(), console=console, refresh_per_second=8, transient=False)
+        self.live.start()
+
+    def _table(self) -> Table:
+        from rich.table import Table
+
+        table = Table(show_header=False, box=None, pad_edge=False)
+        from rich.markup import escape
+
+        for subject, (state, message) in self.rows.items():
+            table.add_row(state, escape(subject), escape(message))
+        return table
+
+    def _set(self, subject: str, state: str, message: str) -> None:
+        with self._lock:
+            self.rows[subject] = (state, message)
+            self.live.update(self._table())
+
+    def event(self, subject: str, message: str) -> None:
+        self._set(subject, "[yellow]…[/]", message)
+
+    def finished(self, subject: str, ok: bool, message: str) -> None:
+        self._set(subject, "[green]✓[/]" if ok else "[red]✗[/]", message)
+
+    def close(self) -> None:
+        self.live.stop()
