@@ -1,0 +1,147 @@
+"""Shared test fixtures: the CLI run in-process, spec files, libvirt connections, cleanup."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEM = "qemu:///system"
+TEST_DRIVER = "test:///default"
+# Directories qemu (running as libvirt-qemu) can reach: not under /tmp/pytest-of-root (mode 0700).
+SCRATCH = Path("/var/lib/vmctl-tests")
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """Run `vmctl ARGS` in this process through its entry point; capture stdout, stderr and exit code."""
+    from vmctl.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old_cwd = Path.cwd()
+    old_env = dict(os.environ)
+    try:
+        if cwd:
+            os.chdir(cwd)
+        os.environ.update(env or {})
+        os.environ["NO_COLOR"] = "1"
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(old_cwd)
+        os.environ.clear()
+        os.environ.update(old_env)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    return run_cli
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """write("vmctl.yaml", text) -> path, with the text dedented."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def project() -> str:
+    """A project name no other test uses, so tests never see each other's objects."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def test_driver() -> Iterator[object]:
+    """Keep one connection to the test driver open: its state lives as long as a connection does."""
+    import libvirt
+
+    conn = libvirt.open(TEST_DRIVER)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def libvirtd() -> str:
+    """A real libvirtd with QEMU on qemu:///system, started if it is not running."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "start-libvirtd.sh")], check=True)
+    return SYSTEM
+
+
+@pytest.fixture
+def scratch(project: str) -> Iterator[Path]:
+    """A directory qemu can read, for this test's pool; removed afterwards."""
+    path = SCRATCH / project
+    path.mkdir(parents=True, exist_ok=True)
+    SCRATCH.chmod(0o755)
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def cleanup(libvirtd: str, project: str) -> Iterator[None]:
+    """After the test, remove every libvirt object of the test's project, whatever the test did."""
+    yield
+    remove_project(libvirtd, project)
+
+
+def remove_project(uri: str, project: str) -> None:
+    import libvirt
+
+    from vmctl.domainread import read_domain
+    from vmctl.networkxml import read_network
+
+    conn = libvirt.open(uri)
+    try:
+        for dom in conn.listAllDomains(0):
+            view = read_domain(dom.XMLDesc(0))
+            if view.record and view.record.owner.project == project:
+                if dom.isActive():
+                    dom.destroy()
+                for ref in view.record.claims:
+                    with contextlib.suppress(libvirt.libvirtError):
+                        conn.storagePoolLookupByName(ref.pool).storageVolLookupByName(ref.name).delete(0)
+                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+        for net in conn.listAllNetworks(0):
+            live = read_network(net.XMLDesc(0), bool(net.isActive()), False)
+            if live.owner and live.owner.project == project:
+                if net.isActive():
+                    net.destroy()
+                net.undefine()
+        for pool in conn.listAllStoragePools(0):
+            if pool.name().startswith(project):
+                if pool.isActive():
+                    for vol in pool.listAllVolumes(0):
+                        vol.delete(0)
+                    pool.destroy()
+                pool.undefine()
+    finally:
+        conn.close()

@@ -1,0 +1,177 @@
+"""Table-driven plan tests: one folder per case under tests/plan_cases/.
+
+Each case has:
+  spec.yaml     the spec as the user has it now
+  live.yaml     what the hypervisor holds, described as the spec that was applied (`applied:`, a file
+                name) plus what changed behind vmctl's back (`drift:`), foreign objects, and volumes
+  plan.txt      the expected plan, exactly as `vmctl plan` prints it (or error.txt for a refused plan)
+  case.yaml     optional: stub image files to create ({images: {name.qcow2: size}}), host facts
+
+Live state is built the way libvirt would hold it: the applied spec is rendered to domain XML and
+parsed back, so anything the XML loses shows up here as a difference.
+Set UPDATE_GOLDEN=1 to rewrite plan.txt/error.txt after reviewing a change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from vmctl.definition import domain_definition, guest_record
+from vmctl.desired import desired_state
+from vmctl.domainread import read_domain
+from vmctl.errors import PlanError
+from vmctl.localfiles import gather
+from vmctl.model import (
+    DesiredState,
+    GuestSpec,
+    HostFacts,
+    LiveGuest,
+    LiveNetwork,
+    LivePool,
+    LiveState,
+    NetworkSpec,
+    Owner,
+    VolumeInfo,
+)
+from vmctl.planner import make_plan
+from vmctl.render import render_text
+from vmctl.spec import load_spec
+from vmctl.units import parse_size
+
+CASES = Path(__file__).parent / "plan_cases"
+URI = "qemu:///system"
+
+
+def case_names() -> list[str]:
+    return sorted(p.name for p in CASES.iterdir() if (p / "spec.yaml").exists())
+
+
+def stub_qcow2(path: Path, size: int) -> None:
+    """Enough of a qcow2 header for vmctl to read the virtual size."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = b"QFI\xfb" + struct.pack(">I", 3) + bytes(16) + struct.pack(">Q", size) + bytes(64)
+    path.write_bytes(header + path.name.encode())
+
+
+def prepare(case: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path / case
+    shutil.copytree(CASES / case, folder)
+    meta = yaml.safe_load((folder / "case.yaml").read_text()) if (folder / "case.yaml").exists() else {}
+    for name, size in (meta or {}).get("images", {}).items():
+        stub_qcow2(folder / "images" / name, parse_size(size))
+    return folder, meta or {}
+
+
+def resolved(path: Path, workspace: str | None, host: HostFacts, cache: Path) -> DesiredState:
+    os.environ["VMCTL_CACHE"] = str(cache)
+    spec = load_spec([str(path)], workspace)
+    return desired_state(spec, gather(spec), host)
+
+
+def live_from(folder: Path, live_doc: dict[str, Any], host: HostFacts, cache: Path) -> LiveState:
+    workspace = live_doc.get("workspace")
+    applied = resolved(folder / live_doc["applied"], workspace, host, cache) if live_doc.get("applied") else None
+    guests = [_live_guest(g, applied, live_doc, host) for g in (applied.guests if applied else ())]
+    guests = [g for g in guests if g.name not in live_doc.get("absent", [])]
+    volumes = _volumes(applied, guests, live_doc)
+    networks = [_network(n, applied) for n in (applied.networks if applied else ())]
+    networks += [_foreign_network(n) for n in live_doc.get("foreign_networks", [])]
+    pools = [LivePool(p.name, p.path, True) for p in (applied.pools if applied else ())]
+    pools += [LivePool(p["name"], p["path"], p.get("active", True)) for p in live_doc.get("pools", [])]
+    return LiveState(tuple(guests), live_doc.get("other_domains", {}), tuple(networks), tuple(pools), volumes)
+
+
+def _live_guest(guest: GuestSpec, applied: DesiredState, live_doc: dict[str, Any], host: HostFacts) -> LiveGuest:
+    drift = live_doc.get("drift", {}).get(guest.name, {})
+    record = guest_record(guest, applied)
+    record = replace(record, **drift.get("record", {}))
+    paths = {p.name: p.path for p in applied.pools}
+    xml = domain_definition(guest, record, host, paths)
+    view = read_domain(xml, paths, autostart=guest.autostart)
+    assert view.guest is not None
+    parsed = _with_sizes(replace(view.guest, state="stopped"), guest)
+    config = _drifted(parsed, drift.get("config", {}))
+    running = None
+    if guest.state == "running":
+        running = _drifted(replace(parsed, state="running"), drift.get("running", {}))
+    return LiveGuest(guest.name, view.uuid or "uuid-" + guest.name, record, config, running, view.targets)
+
+
+def _with_sizes(spec: GuestSpec, desired: GuestSpec) -> GuestSpec:
+    sizes = {d.name: d.size for d in desired.disks}
+    return replace(spec, disks=tuple(replace(d, size=sizes.get(d.name)) for d in spec.disks))
+
+
+def _drifted(spec: GuestSpec, changes: dict[str, Any]) -> GuestSpec:
+    """Apply `changes` (spec field names and units) to a parsed live guest."""
+    values: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in ("memory", "max_memory"):
+            values[key] = parse_size(value)
+        elif key == "disk_sizes":
+            sizes = {name: parse_size(size) for name, size in value.items()}
+            values["disks"] = tuple(replace(d, size=sizes.get(d.name, d.size)) for d in spec.disks)
+        elif key == "remove_disks":
+            values["disks"] = tuple(d for d in values.get("disks", spec.disks) if d.name not in value)
+        elif key == "remove_nics":
+            values["nics"] = tuple(n for n in spec.nics if n.name not in value)
+        else:
+            values[key] = value
+    return replace(spec, **values)
+
+
+def _volumes(
+    applied: DesiredState | None, guests: list[LiveGuest], live_doc: dict[str, Any]
+) -> dict[tuple[str, str], VolumeInfo]:
+    volumes: dict[tuple[str, str], VolumeInfo] = {}
+    for upload in applied.uploads if applied else ():
+        volumes[(upload.pool, upload.volume)] = VolumeInfo(upload.pool, upload.volume, -1)
+    for guest in guests:
+        for disk in guest.config.disks:
+            volumes[(disk.pool, disk.volume)] = VolumeInfo(disk.pool, disk.volume, disk.size or -1)
+        for claim in guest.record.claims:
+            volumes.setdefault((claim.pool, claim.name), VolumeInfo(claim.pool, claim.name, -1))
+    for missing in live_doc.get("missing_volumes", []):
+        volumes.pop(tuple(missing.split("/", 1)), None)  # type: ignore[arg-type]
+    return volumes
+
+
+def _network(net: NetworkSpec, applied: DesiredState) -> LiveNetwork:
+    return LiveNetwork(net, Owner(applied.project, applied.workspace), True, True)
+
+
+def _foreign_network(doc: dict[str, Any]) -> LiveNetwork:
+    owner = Owner(doc["project"], doc.get("workspace")) if doc.get("project") else None
+    spec = NetworkSpec(doc["name"], doc["name"], doc.get("mode", "isolated"), doc.get("ipv4"), doc.get("dhcp", False))
+    return LiveNetwork(spec, owner, True, True)
+
+
+def compute(case: str, tmp_path: Path) -> tuple[str, Path]:
+    folder, meta = prepare(case, tmp_path)
+    host = HostFacts(**meta.get("host", {}))
+    live_doc = yaml.safe_load((folder / "live.yaml").read_text()) or {}
+    cache = tmp_path / "cache"
+    live = live_from(folder, live_doc, host, cache)
+    try:
+        desired = resolved(folder / "spec.yaml", meta.get("workspace"), host, cache)
+        text = render_text(make_plan(desired, live, URI))
+        return text.replace(str(folder), "<case>"), CASES / case / "plan.txt"
+    except PlanError as exc:
+        return "\n".join([exc.message, *exc.details()]) + "\n", CASES / case / "error.txt"
+
+
+@pytest.mark.parametrize("case", case_names())
+def test_plan_case(case: str, tmp_path: Path) -> None:
+    text, expected_file = compute(case, tmp_path)
+    if os.environ.get("UPDATE_GOLDEN"):
+        expected_file.write_text(text)
+    assert expected_file.exists(), f"{case}: expected {expected_file.name} (the plan was: {text})"
+    assert text == expected_file.read_text()
