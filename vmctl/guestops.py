@@ -22,6 +22,7 @@ from vmctl.domainxml import (
     serial_log_path,
 )
 from vmctl.errors import HypervisorError, VmctlError
+from vmctl.failpoints import failpoint
 from vmctl.guestdiff import diff_guest
 from vmctl.libvirt_backend import LibvirtBackend
 from vmctl.metadata import guest_xml
@@ -126,12 +127,17 @@ class GuestWork:
         live = self.change.live
         assert live is not None
         self._stop_gracefully()
-        self.say("undefining")
-        self.backend.undefine(self.name)
+        self._remove(live)
+        self.outcome.summary = "deleted, with its volumes"
+
+    def _remove(self, live: LiveGuest) -> None:
+        """Volumes first, the domain (which holds the claims) last: an interruption leaves nothing unowned."""
         for ref in live.record.claims:
             self.say(f"deleting volume {ref.name}")
             self.backend.delete_volume(ref.pool, ref.name)
-        self.outcome.summary = "deleted, with its volumes"
+            failpoint("delete-volume-deleted")
+        self.say("undefining")
+        self.backend.undefine(self.name)
 
     # -- replace ----------------------------------------------------------------------------------------
 
@@ -142,9 +148,7 @@ class GuestWork:
         self._stop_gracefully()
         if live.record.guest != guest.guest:
             self.say("recreating the guest under its new identity")
-            self.backend.undefine(self.name)
-            for ref in live.record.claims:
-                self.backend.delete_volume(ref.pool, ref.name)
+            self._remove(live)
             self.change = replace(self.change, live=None)
             self.create()
             self.outcome.summary = "replaced"
@@ -167,11 +171,14 @@ class GuestWork:
         assert live is not None
         running = live.running is not None
         self._claim(guest, live)
+        failpoint("update-claimed")
         self._make_missing_volumes(guest)
         self._grow_disks(guest, live, running)
         if running:
             LiveDevices(self, guest, live).apply()
+        failpoint("update-live-done")
         self._define_config(guest, live)
+        failpoint("update-config-defined")
         self._delete_released(guest)
         if guest.autostart != live.config.autostart:
             self.backend.set_autostart(self.name, guest.autostart)

@@ -23,6 +23,7 @@ import libvirt
 
 from vmctl.domainread import DomainView, is_vmctl_xml, read_domain
 from vmctl.errors import ConnectError, HypervisorError
+from vmctl.failpoints import failpoint
 from vmctl.metadata import NAMESPACE, PREFIX
 from vmctl.model import (
     GuestSpec,
@@ -420,6 +421,8 @@ class LibvirtBackend:
         def chunk(_stream: Any, nbytes: int, _opaque: Any) -> bytes:
             nonlocal sent
             data = handle.read(min(nbytes, _CHUNK))
+            if sent:
+                failpoint("upload-midway")
             sent += len(data)
             if progress:
                 progress(sent, size)

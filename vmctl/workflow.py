@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 from vmctl.desired import desired_state
@@ -69,10 +69,23 @@ def plan_session(session: Session) -> tuple[Plan, LiveState]:
 
 
 def fingerprint(value: Any) -> str:
-    """A stable digest of dataclasses/JSON-like data, for saved plans."""
-    data = asdict(value) if hasattr(value, "__dataclass_fields__") else value
-    text = json.dumps(data, sort_keys=True, default=str)
+    """A stable digest of what a plan depends on: compared fields only (not source lines or paths)."""
+    text = json.dumps(_plain(value), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.compare}
+    if isinstance(value, Mapping):
+        return {_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> str:
+    return "/".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
 
 def spec_fingerprint(session: Session) -> str:
