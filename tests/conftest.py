@@ -72,6 +72,16 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
     return _write
 
 
+def stub_qcow2(path: Path, size: int) -> Path:
+    """Enough of a qcow2 header for vmctl to read the virtual size (plans only; not bootable)."""
+    import struct
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = b"QFI\xfb" + struct.pack(">I", 3) + bytes(16) + struct.pack(">Q", size) + bytes(64)
+    path.write_bytes(header + path.name.encode())
+    return path
+
+
 @pytest.fixture
 def project() -> str:
     """A project name no other test uses, so tests never see each other's objects."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,19 +45,14 @@ from vmctl.render import render_text
 from vmctl.spec import load_spec
 from vmctl.units import parse_size
 
+from .conftest import stub_qcow2
+
 CASES = Path(__file__).parent / "plan_cases"
 URI = "qemu:///system"
 
 
 def case_names() -> list[str]:
     return sorted(p.name for p in CASES.iterdir() if (p / "spec.yaml").exists())
-
-
-def stub_qcow2(path: Path, size: int) -> None:
-    """Enough of a qcow2 header for vmctl to read the virtual size."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = b"QFI\xfb" + struct.pack(">I", 3) + bytes(16) + struct.pack(">Q", size) + bytes(64)
-    path.write_bytes(header + path.name.encode())
 
 
 def prepare(case: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:

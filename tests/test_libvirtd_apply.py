@@ -1,0 +1,286 @@
+"""apply, plan, destroy and status through the CLI against a real libvirtd (guests defined, not booted).
+
+Booting guests is tested in tests/e2e; here every guest is `state: stopped`, so each test takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from vmctl.lock import apply_lock
+
+from .conftest import CliResult
+
+pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("cleanup")]
+
+Cli = Callable[..., CliResult]
+
+
+def make_image(path: Path, size: str = "1G") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), size], check=True)
+    return path
+
+
+def spec_text(project: str, pool_dir: Path, guests: str, extra: str = "") -> str:
+    return f"""\
+version: 1
+project: {project}
+pools:
+  {project}pool: {{path: {pool_dir}}}
+images:
+  base: {{path: images/base.qcow2}}
+networks:
+  net: {{mode: isolated, ipv4: 203.0.113.1/24}}
+{extra}
+guests:
+{guests}
+"""
+
+
+WEB = """\
+  web:
+    state: stopped
+    cpus: 1
+    max_cpus: 2
+    memory: 256MiB
+    max_memory: 512MiB
+    disks:
+      root: {image: base, size: 2GiB}
+      data: {size: 1GiB}
+    nics:
+      lan: {network: net}
+    cloud_init:
+      user_data: {packages: [nginx], password: hunter2}
+"""
+
+
+@pytest.fixture
+def lab(tmp_path: Path, project: str, scratch: Path) -> Callable[[str], Path]:
+    make_image(tmp_path / "images" / "base.qcow2")
+
+    def write_spec(guests: str = WEB, extra: str = "") -> Path:
+        path = tmp_path / "vmctl.yaml"
+        path.write_text(spec_text(project, scratch, guests, extra))
+        return path
+
+    return write_spec
+
+
+def conn() -> libvirt.virConnect:
+    return libvirt.open("qemu:///system")
+
+
+def project_domains(project: str) -> list[str]:
+    from vmctl.domainread import read_domain
+
+    c = conn()
+    try:
+        names = []
+        for dom in c.listAllDomains(0):
+            view = read_domain(dom.XMLDesc(0))
+            if view.record and view.record.owner.project == project:
+                names.append(dom.name())
+        return sorted(names)
+    finally:
+        c.close()
+
+
+def pool_volumes(pool_dir: Path) -> list[str]:
+    return sorted(p.name for p in pool_dir.iterdir()) if pool_dir.exists() else []
+
+
+def test_apply_creates_everything_and_a_second_apply_changes_nothing(
+    cli: Cli, lab: Callable[..., Path], project: str, scratch: Path
+) -> None:
+    spec = lab()
+    first = cli("apply", "--yes", str(spec))
+    assert first.code == 0, first.out + first.err
+    assert "Apply complete" in first.out
+    assert project_domains(project) == ["web"]
+    volumes = pool_volumes(scratch)
+    assert "web-root.qcow2" in volumes and "web-data.qcow2" in volumes
+    assert any(v.startswith("web-seed-") for v in volumes)
+    assert any(v.startswith("base-") for v in volumes)  # the image, uploaded once
+    again = cli("apply", "--yes", str(spec))
+    assert again.code == 0 and "No changes. Live state matches the spec." in again.out, again.out + again.err
+    plan = cli("plan", "--detailed-exitcode", str(spec))
+    assert plan.code == 0, plan.out + plan.err
+
+
+def test_plan_reports_drift_and_detailed_exit_code(cli: Cli, lab: Callable[..., Path], project: str) -> None:
+    spec = lab()
+    assert cli("apply", "--yes", str(spec)).code == 0
+    c = conn()
+    try:
+        c.lookupByName("web").setMemoryFlags(384 * 1024, libvirt.VIR_DOMAIN_AFFECT_CONFIG)  # behind vmctl's back
+    finally:
+        c.close()
+    plan = cli("plan", "--detailed-exitcode", str(spec))
+    assert plan.code == 2, plan.out + plan.err
+    assert "memory  384MiB → 256MiB" in plan.out
+    fixed = cli("apply", "--yes", str(spec))
+    assert fixed.code == 0, fixed.out + fixed.err
+    assert cli("plan", "--detailed-exitcode", str(spec)).code == 0
+
+
+def test_plan_json_is_versioned_and_masks_secrets(cli: Cli, lab: Callable[..., Path]) -> None:
+    result = cli("plan", "--json", str(lab()))
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    assert document["format_version"] == "1"
+    assert document["summary"]["create"] >= 1
+    assert "hunter2" not in result.out
+    guest = next(c for c in document["changes"] if c["kind"] == "guest")
+    password = next(f for f in guest["fields"] if f["path"] == "cloud_init.user_data.password")
+    assert password["after"] == "(sensitive)" and password["sensitive"] is True
+
+
+def test_secrets_never_reach_libvirts_xml(cli: Cli, lab: Callable[..., Path]) -> None:
+    assert cli("apply", "--yes", str(lab())).code == 0
+    c = conn()
+    try:
+        assert "hunter2" not in c.lookupByName("web").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    finally:
+        c.close()
+
+
+def test_stopped_guest_changes_are_written_to_its_config(cli: Cli, lab: Callable[..., Path], project: str) -> None:
+    assert cli("apply", "--yes", str(lab())).code == 0
+    changed = WEB.replace("max_memory: 512MiB", "max_memory: 1GiB").replace("data: {size: 1GiB}", "data: {size: 2GiB}")
+    spec = lab(changed + "    autostart: true\n")
+    plan = cli("plan", str(spec))
+    assert "max_memory" in plan.out and "disks.data.size" in plan.out, plan.out
+    applied = cli("apply", "--yes", str(spec))
+    assert applied.code == 0, applied.out + applied.err
+    c = conn()
+    try:
+        dom = c.lookupByName("web")
+        assert dom.maxMemory() == 1024 * 1024
+        assert dom.autostart() == 1
+        data = c.storagePoolLookupByName(f"{project}pool").storageVolLookupByName("web-data.qcow2")
+        assert data.info()[1] == 2 * 1024**3
+    finally:
+        c.close()
+    assert cli("plan", "--detailed-exitcode", str(spec)).code == 0
+
+
+def test_destroy_removes_everything_of_the_project_and_nothing_else(
+    cli: Cli, lab: Callable[..., Path], project: str, scratch: Path
+) -> None:
+    spec = lab()
+    assert cli("apply", "--yes", str(spec)).code == 0
+    c = conn()
+    try:
+        bystander = c.defineXML(
+            f"<domain type='qemu'><name>{project}-bystander</name><memory>65536</memory><os><type>hvm</type></os></domain>"
+        )
+        result = cli("destroy", "--yes", "--images", "-f", str(spec))
+        assert result.code == 0, result.out + result.err
+        assert project_domains(project) == []
+        assert pool_volumes(scratch) == []
+        assert not [n for n in c.listAllNetworks(0) if n.name().startswith(f"{project}-")]
+        assert not [p for p in c.listAllStoragePools(0) if p.name() == f"{project}pool"]
+        assert c.lookupByName(f"{project}-bystander").name() == f"{project}-bystander"
+    finally:
+        bystander.undefine()
+        c.close()
+
+
+def test_foreign_domain_with_a_guests_name_is_never_touched(cli: Cli, lab: Callable[..., Path], project: str) -> None:
+    name = f"{project}-web"
+    guests = WEB.replace("  web:", f"  {name}:")
+    spec = lab(guests)
+    c = conn()
+    foreign = c.defineXML(
+        f"<domain type='qemu'><name>{name}</name><memory>65536</memory><os><type>hvm</type></os></domain>"
+    )
+    try:
+        before = foreign.XMLDesc(0)
+        result = cli("apply", "--yes", str(spec))
+        assert result.code == 1
+        assert "exists and is not managed by vmctl" in result.err
+        destroyed = cli("destroy", "--yes", "-f", str(spec))
+        assert destroyed.code == 0 and "Nothing to destroy" in destroyed.out
+        assert c.lookupByName(name).XMLDesc(0) == before
+    finally:
+        foreign.undefine()
+        c.close()
+
+
+def test_bad_spec_leaves_the_hypervisor_untouched(
+    cli: Cli, lab: Callable[..., Path], project: str, scratch: Path
+) -> None:
+    spec = lab(WEB.replace("memory: 256MiB", "memory: 256"))
+    result = cli("apply", "--yes", str(spec))
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    assert "vmctl.yaml:" in result.err and "guests.web.memory" in result.err
+    assert project_domains(project) == [] and pool_volumes(scratch) == []
+
+
+def test_apply_without_a_terminal_or_yes_refuses(cli: Cli, lab: Callable[..., Path], project: str) -> None:
+    result = cli("apply", str(lab()))
+    assert result.code == 1
+    assert "--yes" in result.err
+    assert project_domains(project) == []
+
+
+def test_saved_plan_applies_and_a_stale_one_is_refused(
+    cli: Cli, lab: Callable[..., Path], project: str, tmp_path: Path
+) -> None:
+    spec = lab()
+    saved = tmp_path / "plan.json"
+    assert cli("plan", "-o", str(saved), str(spec)).code == 0
+    applied = cli("apply", str(saved))
+    assert applied.code == 0, applied.out + applied.err
+    assert project_domains(project) == ["web"]
+    stale_plan = tmp_path / "stale.json"
+    assert cli("plan", "-o", str(stale_plan), str(spec)).code == 0
+    lab(WEB.replace("cpus: 1", "cpus: 2"))  # the spec changes after the plan was saved
+    refused = cli("apply", str(stale_plan))
+    assert refused.code == 1 and "stale" in refused.err, refused.err
+    c = conn()
+    try:
+        assert c.lookupByName("web").vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG) == 1
+    finally:
+        c.close()
+
+
+def test_a_second_apply_waits_for_the_lock(cli: Cli, lab: Callable[..., Path], project: str) -> None:
+    spec = lab()
+    with apply_lock("qemu:///system", project, None, timeout=5):
+        blocked = cli("apply", "--yes", "--lock-timeout", "1s", str(spec))
+    assert blocked.code == 1 and "another vmctl" in blocked.err, blocked.err
+    assert project_domains(project) == []
+
+    def hold() -> None:
+        with apply_lock("qemu:///system", project, None, timeout=5):
+            time.sleep(1.5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.2)
+    waited = cli("apply", "--yes", "--lock-timeout", "30s", str(spec))
+    holder.join()
+    assert waited.code == 0, waited.err
+    assert project_domains(project) == ["web"]
+
+
+def test_status_reports_state_and_drift(cli: Cli, lab: Callable[..., Path]) -> None:
+    spec = lab()
+    assert cli("apply", "--yes", str(spec)).code == 0
+    status = cli("status", "--json", str(spec))
+    assert status.code == 0, status.err
+    rows = json.loads(status.out)["guests"]
+    assert rows == [{"name": "web", "state": "stopped", "drift": False, "ips": [], "ready": False}]
+    text = cli("status", str(lab(WEB.replace("cpus: 1", "cpus: 2"))))
+    assert "web" in text.out and "yes (update)" in text.out, text.out
