@@ -118,9 +118,13 @@ def scratch(project: str) -> Iterator[Path]:
 
 @pytest.fixture
 def cleanup(libvirtd: str, project: str) -> Iterator[None]:
-    """After the test, remove every libvirt object of the test's project, whatever the test did."""
+    """After the test, remove every libvirt object of the test's project (or workspace of that name)."""
     yield
     remove_project(libvirtd, project)
+
+
+def _mine(owner: object, name: str) -> bool:
+    return getattr(owner, "project", None) == name or getattr(owner, "workspace", None) == name
 
 
 def remove_project(uri: str, project: str) -> None:
@@ -133,7 +137,7 @@ def remove_project(uri: str, project: str) -> None:
     try:
         for dom in conn.listAllDomains(0):
             view = read_domain(dom.XMLDesc(0))
-            if view.record and view.record.owner.project == project:
+            if view.record and _mine(view.record.owner, project):
                 if dom.isActive():
                     dom.destroy()
                 for ref in view.record.claims:
@@ -142,7 +146,7 @@ def remove_project(uri: str, project: str) -> None:
                 dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
         for net in conn.listAllNetworks(0):
             live = read_network(net.XMLDesc(0), bool(net.isActive()), False)
-            if live.owner and live.owner.project == project:
+            if live.owner and _mine(live.owner, project):
                 if net.isActive():
                     net.destroy()
                 net.undefine()

@@ -5,7 +5,13 @@ Each case has:
   live.yaml     what the hypervisor holds, described as the spec that was applied (`applied:`, a file
                 name) plus what changed behind vmctl's back (`drift:`), foreign objects, and volumes
   plan.txt      the expected plan, exactly as `vmctl plan` prints it (or error.txt for a refused plan)
-  case.yaml     optional: stub image files to create ({images: {name.qcow2: size}}), host facts
+  case.yaml     optional: stub image files to create ({images: {name.qcow2: size}}), host facts;
+                `known_bug: why` marks a case whose plan is wrong: it has no expected file yet and
+                xfails (UPDATE_GOLDEN leaves it alone) until the bug is fixed and the key removed
+
+In live.yaml, `drift: {domain: {record: {...}}}` replaces fields of vmctl's record; `extra_claims:
+[pool/volume]` there adds claimed volumes. A disk whose volume is in `missing_volumes` reads with no
+size, as the backend reads it.
 
 Live state is built the way libvirt would hold it: the applied spec is rendered to domain XML and
 parsed back, so anything the XML loses shows up here as a difference.
@@ -30,6 +36,7 @@ from vmctl.errors import PlanError
 from vmctl.localfiles import gather
 from vmctl.model import (
     DesiredState,
+    GuestRecord,
     GuestSpec,
     HostFacts,
     LiveGuest,
@@ -39,6 +46,7 @@ from vmctl.model import (
     NetworkSpec,
     Owner,
     VolumeInfo,
+    VolumeRef,
 )
 from vmctl.planner import make_plan
 from vmctl.render import render_text
@@ -85,13 +93,12 @@ def live_from(folder: Path, live_doc: dict[str, Any], host: HostFacts, cache: Pa
 
 def _live_guest(guest: GuestSpec, applied: DesiredState, live_doc: dict[str, Any], host: HostFacts) -> LiveGuest:
     drift = live_doc.get("drift", {}).get(guest.name, {})
-    record = guest_record(guest, applied)
-    record = replace(record, **drift.get("record", {}))
+    record = _record_drifted(guest_record(guest, applied), drift.get("record", {}))
     paths = {p.name: p.path for p in applied.pools}
     xml = domain_definition(guest, record, host, paths)
     view = read_domain(xml, paths, autostart=guest.autostart)
     assert view.guest is not None
-    parsed = _with_sizes(replace(view.guest, state="stopped"), guest)
+    parsed = _with_sizes(replace(view.guest, state="stopped"), guest, live_doc.get("missing_volumes", []))
     config = _drifted(parsed, drift.get("config", {}))
     running = None
     if guest.state == "running":
@@ -99,9 +106,21 @@ def _live_guest(guest: GuestSpec, applied: DesiredState, live_doc: dict[str, Any
     return LiveGuest(guest.name, view.uuid or "uuid-" + guest.name, record, config, running, view.targets)
 
 
-def _with_sizes(spec: GuestSpec, desired: GuestSpec) -> GuestSpec:
+def _record_drifted(record: GuestRecord, changes: dict[str, Any]) -> GuestRecord:
+    values = dict(changes)
+    extra = tuple(VolumeRef(*ref.split("/", 1)) for ref in values.pop("extra_claims", []))
+    return replace(record, **values, claims=(*values.pop("claims", record.claims), *extra))
+
+
+def _with_sizes(spec: GuestSpec, desired: GuestSpec, missing: list[str]) -> GuestSpec:
+    """Disk sizes as the backend reads them from the volumes: None where the volume is missing."""
     sizes = {d.name: d.size for d in desired.disks}
-    return replace(spec, disks=tuple(replace(d, size=sizes.get(d.name)) for d in spec.disks))
+    return replace(
+        spec,
+        disks=tuple(
+            replace(d, size=None if f"{d.pool}/{d.volume}" in missing else sizes.get(d.name)) for d in spec.disks
+        ),
+    )
 
 
 def _drifted(spec: GuestSpec, changes: dict[str, Any]) -> GuestSpec:
@@ -148,7 +167,7 @@ def _foreign_network(doc: dict[str, Any]) -> LiveNetwork:
     return LiveNetwork(spec, owner, True, True)
 
 
-def compute(case: str, tmp_path: Path) -> tuple[str, Path]:
+def compute(case: str, tmp_path: Path) -> tuple[str, Path, dict[str, Any]]:
     folder, meta = prepare(case, tmp_path)
     host = HostFacts(**meta.get("host", {}))
     live_doc = yaml.safe_load((folder / "live.yaml").read_text()) or {}
@@ -157,15 +176,18 @@ def compute(case: str, tmp_path: Path) -> tuple[str, Path]:
     try:
         desired = resolved(folder / "spec.yaml", meta.get("workspace"), host, cache)
         text = render_text(make_plan(desired, live, URI))
-        return text.replace(str(folder), "<case>"), CASES / case / "plan.txt"
+        return text.replace(str(folder), "<case>"), CASES / case / "plan.txt", meta
     except PlanError as exc:
-        return "\n".join([exc.message, *exc.details()]) + "\n", CASES / case / "error.txt"
+        return "\n".join([exc.message, *exc.details()]) + "\n", CASES / case / "error.txt", meta
 
 
 @pytest.mark.parametrize("case", case_names())
 def test_plan_case(case: str, tmp_path: Path) -> None:
-    text, expected_file = compute(case, tmp_path)
-    if os.environ.get("UPDATE_GOLDEN"):
+    text, expected_file, meta = compute(case, tmp_path)
+    known_bug = meta.get("known_bug")
+    if os.environ.get("UPDATE_GOLDEN") and not known_bug:
         expected_file.write_text(text)
+    if known_bug and not expected_file.exists():
+        pytest.xfail(f"known bug: {known_bug}\nthe plan now is:\n{text}")
     assert expected_file.exists(), f"{case}: expected {expected_file.name} (the plan was: {text})"
     assert text == expected_file.read_text()

@@ -42,7 +42,8 @@ def _refuse_protected(targets: list[LiveGuest]) -> None:
 
 
 def _guest_deletion(guest: LiveGuest) -> list[Change]:
-    fields = (FieldChange("state", guest.current.state, None, Effect.DELETE, "destroyed"),)
+    destroys = bool(guest.record.claims)
+    fields = (FieldChange("state", guest.current.state, None, Effect.DELETE, "destroyed", destructive=destroys),)
     changes = [Change("guest", guest.name, Action.DELETE, fields, live=guest)]
     for ref in guest.record.claims:
         field = FieldChange("data", None, None, Effect.DELETE, "its guest is destroyed", destructive=True)

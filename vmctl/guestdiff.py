@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vmctl.cloudinitdiff import cloud_init_diff
@@ -37,6 +37,7 @@ class VolumeOp:
     op: str  # "create" | "grow" | "delete" | "recreate"
     size: int | None = None
     reason: str = ""
+    before: int | None = None  # the size it has now, for a grow
 
 
 @dataclass
@@ -72,6 +73,7 @@ def diff_guest(desired: GuestSpec, live: LiveGuest) -> GuestDiff:
     _boot(out, desired, current)
     _seed(out, desired, live)
     _leftover_volumes(out, desired, live)
+    _record(out, desired, live)
     if live.running is not None:
         _config_drift(out, desired, live)
         _pending_restart_note(out, desired, live)
@@ -91,10 +93,8 @@ def _identity_changed(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> No
 
 def _as_config(change: FieldChange) -> FieldChange:
     """On a stopped guest, live and restart changes are simply written to its config."""
-    if change.effect in (Effect.LIVE, Effect.RESTART) and change.path != "state":
-        from dataclasses import replace
-
-        return replace(change, effect=Effect.CONFIG, reason=f"{change.reason}; the guest is stopped: config only")
+    if change.effect in (Effect.LIVE, Effect.RESTART) and change.path not in ("state", "volumes", "metadata"):
+        return replace(change, effect=Effect.CONFIG, reason="the guest is stopped: written to its config")
     return change
 
 
@@ -173,7 +173,7 @@ def _disk_removed(out: GuestDiff, disk: DiskSpec, claimed: set[VolumeRef], pendi
     ref = VolumeRef(disk.pool, disk.volume)
     owned = ref in claimed
     reason = "hot-unplug pending: the guest has not released it yet" if pending else "hot-unplugged"
-    reason += "; its volume is deleted" if owned else "; its volume is not vmctl's and stays"
+    reason += "; its volume is deleted once released" if owned else "; its volume is not vmctl's and stays"
     field = FieldChange(
         f"disks.{disk.name}", _disk_summary(disk), None, Effect.LIVE, reason, destructive=owned, unit="disk"
     )
@@ -187,7 +187,10 @@ def _disk_changed(out: GuestDiff, want: DiskSpec, have: DiskSpec) -> None:
     ref = VolumeRef(want.pool, want.volume)
     recreate = _disk_recreate_reasons(want, have)
     for field_name, before, after, reason in recreate:
-        out.fields.append(FieldChange(f"{path}.{field_name}", before, after, Effect.REPLACE, reason, destructive=True))
+        unit = "bytes" if field_name == "size" else None
+        out.fields.append(
+            FieldChange(f"{path}.{field_name}", before, after, Effect.REPLACE, reason, destructive=True, unit=unit)
+        )
     if recreate:
         out.volumes.append(VolumeOp(ref, "recreate", want.size, reason=recreate[0][3]))
         return
@@ -198,7 +201,7 @@ def _disk_changed(out: GuestDiff, want: DiskSpec, have: DiskSpec) -> None:
     elif want.size is not None and want.size > have.size:
         reason = "volume grown and the guest's block device resized live; grow the filesystem in the guest"
         out.fields.append(FieldChange(f"{path}.size", have.size, want.size, Effect.LIVE, reason, unit="bytes"))
-        out.volumes.append(VolumeOp(ref, "grow", want.size))
+        out.volumes.append(VolumeOp(ref, "grow", want.size, before=have.size))
 
 
 def _disk_recreate_reasons(want: DiskSpec, have: DiskSpec) -> list[tuple[str, Any, Any, str]]:
@@ -308,9 +311,28 @@ def _leftover_volumes(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> No
     used = {VolumeRef(d.pool, d.volume) for g in (desired, live.config, live.current) for d in g.disks}
     used |= {VolumeRef(s.pool, s.volume) for s in (desired.seed, live.config.seed, live.current.seed) if s}
     handled = {op.ref for op in out.volumes}
-    for claim in live.record.claims:
-        if claim not in used and claim not in handled:
-            out.volumes.append(VolumeOp(claim, "delete", reason="left over from an interrupted apply"))
+    leftovers = [c for c in live.record.claims if c not in used and c not in handled]
+    for claim in leftovers:
+        out.volumes.append(VolumeOp(claim, "delete", reason="left over from an interrupted apply"))
+    if leftovers:
+        names = sorted(c.name for c in leftovers)
+        reason = "claimed by the guest but used by nothing: left over from an interrupted apply"
+        out.fields.append(FieldChange("volumes", names, None, Effect.LIVE, reason, destructive=True))
+
+
+def _record(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
+    """vmctl's own record must say what apply would write: else destroy could miss a volume."""
+    record = live.record
+    wanted_claims = [VolumeRef(d.pool, d.volume) for d in desired.disks]
+    if desired.seed:
+        wanted_claims.append(VolumeRef(desired.seed.pool, desired.seed.volume))
+    handled = {op.ref for op in out.volumes}
+    unclaimed = [r.name for r in wanted_claims if r not in record.claims and r not in handled]
+    if unclaimed or record.hostname != desired.hostname or record.pool != desired.pool:
+        reason = "vmctl's record of this guest is out of date: rewritten"
+        before = {"claims": sorted(r.name for r in record.claims), "hostname": record.hostname}
+        after = {"claims": sorted(r.name for r in wanted_claims), "hostname": desired.hostname}
+        out.fields.append(FieldChange("metadata", before, after, Effect.LIVE, reason))
 
 
 def _config_drift(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:

@@ -69,7 +69,8 @@ class Change:
 
     @property
     def destructive(self) -> bool:
-        return self.action in (Action.REPLACE, Action.DELETE) or any(f.destructive for f in self.fields)
+        """Data is lost: a volume deleted or recreated (a network or an empty pool holds none)."""
+        return any(f.destructive for f in self.fields)
 
     @property
     def needs_restart(self) -> bool:

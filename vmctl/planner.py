@@ -45,6 +45,11 @@ def _conflicts(desired: DesiredState, live: LiveState) -> list[str]:
         live_pool = live.pool(pool.name)
         if live_pool and live_pool.path != pool.path:
             found.append(f"pool {pool.name}: exists at {live_pool.path}, the spec says {pool.path}")
+        same_dir = [p.name for p in live.pools if p.path == pool.path and p.name != pool.name]
+        if live_pool is None and same_dir:
+            found.append(
+                f"pool {pool.name}: libvirt pool {same_dir[0]} already uses {pool.path}; name that pool in the spec"
+            )
     return found
 
 
@@ -55,15 +60,22 @@ def _ours(owner: object, desired: DesiredState) -> bool:
 
 def _check_guards(changes: list[Change], conflicts: list[str]) -> None:
     problems = list(conflicts)
+    hint = None
     for change in changes:
         protected = change.kind == "guest" and _protected(change)
         if protected and change.action in (Action.REPLACE, Action.DELETE):
             problems.append(
                 f"guest {change.name}: prevent_destroy is set, but this plan would {change.action.label} it"
             )
+            hint = _unprotect_hint(change)
     if problems:
-        hint = "set prevent_destroy: false first (and apply), or change the spec so nothing is destroyed"
-        raise PlanError("the plan is refused", problems, hint if len(conflicts) < len(problems) else None)
+        raise PlanError("the plan is refused", problems, hint)
+
+
+def _unprotect_hint(change: Change) -> str:
+    if change.action is Action.DELETE:
+        return "to delete it, keep the guest in the spec with prevent_destroy: false, apply, then remove it"
+    return "set prevent_destroy: false and apply first, or change the spec so nothing is destroyed"
 
 
 def _protected(change: Change) -> bool:
@@ -128,7 +140,6 @@ def _network_changes(desired: DesiredState, live: LiveState, conflicts: list[str
                 getattr(net, name),
                 Effect.REPLACE,
                 "the network is recreated; guests on it lose their link until restarted",
-                destructive=True,
             )
             for name in ("mode", "ipv4", "dhcp")
             if getattr(existing.spec, name) != getattr(net, name)
@@ -236,7 +247,7 @@ def _volume_changes(ops: list[VolumeOp], guest: str) -> list[Change]:
             fields = (FieldChange("size", None, op.size, Effect.CREATE, op.reason, unit="bytes"),) if op.size else ()
             changes.append(Change("volume", op.ref.name, Action.CREATE, fields, guest=guest, pool=op.ref.pool))
         elif op.op == "grow":
-            fields = (FieldChange("size", None, op.size, Effect.LIVE, "grown", unit="bytes"),)
+            fields = (FieldChange("size", op.before, op.size, Effect.LIVE, "grown", unit="bytes"),)
             changes.append(Change("volume", op.ref.name, Action.UPDATE, fields, guest=guest, pool=op.ref.pool))
         elif op.op == "recreate":
             fields = (FieldChange("data", None, None, Effect.REPLACE, op.reason, destructive=True),)
@@ -256,8 +267,9 @@ def _deletions(desired: DesiredState, live: LiveState) -> list[Change]:
     for guest in live.guests:
         if guest.name in wanted:
             continue
-        reason = "no longer in the spec"
-        fields = (FieldChange("state", guest.current.state, None, Effect.DELETE, reason),)
+        reason = "no longer in the spec; its volumes are deleted with it"
+        destroys = bool(guest.record.claims)
+        fields = (FieldChange("state", guest.current.state, None, Effect.DELETE, reason, destructive=destroys),)
         changes.append(Change("guest", guest.name, Action.DELETE, fields, live=guest))
         ops = [VolumeOp(c, "delete", reason="its guest is deleted") for c in guest.record.claims]
         changes.extend(_volume_changes(ops, guest.name))

@@ -93,7 +93,7 @@ def _field_line(field: FieldChange, width: int, paint: _Painter) -> str:
     symbol = _FIELD_SYMBOL.get(field.effect) or ("+" if field.before is None else "-" if field.after is None else "~")
     if field.effect is Effect.CREATE:
         value = format_value(field.after, field.unit)
-    elif field.effect is Effect.DELETE and field.after is None and field.before is None:
+    elif field.effect in (Effect.DELETE, Effect.REPLACE) and field.after is None and field.before is None:
         value = ""
     else:
         value = f"{format_value(field.before, field.unit)} → {format_value(field.after, field.unit)}"

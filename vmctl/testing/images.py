@@ -458,6 +458,7 @@ def add_tiny_skeleton(archive: Cpio) -> None:
 def add_agent(archive: Cpio, tree: Path) -> None:
     """busybox, qemu-ga and the shared libraries qemu-ga links against, from the extracted tree."""
     archive.file("bin/busybox", (tree / "bin/busybox").read_bytes(), 0o755)
+    archive.symlink("bin/sh", "busybox")  # /init installs the other applets itself
     archive.file("bin/qemu-ga", (tree / "usr/sbin/qemu-ga").read_bytes(), 0o755)
     for library in shared_libraries(tree, tree / "usr/sbin/qemu-ga"):
         archive.file(f"{MULTIARCH_LIBDIR}/{library.name}", library.read_bytes(), 0o755)
