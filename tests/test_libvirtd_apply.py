@@ -155,7 +155,11 @@ def test_secrets_never_reach_libvirts_xml(cli: Cli, lab: Callable[..., Path]) ->
 
 def test_stopped_guest_changes_are_written_to_its_config(cli: Cli, lab: Callable[..., Path], project: str) -> None:
     assert cli("apply", "--yes", str(lab())).code == 0
-    changed = WEB.replace("max_memory: 512MiB", "max_memory: 1GiB").replace("data: {size: 1GiB}", "data: {size: 2GiB}")
+    changed = (
+        WEB.replace("max_memory: 512MiB", "max_memory: 1GiB")
+        .replace("data: {size: 1GiB}", "data: {size: 2GiB}")
+        .replace("packages: [nginx]", "packages: [nginx, curl]")
+    )
     spec = lab(changed + "    autostart: true\n")
     plan = cli("plan", str(spec))
     assert "max_memory" in plan.out and "disks.data.size" in plan.out, plan.out
@@ -166,8 +170,10 @@ def test_stopped_guest_changes_are_written_to_its_config(cli: Cli, lab: Callable
         dom = c.lookupByName("web")
         assert dom.maxMemory() == 1024 * 1024
         assert dom.autostart() == 1
-        data = c.storagePoolLookupByName(f"{project}pool").storageVolLookupByName("web-data.qcow2")
-        assert data.info()[1] == 2 * 1024**3
+        pool = c.storagePoolLookupByName(f"{project}pool")
+        assert pool.storageVolLookupByName("web-data.qcow2").info()[1] == 2 * 1024**3
+        seeds = [v.name() for v in pool.listAllVolumes(0) if v.name().startswith("web-seed-")]
+        assert len(seeds) == 1  # the old seed is deleted, not left behind
     finally:
         c.close()
     assert cli("plan", "--detailed-exitcode", str(spec)).code == 0

@@ -109,13 +109,16 @@ class GuestWork:
                 self.backend.delete_volume(ref.pool, ref.name)
         self.say("defining the domain")
         self.backend.define(self._xml(guest, record, resumed), self.name)
+        failpoint("create-defined")
         for disk in guest.disks:
             self._make_disk_volume(disk)
+            failpoint("create-disk-made")
         if guest.seed:
             self._write_seed(guest)
-        self.backend.set_metadata(
-            self.name, guest_xml(replace(record, creating=False, claims=claims(guest))), live=False
-        )
+        failpoint("create-volumes-made")
+        done = replace(record, creating=False, claims=claims(guest))
+        self.backend.set_metadata(self.name, guest_xml(done), live=False)
+        failpoint("create-recorded")
         if guest.autostart:
             self.backend.set_autostart(self.name, True)
         self._settle_power(guest, restart=False)
@@ -256,8 +259,8 @@ class GuestWork:
         """Write the whole desired definition as the persistent config, keeping what the guest sees."""
         config_xml = self.backend.domain_xml(self.name, inactive=True)
         fresh = self.backend.read_live_guest(self.name, self.owner, self.ctx.pool_paths) or live
-        still_used = tuple(r for r in fresh.record.claims if r not in claims(guest) and self._attached_live(fresh, r))
-        record = guest_record(guest, self.ctx.desired, fresh, extra_claims=still_used)
+        # Every claim is kept here: only _delete_released drops one, after deleting its volume.
+        record = guest_record(guest, self.ctx.desired, fresh, extra_claims=fresh.record.claims)
         self.backend.define(self._xml(guest, record, fresh, config_xml), self.name)
 
     @staticmethod
