@@ -37,14 +37,44 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
-def check_document(doc: SourceDoc) -> list[Problem]:
-    """Every schema violation in one spec file, each at the line of the offending node."""
-    from jsonschema import Draft202012Validator
+# Pattern rules people can read, for patterns whose description is about something else.
+_PATTERN_RULES = {
+    "mac": "six pairs of hex digits separated by ':', like 52:54:00:12:34:56",
+    "url": "an http://, https:// or file:// URL",
+    "sha256": "64 hex digits",
+    "ipv4": "an address and prefix, like 198.51.100.1/24",
+    "bridge": "a host bridge name: letters, digits, '.', '_', ':' or '-', at most 15 characters",
+    "source": "an absolute directory on the hypervisor host",
+    "path": "an absolute directory on the hypervisor host",
+}
 
-    validator = Draft202012Validator(schema())
+
+@cache
+def _validator_class() -> Any:
+    """Draft 2020-12, except that a pattern's '$' does not accept a trailing newline (Python's re does)."""
+    import re
+
+    from jsonschema import Draft202012Validator, ValidationError, validators
+
+    def pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Any:
+        if not validator.is_type(instance, "string"):
+            return
+        if not re.search(regex, instance) or (regex.endswith("$") and instance.endswith("\n")):
+            yield ValidationError(f"{instance!r} does not match {regex!r}")
+
+    return validators.extend(Draft202012Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
+
+
+def check_document(doc: SourceDoc) -> list[Problem]:
+    """Every schema violation in one spec file, each at the line of the offending node.
+
+    Values the YAML reader already reported (an unknown tag, say) are not reported again.
+    """
+    validator = _validator_class()(schema())
+    already = {p.path for p in doc.problems}
     problems: list[Problem] = []
     for error in validator.iter_errors(doc.data):
-        problems.extend(_problems_for(error, doc))
+        problems.extend(p for p in _problems_for(error, doc) if p.path not in already)
     return problems
 
 
@@ -52,8 +82,15 @@ def _subschema(error: ValidationError) -> dict[str, Any]:
     return error.schema if isinstance(error.schema, dict) else {}
 
 
+def _missing_key(error: ValidationError) -> str:
+    return str(error.message).split("'")[1] if "'" in error.message else str(error.message)
+
+
 def _problems_for(error: ValidationError, doc: SourceDoc) -> list[Problem]:
     path: NodePath = tuple(error.absolute_path)
+    if error.validator == "required" and not path:
+        missing = _missing_key(error)
+        return [Problem(doc.where(()), missing, f"missing required key '{missing}'", None)]
     if "propertyNames" in error.relative_schema_path:
         return [_bad_name(error, doc, path)]
     if error.validator == "additionalProperties":
@@ -109,7 +146,8 @@ def _generic_message(error: ValidationError) -> tuple[str, str | None]:
     if kind == "type":
         wanted: Any = error.validator_value
         names = [wanted] if isinstance(wanted, str) else list(wanted)
-        return f"expected {' or '.join(_TYPE_NAMES[n] for n in names)}, got {_kind_of(value)}", None
+        hint = "quote it" if isinstance(value, (int, float)) and "string" in names else None
+        return f"expected {' or '.join(_TYPE_NAMES[n] for n in names)}, got {_kind_of(value)}", hint
     if kind == "enum":
         allowed: Any = error.validator_value
         choices = [str(c) for c in allowed]
@@ -119,10 +157,10 @@ def _generic_message(error: ValidationError) -> tuple[str, str | None]:
     if kind == "const":
         return f"must be {error.validator_value!r}; got {value!r}", None
     if kind == "required":
-        missing = str(error.message).split("'")[1] if "'" in error.message else error.message
-        return f"missing required key '{missing}'", None
+        return f"missing required key '{_missing_key(error)}'", None
     if kind == "pattern":
-        rule = _subschema(error).get("description")
+        field = str(error.absolute_path[-1]) if error.absolute_path else ""
+        rule = _PATTERN_RULES.get(field) or _subschema(error).get("description")
         return f"invalid value {value!r}" + (f": {rule}" if rule else ""), None
     if kind in ("minimum", "maximum"):
         word = "at least" if kind == "minimum" else "at most"

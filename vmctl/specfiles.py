@@ -9,7 +9,7 @@ from typing import Any
 
 from vmctl.errors import Problem, SpecError
 from vmctl.schema import check_document
-from vmctl.yamlsource import NodePath, SourceDoc, load_yaml
+from vmctl.yamlsource import NodePath, SourceDoc, dotted, load_yaml
 
 DEFAULT_SPEC = "vmctl.yaml"
 SECTIONS = ("pools", "images", "networks", "guests")
@@ -31,9 +31,25 @@ class MergedSpec:
     """All files' sections merged by name; each entry still knows its file and line."""
 
     docs: list[SourceDoc]
+    problems: list[Problem] = field(default_factory=list)  # found so far; more come from the semantic checks
     scalars: dict[str, tuple[Any, SourceDoc]] = field(default_factory=dict)
     sections: dict[str, dict[str, Entry]] = field(default_factory=lambda: {s: {} for s in SECTIONS})
     defaults: Entry | None = None
+
+    def problems_in(self, entry: Entry) -> list[str]:
+        """Dotted paths, at or under `entry`, where problems were already found."""
+        prefix = dotted(entry.path)
+        return [
+            p.path
+            for p in self.problems
+            if p.location is not None
+            and p.location.file == entry.doc.file
+            and (p.path == prefix or p.path.startswith((prefix + ".", prefix + "[")))
+        ]
+
+    def broken(self, entry: Entry | None) -> bool:
+        """A problem was already found in `entry`: it is not built (its name still counts for references)."""
+        return entry is not None and bool(self.problems_in(entry))
 
 
 def find_spec_files(paths: Sequence[str]) -> list[tuple[Path, str]]:
@@ -61,33 +77,37 @@ def _expand(path: Path, display: str) -> list[tuple[Path, str]]:
 
 
 def read_and_merge(paths: Sequence[str]) -> MergedSpec:
-    """Parse every file and merge them; raise SpecError with the problems of all files at once."""
+    """Parse, schema-check and merge every file. Problems are collected, not raised: the semantic
+    checks still run on everything the schema found sound, so one pass reports all of them."""
     docs: list[SourceDoc] = []
     problems: list[Problem] = []
+    unreadable = False
     for path, display in find_spec_files(paths):
         try:
             doc = load_yaml(path, display)
         except SpecError as exc:
             problems.extend(exc.problems)
+            unreadable = True
             continue
         problems.extend(doc.problems)
         problems.extend(check_document(doc))
         docs.append(doc)
-    if problems:
+    if unreadable or not docs:
         raise SpecError(problems)
-    merged = MergedSpec(docs)
+    merged = MergedSpec(docs, problems)
     for doc in docs:
-        problems.extend(_merge_doc(merged, doc))
-    if problems:
-        raise SpecError(problems)
+        merged.problems.extend(_merge_doc(merged, doc))
     return merged
 
 
 def _merge_doc(merged: MergedSpec, doc: SourceDoc) -> list[Problem]:
     problems = [p for key in SCALARS if key in doc.data for p in _merge_scalar(merged, doc, key)]
     for section in SECTIONS:
-        for name, body in (doc.data.get(section) or {}).items():
-            problems.extend(_merge_entry(merged, Entry(name, body, doc, (section, name)), section))
+        entries = doc.data.get(section)
+        for name, body in entries.items() if isinstance(entries, dict) else ():
+            problems.extend(
+                _merge_entry(merged, Entry(name, body if isinstance(body, dict) else {}, doc, (section, name)), section)
+            )
     if "defaults" in doc.data:
         problems.extend(_merge_defaults(merged, doc))
     return problems
@@ -117,7 +137,8 @@ def _merge_entry(merged: MergedSpec, entry: Entry, section: str) -> list[Problem
 
 def _merge_defaults(merged: MergedSpec, doc: SourceDoc) -> list[Problem]:
     if merged.defaults is None:
-        merged.defaults = Entry("defaults", doc.data["defaults"] or {}, doc, ("defaults",))
+        body = doc.data["defaults"]
+        merged.defaults = Entry("defaults", body if isinstance(body, dict) else {}, doc, ("defaults",))
         return []
     first = merged.defaults.doc.key_where(("defaults",))
     message = f"defaults are set here and at {first}"

@@ -37,9 +37,10 @@ class UnitError(ValueError):
 def parse_size(text: object) -> int:
     """Parse '2GiB' / '500MB' into bytes. Bare numbers are refused: units are never guessed."""
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise UnitError(f"expected a size like '2GiB', got {type(text).__name__}")
-    if isinstance(text, (int, float)):
-        raise UnitError(f"a size needs a unit: {text!r}", hint=f"write '{text}MiB' or '{text}GiB'")
+        raise UnitError(f"expected a size like '2GiB', got {_kind(text)}")
+    if isinstance(text, (int, float)) or text.strip().isdigit():
+        number = str(text).strip()
+        raise UnitError(f"a size needs a unit: {number}", hint=f"write '{number}MiB' or '{number}GiB'")
     match = _SIZE_RE.match(text)
     if not match:
         raise UnitError(f"not a size: {text!r}", hint="write a number and a unit, e.g. '512MiB', '2GiB', '500MB'")
@@ -60,6 +61,18 @@ def _unit_hint(number: str, unit: str) -> str:
     return "units are B, KiB, MiB, GiB, TiB (binary) or kB, MB, GB, TB (decimal)"
 
 
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
 def format_size(size: int) -> str:
     """The shortest exact human form: 2147483648 -> '2GiB', 500000000 -> '500MB'."""
     for unit in ("PiB", "TiB", "GiB", "MiB", "KiB", "PB", "TB", "GB", "MB", "kB"):
@@ -72,9 +85,10 @@ def format_size(size: int) -> str:
 def parse_duration(text: object) -> float:
     """Parse '30s', '5m', '1h30m', '500ms' into seconds."""
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise UnitError(f"expected a duration like '5m', got {type(text).__name__}")
-    if isinstance(text, (int, float)):
-        raise UnitError(f"a duration needs a unit: {text!r}", hint=f"write '{text}s' or '{text}m'")
+        raise UnitError(f"expected a duration like '5m', got {_kind(text)}")
+    if isinstance(text, (int, float)) or text.strip().isdigit():
+        number = str(text).strip()
+        raise UnitError(f"a duration needs a unit: {number}", hint=f"write '{number}s' or '{number}m'")
     compact = text.strip()
     parts = _DURATION_PART.findall(compact)
     if not compact or "".join(n + u for n, u in parts) != compact:

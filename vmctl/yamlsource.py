@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from vmctl.errors import Location, Problem, SpecError
 
 NodePath = tuple[str | int, ...]
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,33 @@ class SourceDoc:
         return self.keys.get(path) or self.where(path)
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """YAML 1.1 as PyYAML reads it, minus base-60 numbers: an unquoted MAC stays a string."""
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver(
+    _INT,
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_SpecLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
 def load_yaml(path: Path, display: str) -> SourceDoc:
     """Parse `path` as one YAML mapping; raise SpecError with every problem found."""
     text = _read_text(path, display)
-    loader = yaml.SafeLoader(text)
+    loader = _SpecLoader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -86,7 +112,8 @@ def _yaml_problem(display: str, exc: yaml.MarkedYAMLError) -> Problem:
     where = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
     what = exc.problem or "syntax error"
     if exc.context:
-        what = f"{what} ({exc.context})"
+        opened = f" at line {exc.context_mark.line + 1}" if exc.context_mark and exc.problem_mark else ""
+        what = f"{what} ({exc.context}{opened})"
     return Problem(where, "", f"invalid YAML: {what}")
 
 
@@ -122,8 +149,8 @@ class _Builder:
     def _scalar(self, node: Node, path: NodePath) -> Any:
         try:
             return self.loader.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            self.problems.append(Problem(self.at(node), dotted(path), f"invalid value: {exc}"))
+        except yaml.MarkedYAMLError as exc:
+            self.problems.append(Problem(self.at(node), dotted(path), f"invalid value: {exc.problem}"))
             return None
 
     def _mapping(self, node: MappingNode, path: NodePath) -> dict[str, Any]:

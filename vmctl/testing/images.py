@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -123,7 +123,8 @@ class GuestImage:
     initrd: Path
     disk: Path | None  # qcow2 root disk for "debian", None for "tiny"
     cmdline: str  # kernel command line to boot it
-    versions: Mapping[str, str]  # package -> version that went in
+    # package -> version that went in; left out of the hash so images can be dict keys
+    versions: Mapping[str, str] = field(hash=False)
 
 
 @dataclass(frozen=True)
@@ -412,10 +413,14 @@ class Cpio:
 
     def __init__(self) -> None:
         self._chunks: list[bytes] = []
+        self._directories: set[str] = set()
         self._inode = 1
 
     def directory(self, name: str) -> None:
-        self._entry(name, stat.S_IFDIR | 0o755, b"")
+        if name not in self._directories:
+            self._parents(name)
+            self._directories.add(name)
+            self._entry(name, stat.S_IFDIR | 0o755, b"")
 
     def file(self, name: str, data: bytes, mode: int = 0o644) -> None:
         self._entry(name, stat.S_IFREG | mode, data)
@@ -430,7 +435,16 @@ class Cpio:
         self._entry("TRAILER!!!", 0, b"")
         return b"".join(self._chunks)
 
+    def _parents(self, name: str) -> None:
+        # The kernel's unpacker does not create missing parent directories: a file whose directory
+        # has not been seen earlier in the archive is silently dropped.
+        parent = name.rpartition("/")[0]
+        if parent:
+            self.directory(parent)
+
     def _entry(self, name: str, mode: int, data: bytes, rdev: tuple[int, int] = (0, 0)) -> None:
+        if not stat.S_ISDIR(mode) and name != "TRAILER!!!":
+            self._parents(name)
         encoded = name.encode() + b"\0"
         nlink = 2 if stat.S_ISDIR(mode) else 1
         fields = (self._inode, mode, 0, 0, nlink, 0, len(data), 0, 0, *rdev, len(encoded), 0)
@@ -554,7 +568,8 @@ def elf_section(path: Path, wanted: str) -> bytes:
 # Entry points
 
 
-BUILDERS: dict[str, Callable[[Path, Mapping[str, str], Log], BuildOutput]] = {
+Builder = Callable[[Path, Mapping[str, str], Log], BuildOutput]
+BUILDERS: dict[str, Builder] = {
     "debian": build_debian,
     "tiny": build_tiny,
 }
