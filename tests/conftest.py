@@ -136,7 +136,10 @@ def remove_project(uri: str, project: str) -> None:
     conn = libvirt.open(uri)
     try:
         for dom in conn.listAllDomains(0):
-            view = read_domain(dom.XMLDesc(0))
+            try:
+                view = read_domain(dom.XMLDesc(0))
+            except libvirt.libvirtError:
+                continue  # another process removed it while we listed
             if view.record and _mine(view.record.owner, project):
                 if dom.isActive():
                     dom.destroy()

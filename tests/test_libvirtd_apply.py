@@ -86,7 +86,10 @@ def project_domains(project: str) -> list[str]:
     try:
         names = []
         for dom in c.listAllDomains(0):
-            view = read_domain(dom.XMLDesc(0))
+            try:
+                view = read_domain(dom.XMLDesc(0))
+            except libvirt.libvirtError:
+                continue  # another process removed it while we listed
             if view.record and view.record.owner.project == project:
                 names.append(dom.name())
         return sorted(names)

@@ -134,7 +134,7 @@ def validate(
         )
         return
     guests = len(spec.guests)
-    out.out.print(
+    out.say(
         f"[green]ok[/]: {len(spec.files)} file(s), {guests} guest{'s' if guests != 1 else ''} in project {spec.project}"
     )
 
@@ -157,8 +157,8 @@ def plan(
     no_color: NoColorOpt = False,
 ) -> None:
     """Show what apply would change, field by field, and how (live, restart, replace)."""
-    from vmctl import savedplan
-    from vmctl.render import plan_json, render_text
+    from vmctl.commands import show_plan
+    from vmctl.render import plan_json
     from vmctl.workflow import open_session, plan_session
 
     out = _output(no_color)
@@ -166,13 +166,15 @@ def plan(
     try:
         the_plan, live = plan_session(session)
         if out_file:
+            from vmctl import savedplan
+
             savedplan.save(out_file, the_plan, session, live, paths or [])
     finally:
         session.backend.close()
     if as_json:
         out.json(plan_json(the_plan))
     else:
-        out.out.print(render_text(the_plan, markup=True), end="")
+        show_plan(out, the_plan)
     if detailed_exitcode and not the_plan.empty:
         raise typer.Exit(2)
 

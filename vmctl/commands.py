@@ -31,6 +31,13 @@ class RunOptions:
     as_json: bool = False
 
 
+def show_plan(out: Output, plan: Plan, empty: str | None = None) -> None:
+    """The plan in colour on a terminal, as plain text anywhere else (without loading rich)."""
+    from vmctl.render import render_text
+
+    out.show(render_text(plan, markup=out.styled, empty=empty))
+
+
 def _reporter(out: Output) -> Reporter:
     if out.interactive and out.color:
         return LiveReporter(out.out)
@@ -53,7 +60,6 @@ def apply(opts: RunOptions, out: Output) -> None:
     """Plan, show, confirm, then carry out the plan under the lock."""
     from vmctl import savedplan
     from vmctl.lock import apply_lock
-    from vmctl.render import render_text
     from vmctl.workflow import open_session, plan_session
 
     saved = _saved_plan(opts.paths)
@@ -66,7 +72,7 @@ def apply(opts: RunOptions, out: Output) -> None:
             plan, live = plan_session(session)
             if saved:
                 savedplan.check_fresh(saved, opts.paths[0], session, live)
-            out.out.print(render_text(plan, markup=True), end="")
+            show_plan(out, plan)
             if plan.empty:
                 return
             _confirm(out, plan, "Apply these changes?", opts.yes or bool(saved))
@@ -87,7 +93,7 @@ def _saved_plan(paths: Sequence[str]) -> dict[str, Any] | None:
     return None
 
 
-def _execute(plan: Plan, session: Any, live: Any, opts: RunOptions, out: Output) -> None:
+def _execute(plan: Plan, session: Any, live: Any, opts: RunOptions, out: Output, verb: str = "Apply") -> None:
     from vmctl.executor import execute
     from vmctl.guestops import ApplyContext, ApplyOptions
 
@@ -102,16 +108,16 @@ def _execute(plan: Plan, session: Any, live: Any, opts: RunOptions, out: Output)
         sys.stdout.flush()
         os._exit(130)  # worker threads may be inside libvirt calls; a re-run converges from any point
     reporter.close()
-    _summary(report, out)
+    _summary(report, out, verb)
 
 
-def _summary(report: Any, out: Output) -> None:
+def _summary(report: Any, out: Output, verb: str) -> None:
     done = [o for o in report.outcomes if o.ok]
     for outcome in done:
         for warning in outcome.warnings:
-            out.out.print(f"[yellow]note[/]: {outcome.subject}: {warning}")
+            out.say(f"[yellow]note[/]: {outcome.subject}: {warning}")
     if report.ok:
-        out.out.print(f"[bold green]Apply complete[/]: {len(done)} change(s) made.")
+        out.say(f"[bold green]{verb} complete[/]: {len(done)} change(s) made.")
         return
     failed = report.failed
     raise ApplyError(
@@ -125,27 +131,21 @@ def destroy(opts: RunOptions, only: Sequence[str], images: bool, out: Output) ->
     """Remove what vmctl made for this project and workspace (or only the named guests)."""
     from vmctl.destroyplan import destroy_plan, unknown_guests
     from vmctl.lock import apply_lock
-    from vmctl.render import render_text
     from vmctl.workflow import open_session
 
-    session = open_session(opts.paths, opts.workspace, opts.uri_for)
+    session = open_session(opts.paths, opts.workspace, opts.uri_for, resolve=False)
     try:
         with apply_lock(session.uri, session.spec.project, opts.workspace, opts.lock_timeout, _announce_wait(out)):
-            live = session.read_live()
+            live = session.read_live(sized=False)
             missing = unknown_guests(live, only)
             if missing:
                 raise VmctlError(f"no guest of this project named {', '.join(missing)}")
             plan = destroy_plan(live, session.owner, session.uri, only, images)
-            out.out.print(
-                render_text(plan, markup=True).replace(
-                    "No changes. Live state matches the spec.", "Nothing to destroy."
-                ),
-                end="",
-            )
+            show_plan(out, plan, empty="Nothing to destroy.")
             if plan.empty:
                 return
             _confirm(out, plan, "Destroy these?", opts.yes)
-            _execute(plan, session, live, opts, out)
+            _execute(plan, session, live, opts, out, "Destroy")
     finally:
         session.backend.close()
 

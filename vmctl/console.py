@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+_TAG = re.compile(r"\[(?:/|[a-z ]+)?\]")
 
 
 class Output:
@@ -41,6 +44,25 @@ class Output:
     @property
     def interactive(self) -> bool:
         return sys.stdin.isatty() and sys.stdout.isatty()
+
+    @property
+    def styled(self) -> bool:
+        """Colour only reaches a terminal; elsewhere plain text is printed without loading rich."""
+        return self.color and sys.stdout.isatty()
+
+    def show(self, text: str) -> None:
+        """Print text made for `styled`: rich markup on a terminal, plain text elsewhere."""
+        if self.styled:
+            self.out.print(text, end="")
+        else:
+            sys.stdout.write(text)
+
+    def say(self, markup: str) -> None:
+        """One line of vmctl's own markup ([green]...[/]); the tags are dropped where colour is not wanted."""
+        if self.styled:
+            self.out.print(markup)
+        else:
+            sys.stdout.write(_TAG.sub("", markup) + "\n")
 
     def json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")

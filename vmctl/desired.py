@@ -19,7 +19,7 @@ from vmctl.model import (
     SeedSpec,
     Spec,
 )
-from vmctl.seed import seed_content
+from vmctl.seed import seed_digest
 from vmctl.units import format_size
 
 
@@ -83,8 +83,8 @@ def _resolve_boot(boot: BootSpec | None, facts: LocalFacts) -> BootSpec | None:
 def _seed(guest: GuestSpec) -> SeedSpec | None:
     if guest.cloud_init is None:
         return None
-    content = seed_content(guest.cloud_init, guest.name, guest.hostname)
-    return SeedSpec(naming.seed_volume(guest.name, content.digest), guest.pool, content.digest)
+    digest = seed_digest(guest.cloud_init, guest.name, guest.hostname)
+    return SeedSpec(naming.seed_volume(guest.name, digest), guest.pool, digest)
 
 
 def _uploads(spec: Spec, facts: LocalFacts, guests: tuple[GuestSpec, ...]) -> tuple[ImageUpload, ...]:

@@ -94,7 +94,10 @@ class LibvirtBackend:
     def __init__(self, conn: libvirt.virConnect, uri: str) -> None:
         self.conn = conn
         self.uri = uri
+        # Objects found while reading, reused by the operations that follow: one lookup saved per call.
         self._pool_cache: dict[str, libvirt.virStoragePool] = {}
+        self._domains: dict[str, libvirt.virDomain] = {}
+        self._volumes: dict[tuple[str, str], libvirt.virStorageVol] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -121,26 +124,34 @@ class LibvirtBackend:
             return os.path.expanduser("~/.cache/libvirt/qemu/log")
         return "/var/log/libvirt/qemu"
 
-    def read_state(self, owner: Owner, volumes_of_interest: Iterable[VolumeRef] = ()) -> LiveState:
-        """Everything the planner needs in as few round trips as possible."""
+    def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = (), sized: bool = True) -> LiveState:
+        """Everything the planner needs, in as few round trips as possible, several at a time.
+
+        Only disk volumes are sized (one call each); every other volume just has to exist, which
+        listing the pools tells. Without `sized`, no volume is (destroy needs no sizes).
+        """
         pools = self._read_pools(owner)
         pool_paths = {p.name: p.path for p in pools}
-        guests, others = self._read_domains(owner, pool_paths)
-        wanted = {(v.pool, v.name) for v in volumes_of_interest}
-        wanted |= {(c.pool, c.name) for g in guests for c in g.record.claims}
-        wanted |= {(d.pool, d.volume) for g in guests for d in g.config.disks}
-        volumes = self._read_volumes([p for p in pools if p.active], wanted)
+        present = self._list_volumes([p for p in pools if p.active])
+        wanted = {(v.pool, v.name) for v in disks_of_interest}
+        with ThreadPoolExecutor(_READERS) as workers:
+            sizing = {key: workers.submit(_capacity, vol) for key, vol in present.items() if key in wanted}
+            guests, others = self._read_domains(owner, pool_paths, workers)
+            live_disks = {(d.pool, d.volume) for g in guests for s in (g.config, g.running) if s for d in s.disks}
+            if sized:
+                sizing |= {
+                    key: workers.submit(_capacity, present[key]) for key in live_disks - wanted if key in present
+                }
+            sizes = {key: future.result() for key, future in sizing.items()}
+        volumes = {key: VolumeInfo(key[0], key[1], sizes.get(key, -1)) for key in present if sizes.get(key) != -2}
         guests = [_with_disk_sizes(g, volumes) for g in guests]
         return LiveState(tuple(guests), others, tuple(self._read_networks()), tuple(pools), volumes)
 
     def read_live_guest(self, name: str, owner: Owner, pool_paths: dict[str, str]) -> LiveGuest | None:
         """One managed guest as it is now (for verifying what was just done); None if gone or not ours."""
-        try:
-            dom = self.conn.lookupByName(name)
-        except libvirt.libvirtError as exc:
-            if _missing(exc):
-                return None
-            raise HypervisorError("find domain", _detail(exc), name) from None
+        dom = self._find_domain(name)
+        if dom is None:
+            return None
         with _translated("read autostart", name):
             autostart = bool(dom.autostart())
         _name, view = self._read_one(dom, owner, pool_paths, autostart)
@@ -164,18 +175,20 @@ class LibvirtBackend:
             self._pool_cache[pool.name()] = pool
         return pools
 
-    def _read_domains(self, owner: Owner, pool_paths: dict[str, str]) -> tuple[list[LiveGuest], dict[str, str]]:
+    def _read_domains(
+        self, owner: Owner, pool_paths: dict[str, str], workers: ThreadPoolExecutor
+    ) -> tuple[list[LiveGuest], dict[str, str]]:
         with _translated("list domains"):
             domains = self.conn.listAllDomains(0)
             autostart = {d.name() for d in self.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
+        self._domains = {d.name(): d for d in domains}
         guests, others = [], {}
-        with ThreadPoolExecutor(_READERS) as pool:
-            views = pool.map(lambda d: self._read_one(d, owner, pool_paths, d.name() in autostart), domains)
-            for name, view in views:
-                if isinstance(view, LiveGuest):
-                    guests.append(view)
-                elif view is not None:
-                    others[name] = view
+        views = workers.map(lambda d: self._read_one(d, owner, pool_paths, d.name() in autostart), domains)
+        for name, view in views:
+            if isinstance(view, LiveGuest):
+                guests.append(view)
+            elif view is not None:
+                others[name] = view
         return sorted(guests, key=lambda g: g.name), others
 
     def _read_one(
@@ -210,27 +223,13 @@ class LibvirtBackend:
         assert config.guest is not None and config.record is not None
         return LiveGuest(view.name, view.uuid, config.record, config.guest, view.guest, config.targets)
 
-    def _read_volumes(self, pools: list[LivePool], wanted: set[tuple[str, str]]) -> dict[tuple[str, str], VolumeInfo]:
-        names: list[tuple[str, libvirt.virStorageVol]] = []
+    def _list_volumes(self, pools: list[LivePool]) -> dict[tuple[str, str], libvirt.virStorageVol]:
+        found = {}
         for pool in pools:
             with _translated(f"list volumes of pool {pool.name}"):
-                names.extend((pool.name, v) for v in self._pool(pool.name).listAllVolumes(0))
-
-        def info(item: tuple[str, libvirt.virStorageVol]) -> VolumeInfo | None:
-            pool, vol = item
-            if (pool, vol.name()) not in wanted:
-                return VolumeInfo(pool, vol.name(), -1)  # present; size not needed
-            try:
-                _type, capacity, _allocation = vol.info()
-            except libvirt.libvirtError as exc:
-                if _missing(exc):
-                    return None
-                raise HypervisorError(f"read volume {vol.name()}", _detail(exc)) from None
-            return VolumeInfo(pool, vol.name(), capacity)
-
-        with ThreadPoolExecutor(_READERS) as executor:
-            found = [v for v in executor.map(info, names) if v is not None]
-        return {(v.pool, v.name): v for v in found}
+                found.update({(pool.name, v.name()): v for v in self._pool(pool.name).listAllVolumes(0)})
+        self._volumes = dict(found)
+        return found
 
     def _read_networks(self) -> list[LiveNetwork]:
         with _translated("list networks"):
@@ -316,12 +315,16 @@ class LibvirtBackend:
     # -- volumes ---------------------------------------------------------------------------------------
 
     def _volume(self, pool: str, name: str) -> libvirt.virStorageVol | None:
+        if (pool, name) in self._volumes:
+            return self._volumes[(pool, name)]
         try:
-            return self._pool(pool).storageVolLookupByName(name)
+            vol = self._pool(pool).storageVolLookupByName(name)
         except libvirt.libvirtError as exc:
             if _missing(exc):
                 return None
             raise HypervisorError(f"find volume {name}", _detail(exc)) from None
+        self._volumes[(pool, name)] = vol
+        return vol
 
     def volume_exists(self, pool: str, name: str) -> bool:
         return self._volume(pool, name) is not None
@@ -345,10 +348,11 @@ class LibvirtBackend:
         backing_path = self.volume_path(backing.pool, backing.name) if backing else None
         xml = volume_xml(name, capacity, fmt, backing_path, backing_format)
         with _translated(f"create volume {name}"):
-            self._pool(pool).createXML(xml, 0)
+            self._volumes[(pool, name)] = self._pool(pool).createXML(xml, 0)
 
     def delete_volume(self, pool: str, name: str) -> None:
         vol = self._volume(pool, name)
+        self._volumes.pop((pool, name), None)
         if vol is None:
             return
         with _translated(f"delete volume {name}"):
@@ -366,9 +370,16 @@ class LibvirtBackend:
             pools = [p for p in self.conn.listAllStoragePools(0) if p.isActive()]
         for candidate in pools:
             with _translated(f"list volumes of pool {candidate.name()}"):
-                for vol in candidate.listAllVolumes(0):
-                    if backing_path(vol.XMLDesc(0)) == path:
-                        users.append(vol.name())
+                volumes = candidate.listAllVolumes(0)
+            for vol in volumes:
+                try:
+                    xml = vol.XMLDesc(0)
+                except libvirt.libvirtError as exc:
+                    if _missing(exc):
+                        continue  # deleted meanwhile: it is nobody's overlay any more
+                    raise HypervisorError(f"read volume {vol.name()}", _detail(exc)) from None
+                if backing_path(xml) == path:
+                    users.append(vol.name())
         return users
 
     def resize_volume(self, pool: str, name: str, capacity: int) -> None:
@@ -440,18 +451,26 @@ class LibvirtBackend:
 
     # -- domains -----------------------------------------------------------------------------------------
 
-    def _domain(self, name: str) -> libvirt.virDomain:
-        with _translated("find domain", name):
-            return self.conn.lookupByName(name)
-
-    def domain_exists(self, name: str) -> bool:
+    def _find_domain(self, name: str) -> libvirt.virDomain | None:
+        if name in self._domains:
+            return self._domains[name]
         try:
-            self.conn.lookupByName(name)
+            dom = self.conn.lookupByName(name)
         except libvirt.libvirtError as exc:
             if _missing(exc):
-                return False
+                return None
             raise HypervisorError("find domain", _detail(exc), name) from None
-        return True
+        self._domains[name] = dom
+        return dom
+
+    def _domain(self, name: str) -> libvirt.virDomain:
+        dom = self._find_domain(name)
+        if dom is None:
+            raise HypervisorError("find domain", f"no domain named {name}", name)
+        return dom
+
+    def domain_exists(self, name: str) -> bool:
+        return self._find_domain(name) is not None
 
     def domain_xml(self, name: str, inactive: bool = False) -> str:
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
@@ -464,7 +483,7 @@ class LibvirtBackend:
 
     def define(self, xml: str, name: str) -> None:
         with _translated("define", name):
-            self.conn.defineXML(xml)
+            self._domains[name] = self.conn.defineXML(xml)
 
     def is_active(self, name: str) -> bool:
         with _translated("read state", name):
@@ -514,16 +533,16 @@ class LibvirtBackend:
             | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
             | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
         )
-        try:
-            dom = self.conn.lookupByName(name)
-        except libvirt.libvirtError as exc:
-            if _missing(exc):
-                return
-            raise HypervisorError("undefine", _detail(exc), name) from None
+        dom = self._find_domain(name)
+        self._domains.pop(name, None)
+        if dom is None:
+            return
         with _translated("undefine", name):
             try:
                 dom.undefineFlags(flags)
             except libvirt.libvirtError as exc:
+                if _missing(exc):
+                    return
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT and "unsupported flags" not in _detail(exc):
                     raise
                 dom.undefine()  # drivers that know none of these extras (the test driver)
@@ -592,6 +611,16 @@ class LibvirtBackend:
             if any(result.values()):
                 return result
         return {}
+
+
+def _capacity(vol: libvirt.virStorageVol) -> int:
+    """A volume's size in bytes; -2 when it vanished while being read."""
+    try:
+        return int(vol.info()[1])
+    except libvirt.libvirtError as exc:
+        if _missing(exc):
+            return -2
+        raise HypervisorError(f"read volume {vol.name()}", _detail(exc)) from None
 
 
 def _flags(live: bool, config: bool) -> int:

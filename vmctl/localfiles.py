@@ -7,7 +7,6 @@ import json
 import os
 import struct
 import tempfile
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +114,8 @@ def file_sha256(path: Path) -> str:
 
 def fetch_url(url: str, sha256: str, progress: Progress | None = None) -> Path:
     """Download once into the cache, verify, and keep nothing that does not match."""
+    import urllib.request
+
     target = cache_dir() / "downloads" / sha256
     if target.is_file():
         return target

@@ -42,11 +42,11 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def render_text(plan: Plan, markup: bool = False) -> str:
+def render_text(plan: Plan, markup: bool = False, empty: str | None = None) -> str:
     """The plan for people; with `markup`, rich colour tags (escaped where values are shown)."""
     paint = _Painter(markup)
     if plan.empty:
-        return paint("green", summary_line(plan)) + "\n"
+        return paint("green", empty or summary_line(plan)) + "\n"
     where = f"project {plan.project}" + (f", workspace {plan.workspace}" if plan.workspace else "")
     lines = [f"vmctl will make these changes to {where} on {plan.uri}:", ""]
     for change in plan.changes:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vmctl.errors import Problem
@@ -68,14 +70,40 @@ def _validator_class() -> Any:
 def check_document(doc: SourceDoc) -> list[Problem]:
     """Every schema violation in one spec file, each at the line of the offending node.
 
-    Values the YAML reader already reported (an unknown tag, say) are not reported again.
+    Values the YAML reader already reported (an unknown tag, say) are not reported again. A document
+    that passed before (same content, same schema) is not checked again: that keeps jsonschema out
+    of every run that changes nothing in the spec.
     """
+    marker = _valid_marker(doc)
+    if marker is not None and marker.exists():
+        return []
     validator = _validator_class()(schema())
     already = {p.path for p in doc.problems}
     problems: list[Problem] = []
     for error in validator.iter_errors(doc.data):
         problems.extend(p for p in _problems_for(error, doc) if p.path not in already)
+    if not problems and marker is not None:
+        _remember_valid(marker)
     return problems
+
+
+def _valid_marker(doc: SourceDoc) -> Path | None:
+    from vmctl.localfiles import cache_dir
+
+    try:
+        content = json.dumps(doc.data, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return None
+    key = hashlib.sha256(f"{schema_text()}\0{content}".encode()).hexdigest()
+    return cache_dir() / "valid" / key
+
+
+def _remember_valid(marker: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 def _subschema(error: ValidationError) -> dict[str, Any]:

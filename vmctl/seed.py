@@ -15,6 +15,7 @@ import yaml
 from vmctl.model import CloudInitSpec
 
 VOLUME_LABEL = "cidata"
+SEED_FORMAT = 1  # bump when the files rendered from the same data change
 # Every timestamp inside the ISO: the seed must not change when nothing in it changed.
 SEED_EPOCH = 946684800.0  # 2000-01-01T00:00:00Z
 
@@ -42,20 +43,22 @@ def user_data_text(user_data: Any) -> str:
     return "#cloud-config\n" + _dump(user_data)
 
 
+def seed_digest(cloud_init: CloudInitSpec, domain: str, hostname: str) -> str:
+    """The identity of a seed's content, from the data itself (not from how YAML happens to print it),
+    so planning needs no rendering and a new PyYAML never looks like a new seed."""
+    text = user_data_text(cloud_init.user_data) if isinstance(cloud_init.user_data, str) else None
+    data = None if text is not None else cloud_init.user_data
+    document = [SEED_FORMAT, domain, hostname, text, data, cloud_init.meta_data, cloud_init.network_config]
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def seed_content(cloud_init: CloudInitSpec, domain: str, hostname: str) -> SeedContent:
     """Render the seed files. The instance-id carries the digest, so any edit is a new instance."""
-    user_data = user_data_text(cloud_init.user_data).encode()
-    network = _dump(dict(cloud_init.network_config)).encode() if cloud_init.network_config is not None else None
-    digest = hashlib.sha256(
-        json.dumps(
-            [domain, hostname, user_data.decode(), cloud_init.meta_data, network and network.decode()],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
+    digest = seed_digest(cloud_init, domain, hostname)
     meta = {"instance-id": f"{domain}-{digest[:12]}", "local-hostname": hostname, **dict(cloud_init.meta_data)}
-    files = {"user-data": user_data, "meta-data": _dump(meta).encode()}
-    if network is not None:
-        files["network-config"] = network
+    files = {"user-data": user_data_text(cloud_init.user_data).encode(), "meta-data": _dump(meta).encode()}
+    if cloud_init.network_config is not None:
+        files["network-config"] = _dump(dict(cloud_init.network_config)).encode()
     return SeedContent(digest, files)
 
 

@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from vmctl.errors import HypervisorError, VmctlError, WaitTimeout
 from vmctl.model import GuestSpec
 
-POLL = 1.0
+AGENT_POLL = 0.25  # a ping is cheap: answer as soon as the agent is up
+CLOUD_INIT_POLL = 1.0  # each check starts a process in the guest
 
 
 class AgentChannel(Protocol):
@@ -29,17 +30,33 @@ def wait_ready(
     deadline = time.monotonic() + (timeout if timeout is not None else guest.wait.timeout)
     if guest.wait.agent or guest.wait.cloud_init:
         say("waiting for the guest agent")
-        _until(deadline, lambda: _agent_answers(backend, guest.name), "the guest agent to answer", guest, log_path)
+        _until(
+            deadline,
+            lambda: _agent_answers(backend, guest.name),
+            "the guest agent to answer",
+            guest,
+            log_path,
+            AGENT_POLL,
+        )
     if guest.wait.cloud_init:
         say("waiting for cloud-init")
-        _until(deadline, lambda: cloud_init_done(backend, guest.name), "cloud-init to finish", guest, log_path)
+        _until(
+            deadline,
+            lambda: cloud_init_done(backend, guest.name),
+            "cloud-init to finish",
+            guest,
+            log_path,
+            CLOUD_INIT_POLL,
+        )
 
 
-def _until(deadline: float, ready: Callable[[], bool], stage: str, guest: GuestSpec, log_path: str | None) -> None:
+def _until(
+    deadline: float, ready: Callable[[], bool], stage: str, guest: GuestSpec, log_path: str | None, poll: float
+) -> None:
     while time.monotonic() < deadline:
         if ready():
             return
-        time.sleep(POLL)
+        time.sleep(poll)
     tail = serial_tail(log_path)
     details = ["last lines of its serial console:", *tail] if tail else []
     raise WaitTimeout(
@@ -51,7 +68,7 @@ def _until(deadline: float, ready: Callable[[], bool], stage: str, guest: GuestS
 
 def _agent_answers(backend: AgentChannel, name: str) -> bool:
     try:
-        backend.agent(name, "guest-ping", timeout=2)
+        backend.agent(name, "guest-ping", timeout=1)
     except HypervisorError:
         return False
     return True

@@ -34,8 +34,9 @@ class Session:
     def owner(self) -> Owner:
         return Owner(self.spec.project, self.spec.workspace)
 
-    def read_live(self) -> LiveState:
-        return self.backend.read_state(self.owner, _volumes_of_interest(self.desired))
+    def read_live(self, sized: bool = True) -> LiveState:
+        disks = [VolumeRef(d.pool, d.volume) for g in self.desired.guests for d in g.disks] if sized else []
+        return self.backend.read_state(self.owner, disks, sized)
 
     def pool_paths(self, live: LiveState) -> dict[str, str]:
         paths = {p.name: p.path for p in self.desired.pools}
@@ -43,24 +44,25 @@ class Session:
         return paths
 
 
-def _volumes_of_interest(desired: DesiredState) -> list[VolumeRef]:
-    refs = [VolumeRef(d.pool, d.volume) for g in desired.guests for d in g.disks]
-    refs += [VolumeRef(u.pool, u.volume) for u in desired.uploads]
-    return refs
-
-
 def open_session(
-    paths: Sequence[str], workspace: str | None, uri_for: Any, progress: Progress | None = None
+    paths: Sequence[str], workspace: str | None, uri_for: Any, progress: Progress | None = None, resolve: bool = True
 ) -> Session:
-    """Load and check the spec first: bad input never reaches the hypervisor."""
+    """Load and check the spec first: bad input never reaches the hypervisor.
+
+    Without `resolve` (destroy), the guests are not resolved: only the project and its pools matter.
+    """
     from vmctl.libvirt_backend import connect
 
     spec = load_spec(paths, workspace)
-    facts = gather(spec, progress)
+    facts = gather(spec, progress) if resolve else LocalFacts()
     uri = uri_for(spec.connection)
     backend = connect(uri)
     host = backend.host_facts()
-    return Session(spec, uri, backend, host, facts, desired_state(spec, facts, host))
+    if resolve:
+        desired = desired_state(spec, facts, host)
+    else:
+        desired = DesiredState(spec.project, spec.workspace, spec.pools, (), (), ())
+    return Session(spec, uri, backend, host, facts, desired)
 
 
 def plan_session(session: Session) -> tuple[Plan, LiveState]:

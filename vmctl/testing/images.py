@@ -140,11 +140,11 @@ class BuildOutput:
 # Running commands
 
 
-def run(cmd: Sequence[str | Path], *, input_text: str | None = None, cwd: Path | None = None) -> str:
+def run(cmd: Sequence[str | Path]) -> str:
     """Run a command and return its stdout; on failure raise ImageBuildError with its stderr tail."""
     argv = [str(part) for part in cmd]
     try:
-        result = subprocess.run(argv, input=input_text, capture_output=True, text=True, cwd=cwd, check=False)
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
         raise ImageBuildError(f"{argv[0]} is not installed (needed for: {shlex.join(argv)})") from exc
     if result.returncode != 0:
@@ -195,6 +195,20 @@ def cache_key(kind: str, versions: Mapping[str, str], recipe: str) -> str:
 def default_cache_dir() -> Path:
     configured = os.environ.get(CACHE_ENV)
     return Path(configured) if configured else Path.home() / ".cache" / "vmctl" / "images"
+
+
+def warn_if_hidden_from_qemu(cache: Path, log: Log) -> None:
+    """libvirt's system instance runs QEMU as another user (libvirt-qemu), which must be able to
+    reach the kernel, initrd and disk: every directory above the cache must be world-searchable.
+    That is not the case for the default cache of root (/root is 0700)."""
+    for directory in (cache.resolve(), *cache.resolve().parents):
+        if not directory.stat().st_mode & stat.S_IXOTH:
+            log(
+                f"warning: {directory} is not searchable by other users, so QEMU run by libvirt as "
+                f"libvirt-qemu cannot open images in {cache}; set {CACHE_ENV} to a directory such as "
+                "/var/cache/vmctl/images"
+            )
+            return
 
 
 def package_patterns(kind: str) -> tuple[str, ...]:
@@ -582,6 +596,7 @@ def ensure_image(kind: str, cache_dir: Path | None = None, log: Log | None = Non
     say = log or (lambda _message: None)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
+    warn_if_hidden_from_qemu(cache, say)
     resolved = resolve_versions(package_patterns(kind))
     entry = cache / f"{kind}-{cache_key(kind, resolved, recipe_digest())}"
     image = load_cached(entry)

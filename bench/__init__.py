@@ -1,0 +1,1 @@
+"""vmctl's benchmarks: `make bench` (python -m bench)."""

@@ -1,0 +1,52 @@
+"""Run the benchmarks and print (or write) the results table: python -m bench [--write] [--only NAME]."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.harness import ROOT, report
+from bench.scenarios import BENCHMARKS, Workbench, cleanup_bench_objects
+
+DOC = ROOT / "docs" / "benchmarks.md"
+INTRO = """# Benchmarks
+
+`make bench` runs them (python -m bench --write rewrites this file). Every figure is a median of
+interleaved runs against a baseline measured in the same run on the same libvirtd, so the ratio is
+what matters: the machine's own speed cancels out. The benchmarks touch only their own `bench-`
+projects and remove them when done.
+
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run only these")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each side (default 5)")
+    parser.add_argument("--write", action="store_true", help=f"write the results to {DOC.relative_to(ROOT)}")
+    args = parser.parse_args()
+    cleanup_bench_objects()
+    bench = Workbench()
+    results = []
+    try:
+        for name in args.only or list(BENCHMARKS):
+            print(f"== {name}", flush=True)
+            results.extend(BENCHMARKS[name](bench, args.repeats))
+    finally:
+        bench.close()
+    table = report(results, args.repeats)
+    print(table)
+    if args.write:
+        DOC.parent.mkdir(exist_ok=True)
+        DOC.write_text(INTRO + table + _analysis())
+    return 0 if all(r.met for r in results) else 1
+
+
+def _analysis() -> str:
+    path = Path(__file__).parent / "ANALYSIS.md"
+    return "\n" + path.read_text() if path.exists() else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

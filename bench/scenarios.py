@@ -1,0 +1,344 @@
+"""The benchmarks of docs/benchmarks.md. Each touches only its own `bench-` project and cleans up."""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from statistics import median
+
+import libvirt
+
+from bench.harness import ENV, PYTHON, ROOT, VMCTL, Result, interleave, run
+
+URI = "qemu:///system"
+SCRATCH = Path("/var/lib/vmctl-bench")  # qemu must be able to read what guests boot from
+POOL = "bench-pool"
+BASELINES = ROOT / "bench" / "baselines"
+
+
+class Workbench:
+    """A scratch directory with a base image and spec files; every bench- object removed at the end."""
+
+    def __init__(self) -> None:
+        SCRATCH.mkdir(parents=True, exist_ok=True)
+        SCRATCH.chmod(0o755)
+        self.dir = Path(tempfile.mkdtemp(prefix="run-", dir=SCRATCH))
+        self.dir.chmod(0o755)
+        self.pool_dir = self.dir / "pool"
+        self.image = self.dir / "base.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(self.image), "1G"], check=True)
+        self.env = {**ENV, "VMCTL_CACHE": str(self.dir / "cache")}
+
+    def spec(self, name: str, project: str, guests: str) -> Path:
+        path = self.dir / f"{name}.yaml"
+        path.write_text(
+            f"version: 1\nproject: {project}\npools:\n  {POOL}: {{path: {self.pool_dir}}}\n"
+            f"images:\n  base: {{path: {self.image}}}\nguests:\n{guests}"
+        )
+        return path
+
+    def vmctl(self, *args: str) -> float:
+        return run([*VMCTL, *args], env=self.env)
+
+    def close(self) -> None:
+        cleanup_bench_objects()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def stopped_guests(count: int, name: str = "g") -> str:
+    return (
+        f"  {name}:\n    count: {count}\n    state: stopped\n    memory: 256MiB\n"
+        "    disks:\n      root: {image: base}\n    nics:\n      uplink: {user: {}}\n"
+        "    cloud_init:\n      user_data: {runcmd: [[echo, hello]]}\n"
+    )
+
+
+def cleanup_bench_objects() -> None:
+    """Remove every domain, volume and pool of a bench- project (and the foreign bench domains)."""
+    from vmctl.domainread import read_domain
+
+    conn = libvirt.open(URI)
+    try:
+        for dom in conn.listAllDomains(0):
+            view = read_domain(dom.XMLDesc(0))
+            ours = view.record is not None and view.record.owner.project.startswith("bench-")
+            if ours or dom.name().startswith(("bench-foreign-", "bench-bare-")):
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+        for pool in conn.listAllStoragePools(0):
+            if pool.name() == POOL:
+                if pool.isActive():
+                    for vol in pool.listAllVolumes(0):
+                        vol.delete(0)
+                    pool.destroy()
+                pool.undefine()
+    finally:
+        conn.close()
+
+
+def define_foreign(count: int) -> None:
+    conn = libvirt.open(URI)
+    try:
+        for index in range(count):
+            conn.defineXML(
+                f"<domain type='qemu'><name>bench-foreign-{index}</name><memory>131072</memory>"
+                "<os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'>"
+                f"<source file='/nonexistent/foreign-{index}.img'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
+            )
+    finally:
+        conn.close()
+
+
+def read_baseline() -> float:
+    return run([PYTHON, str(BASELINES / "read.py"), URI])
+
+
+def peak_rss_mb(cmd: list[str], env: dict[str, str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(cmd, env=env, capture_output=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(after, before) / 1024
+
+
+# -- the benchmarks ----------------------------------------------------------------------------------------
+
+
+def plan_scale(bench: Workbench, repeats: int, sizes: tuple[int, ...] = (100, 1000)) -> list[Result]:
+    define_foreign(200)
+    results = []
+    for size in sizes:
+        spec = bench.spec(f"plan{size}", "bench-plan", stopped_guests(size))
+        print(f"  setting up {size} managed guests with vmctl apply…", flush=True)
+        bench.vmctl("apply", "--yes", "--parallel", "4", str(spec))
+        plan = Result(
+            f"plan, {size} managed + 200 foreign",
+            baseline_name="list + XMLDesc + metadata",
+            target="≤ 3× at 1000, under 1 s",
+            limit_ratio=3.0 if size == 1000 else None,
+            limit_value=1.0 if size == 1000 else None,
+        )
+        results.append(interleave(plan, repeats, lambda s=spec: bench.vmctl("plan", str(s)), read_baseline))
+        if size == 1000:
+            noop = Result(
+                "apply with no changes, 1000 managed",
+                baseline_name="list + XMLDesc + metadata",
+                target="≤ 3.3×",
+                limit_ratio=3.3,
+            )
+            results.append(
+                interleave(noop, repeats, lambda s=spec: bench.vmctl("apply", "--yes", str(s)), read_baseline)
+            )
+            rss = peak_rss_mb([*VMCTL, "plan", str(spec)], bench.env)
+            memory = Result("peak RSS of plan, 1000 managed", unit=" MB", target="≤ 100 MB", limit_value=100)
+            memory.vmctl.append(rss)
+            results.append(memory)
+    if len(sizes) == 2:
+        small, large = results[0], results[1]
+        growth = (median(large.vmctl) - median(small.vmctl)) / (sizes[1] - sizes[0]) * 1000
+        base_growth = (median(large.baseline) - median(small.baseline)) / (sizes[1] - sizes[0]) * 1000
+        small.notes.append(
+            f"each further managed guest adds {growth:.2f} ms to a plan ({base_growth:.2f} ms to the baseline read)"
+        )
+    return results
+
+
+def create_and_destroy(bench: Workbench, repeats: int, count: int = 100) -> list[Result]:
+    spec = bench.spec("create", "bench-create", stopped_guests(count, "c"))
+    bench.vmctl("apply", "--yes", str(bench.spec("prime", "bench-prime", stopped_guests(1, "prime"))))  # pool + image
+    seed_file = bench.dir / "seed.iso"
+    seed_file.write_bytes(_sample_seed())
+    base_path = _volume_path(POOL, _image_volume(bench))
+
+    def vmctl_create() -> float:
+        return bench.vmctl("apply", "--yes", "--parallel", "4", str(spec))
+
+    def vmctl_destroy() -> float:
+        return bench.vmctl("destroy", "--yes", "-f", str(spec))
+
+    def bare_create() -> float:
+        return run(
+            [PYTHON, str(BASELINES / "create.py"), URI, POOL, "bench-bare-", str(count), base_path, str(seed_file)]
+        )
+
+    def bare_destroy() -> float:
+        return run([PYTHON, str(BASELINES / "destroy.py"), URI, POOL, "bench-bare-", str(count)])
+
+    create = Result(
+        f"apply creating {count} stopped guests (overlay + seed each)",
+        baseline_name="same calls, sequential",
+        target="≤ 1.0×",
+        limit_ratio=1.0,
+    )
+    destroy = Result(
+        f"destroy of those {count}",
+        baseline_name="undefine + volume delete, sequential",
+        target="≤ 1.2×",
+        limit_ratio=1.2,
+    )
+    for index in range(repeats):
+        order = [("vmctl", vmctl_create, vmctl_destroy), ("bare", bare_create, bare_destroy)]
+        for label, make, remove in order if index % 2 == 0 else reversed(order):
+            made = make()
+            removed = remove()
+            (create.vmctl if label == "vmctl" else create.baseline).append(made)
+            (destroy.vmctl if label == "vmctl" else destroy.baseline).append(removed)
+            print(f"  create/destroy {label}: {made:.3f}s / {removed:.3f}s", flush=True)
+    return [create, destroy]
+
+
+def _sample_seed() -> bytes:
+    from vmctl.model import CloudInitSpec
+    from vmctl.seed import build_iso, seed_content
+
+    return build_iso(seed_content(CloudInitSpec({"runcmd": [["echo", "hello"]]}), "bench", "bench"))
+
+
+def _image_volume(bench: Workbench) -> str:
+    conn = libvirt.open(URI)
+    try:
+        names = [v.name() for v in conn.storagePoolLookupByName(POOL).listAllVolumes(0)]
+    finally:
+        conn.close()
+    return next(n for n in names if n.startswith("base-"))
+
+
+def _volume_path(pool: str, name: str) -> str:
+    conn = libvirt.open(URI)
+    try:
+        return str(conn.storagePoolLookupByName(pool).storageVolLookupByName(name).path())
+    finally:
+        conn.close()
+
+
+def seed_build(repeats: int, count: int = 200) -> list[Result]:
+    from vmctl.model import CloudInitSpec
+    from vmctl.seed import build_iso, seed_content
+
+    spec = CloudInitSpec(
+        {"packages": ["nginx"], "runcmd": [["echo", "hi"]], "write_files": [{"path": "/x", "content": "y"}]}
+    )
+    result = Result("seed ISO build", unit=" ms", target="≤ 2 ms per seed, same bytes every time", limit_value=2.0)
+    first = build_iso(seed_content(spec, "bench", "bench"))
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for index in range(count):
+            build_iso(seed_content(spec, f"bench-{index}", "bench"))
+        result.vmctl.append((time.perf_counter() - start) / count * 1000)
+    same = all(build_iso(seed_content(spec, "bench", "bench")) == first for _ in range(10))
+    result.notes.append(f"reproducible: {'yes' if same else 'NO'} (10 rebuilds compared byte for byte)")
+    if not same:
+        result.limit_value = -1.0
+    return [result]
+
+
+def startup(bench: Workbench, repeats: int) -> list[Result]:
+    guests = "".join(
+        f"  web{i}:\n    cpus: 2\n    memory: 1GiB\n    disks:\n      data: {{size: 10GiB}}\n    nics:\n      n: {{user: {{}}}}\n"
+        for i in range(100)
+    )
+    spec = bench.spec("validate100", "bench-validate", guests)
+
+    def cold_validate() -> float:
+        # A fresh cache each time: the first validation of a spec must be fast too.
+        env = {**bench.env, "VMCTL_CACHE": tempfile.mkdtemp(dir=bench.dir)}
+        return run([*VMCTL, "validate", str(spec)], env=env)
+
+    python = lambda: run([PYTHON, "-c", "pass"])  # noqa: E731
+    version = Result("vmctl version", baseline_name="python -c pass", target="≤ 0.3 s", limit_value=0.3)
+    validate = Result(
+        "vmctl validate, 100-guest spec (cold cache)", baseline_name="python -c pass", target="≤ 0.5 s", limit_value=0.5
+    )
+    interleave(version, repeats, lambda: bench.vmctl("version"), python)
+    interleave(validate, repeats, cold_validate, python)
+    return [version, validate]
+
+
+def boot_tiny(bench: Workbench, repeats: int) -> list[Result]:
+    from vmctl.testing.images import ensure_image
+
+    image = ensure_image("tiny")
+    kernel, initrd = bench.dir / "vmlinuz", bench.dir / "initrd.img"
+    shutil.copy(image.kernel, kernel)
+    shutil.copy(image.initrd, initrd)
+    for path in (kernel, initrd):
+        path.chmod(0o644)
+    spec = bench.dir / "tiny.yaml"
+    spec.write_text(
+        "version: 1\nproject: bench-boot\nguests:\n  bench-tiny:\n    memory: 256MiB\n"
+        f"    boot: {{kernel: {kernel}, initrd: {initrd}, cmdline: '{image.cmdline}'}}\n"
+        "    nics:\n      uplink: {user: {}}\n    wait: {agent: true, timeout: 5m}\n"
+    )
+    bench.vmctl("apply", "--yes", "--wait", str(spec))  # uploads kernel and initrd once, like a warm host
+    bench.vmctl("destroy", "--yes", "-f", str(spec))
+    boot_volume = {p.name: _boot_path(bench, p.name) for p in (kernel, initrd)}
+
+    def vmctl_boot() -> float:
+        elapsed = bench.vmctl("apply", "--yes", "--wait", str(spec))
+        bench.vmctl("destroy", "--yes", "--shutdown-timeout", "0s", "-f", str(spec))
+        return elapsed
+
+    def bare_boot() -> float:
+        args = [
+            PYTHON,
+            str(BASELINES / "boot.py"),
+            URI,
+            "bench-bare-tiny",
+            boot_volume["vmlinuz"],
+            boot_volume["initrd.img"],
+            image.cmdline,
+        ]
+        elapsed = run(args)
+        _remove_domain("bench-bare-tiny")
+        return elapsed
+
+    result = Result(
+        "apply --wait, one tiny guest, until its agent answers",
+        baseline_name="define + start + poll guest-ping",
+        target="≤ 1.15×",
+        limit_ratio=1.15,
+    )
+    return [interleave(result, repeats, vmctl_boot, bare_boot)]
+
+
+def _boot_path(bench: Workbench, file_name: str) -> str:
+    """The pool volume vmctl uploaded the file as, so the baseline boots exactly the same bytes."""
+    from vmctl.localfiles import file_sha256
+
+    prefix = "vmlinuz-" if file_name == "vmlinuz" else "initrd-"
+    digest = file_sha256(bench.dir / file_name)[:16]
+    conn = libvirt.open(URI)
+    try:
+        for pool in conn.listAllStoragePools(0):
+            if pool.isActive():
+                for vol in pool.listAllVolumes(0):
+                    if vol.name() == prefix + digest:
+                        return str(vol.path())
+    finally:
+        conn.close()
+    raise RuntimeError(f"no uploaded volume for {file_name}")
+
+
+def _remove_domain(name: str) -> None:
+    conn = libvirt.open(URI)
+    try:
+        dom = conn.lookupByName(name)
+        if dom.isActive():
+            dom.destroy()
+        dom.undefine()
+    finally:
+        conn.close()
+
+
+BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
+    "startup": startup,
+    "seed": lambda bench, repeats: seed_build(repeats),
+    "plan": plan_scale,
+    "create": create_and_destroy,
+    "boot": boot_tiny,
+}
