@@ -191,3 +191,24 @@ def test_plan_case(case: str, tmp_path: Path) -> None:
         pytest.xfail(f"known bug: {known_bug}\nthe plan now is:\n{text}")
     assert expected_file.exists(), f"{case}: expected {expected_file.name} (the plan was: {text})"
     assert text == expected_file.read_text()
+
+
+@pytest.mark.parametrize("case", [c for c in case_names() if (CASES / c / "plan.txt").exists()])
+def test_plan_json_follows_its_schema(case: str, tmp_path: Path) -> None:
+    """`vmctl plan --json` for every case is valid against schemas/plan.schema.json."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from vmctl.render import plan_json
+
+    folder, meta = prepare(case, tmp_path)
+    host = HostFacts(**meta.get("host", {}))
+    live_doc = yaml.safe_load((folder / "live.yaml").read_text()) or {}
+    live = live_from(folder, live_doc, host, tmp_path / "cache")
+    desired = resolved(folder / "spec.yaml", meta.get("workspace"), host, tmp_path / "cache")
+    document = json.loads(json.dumps(plan_json(make_plan(desired, live, URI))))
+    schema = json.loads((Path(__file__).parent.parent / "schemas" / "plan.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(document)]
+    assert errors == []
