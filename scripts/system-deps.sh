@@ -10,7 +10,7 @@ PACKAGES=(
   # test oracles: virt-xml-validate (libvirt-clients), isoinfo, xorriso, cloud-init's schema validator
   genisoimage xorriso cloud-init
   # building guest images from the Debian archive
-  mmdebstrap e2fsprogs busybox-static cpio zstd
+  mmdebstrap e2fsprogs busybox-static cpio initramfs-tools-core
 )
 
 missing=()

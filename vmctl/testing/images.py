@@ -10,8 +10,8 @@ Guest images cannot be downloaded here, so they are built from the Debian archiv
   virtio modules) whose /init reports on the serial console and never leaves the initramfs.
 
 Builds are cached in a directory (``~/.cache/vmctl/images``, or ``$VMCTL_IMAGE_CACHE``), keyed on
-the exact package versions apt would install plus a hash of the recipe (this file and the data
-files under ``guest/``). A build happens in a temporary directory next to the cache and is renamed
+the exact package versions apt would install plus a hash of the recipe (the builder modules and
+the data files under ``guest/``). A build happens in a temporary directory next to the cache and is renamed
 into place when complete, under a per-kind file lock, so an interrupted build never looks complete
 and two processes never build the same image at once.
 
@@ -23,97 +23,40 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import gzip
 import hashlib
 import json
 import os
 import re
-import shlex
-import shutil
 import stat
-import struct
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-SUITE = "bookworm"
+from vmctl.testing import buildsteps, debian_image, tiny_image
+from vmctl.testing.buildsteps import (
+    GUEST_DATA,
+    INITRD_NAME,
+    KERNEL_NAME,
+    SUITE,
+    BuildOutput,
+    ImageBuildError,
+    Log,
+    remove_tree,
+    run,
+)
+from vmctl.testing.tiny_image import Cpio
+
+__all__ = ["BuildOutput", "Cpio", "GuestImage", "ImageBuildError", "ensure_image", "run"]
+
 KINDS = ("debian", "tiny")
 CACHE_ENV = "VMCTL_IMAGE_CACHE"
-GUEST_DATA = Path(__file__).resolve().with_name("guest")
 MANIFEST = "manifest.json"
-KERNEL_NAME = "vmlinuz"
-INITRD_NAME = "initrd.img"
-DISK_NAME = "disk.qcow2"
-
-DEBIAN_PACKAGES = (
-    "linux-image-amd64",
-    "cloud-init",
-    "qemu-guest-agent",
-    "ifupdown",
-    "isc-dhcp-client",  # ifupdown's "inet dhcp", which cloud-init's fallback network config uses
-    "systemd-sysv",
-    "udev",
-    "iproute2",
-    "util-linux",
-    "procps",
-    "e2fsprogs",
-    "cloud-guest-utils",
-    "sudo",
-)
-# mmdebstrap's minbase variant is "Essential:yes plus Priority:required"; resolving the same
-# patterns against an empty dpkg status gives the full set of packages a build will install.
-DEBIAN_BASE_PATTERNS = ("?essential", "?priority(required)")
-DEBIAN_CMDLINE = "root=/dev/vda rw console=ttyS0"
-# The initrd must be able to mount the root on its own: the builder refuses an image without these.
-DEBIAN_INITRD_MODULES = ("virtio_pci.ko", "virtio_blk.ko", "virtio_scsi.ko", "virtio_net.ko", "ext4.ko")
-DEBIAN_MIN_DISK_BYTES = 3 * 1024**3
-# Docs, man pages and translations are of no use in a test guest and make the image bigger.
-DPKG_EXCLUDES = (
-    "path-exclude=/usr/share/man/*",
-    "path-exclude=/usr/share/info/*",
-    "path-exclude=/usr/share/doc/*",
-    "path-include=/usr/share/doc/*/copyright",
-    "path-exclude=/usr/share/locale/*",
-    "path-include=/usr/share/locale/locale.alias",
-    "path-exclude=/usr/share/lintian/*",
-)
-
-TINY_PACKAGES = ("linux-image-amd64", "qemu-guest-agent", "busybox-static")
-TINY_CMDLINE = "console=ttyS0 loglevel=4"
-# The tiny guest's hardware: virtio devices, the seed CD-ROM (IDE on pc, SATA on q35, or SCSI)
-# and SCSI disks. Dependencies are added from each module's modinfo.
-TINY_MODULES = (
-    "virtio_pci",
-    "virtio_console",
-    "virtio_blk",
-    "virtio_net",
-    "virtio_scsi",
-    "virtio_balloon",
-    "virtio_rng",
-    "isofs",
-    "sr_mod",
-    "crct10dif_generic",  # crc-t10dif (needed by sd_mod) fails to load without an implementation
-    "sd_mod",
-    "ata_piix",
-    "ahci",
-)
-TINY_DIRECTORIES = (
-    "bin", "sbin", "usr", "usr/bin", "usr/sbin", "lib", "lib64", "lib/x86_64-linux-gnu",
-    "lib/modules", "etc", "dev", "proc", "sys", "run", "tmp", "mnt", "root", "var",
-)  # fmt: skip
-MULTIARCH_LIBDIR = "lib/x86_64-linux-gnu"
-DYNAMIC_LOADER = "lib64/ld-linux-x86-64.so.2"
-
-Log = Callable[[str], None]
-
-
-class ImageBuildError(RuntimeError):
-    """A guest image could not be built; the message names the failing step."""
+# What decides how an image is built: a change here is a new image (this module is only the cache).
+RECIPE_MODULES = (buildsteps, debian_image, tiny_image)
 
 
 @dataclass(frozen=True)
@@ -125,36 +68,6 @@ class GuestImage:
     cmdline: str  # kernel command line to boot it
     # package -> version that went in; left out of the hash so images can be dict keys
     versions: Mapping[str, str] = field(hash=False)
-
-
-@dataclass(frozen=True)
-class BuildOutput:
-    """What a builder leaves in its work directory (names relative to it)."""
-
-    disk: str | None
-    cmdline: str
-    versions: dict[str, str]
-
-
-# ---------------------------------------------------------------------------------------------
-# Running commands
-
-
-def run(cmd: Sequence[str | Path]) -> str:
-    """Run a command and return its stdout; on failure raise ImageBuildError with its stderr tail."""
-    argv = [str(part) for part in cmd]
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    except FileNotFoundError as exc:
-        raise ImageBuildError(f"{argv[0]} is not installed (needed for: {shlex.join(argv)})") from exc
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-25:])
-        raise ImageBuildError(f"command failed (exit {result.returncode}): {shlex.join(argv)}\n{tail}")
-    return result.stdout
-
-
-# ---------------------------------------------------------------------------------------------
-# Cache key: package versions and recipe
 
 
 def resolve_versions(patterns: Sequence[str]) -> dict[str, str]:
@@ -178,8 +91,10 @@ def resolve_versions(patterns: Sequence[str]) -> dict[str, str]:
 
 
 def recipe_digest() -> str:
-    """Hash of everything that decides how an image is built: this module and its data files."""
-    digest = hashlib.sha256(Path(__file__).read_bytes())
+    """Hash of everything that decides how an image is built: the builder modules and their data."""
+    digest = hashlib.sha256()
+    for module in RECIPE_MODULES:
+        digest.update(Path(str(module.__file__)).read_bytes())
     for path in sorted(GUEST_DATA.rglob("*")):
         if path.is_file():
             digest.update(str(path.relative_to(GUEST_DATA)).encode() + b"\0")
@@ -213,12 +128,8 @@ def warn_if_hidden_from_qemu(cache: Path, log: Log) -> None:
 
 def package_patterns(kind: str) -> tuple[str, ...]:
     if kind == "debian":
-        return (*DEBIAN_BASE_PATTERNS, *DEBIAN_PACKAGES)
-    return TINY_PACKAGES
-
-
-# ---------------------------------------------------------------------------------------------
-# Cache directory handling
+        return (*debian_image.DEBIAN_BASE_PATTERNS, *debian_image.DEBIAN_PACKAGES)
+    return tiny_image.TINY_PACKAGES
 
 
 @contextlib.contextmanager
@@ -256,27 +167,6 @@ def load_cached(entry: Path) -> GuestImage | None:
     )
 
 
-def mounts_below(path: Path) -> list[str]:
-    """Mount points at or under path, deepest first."""
-    prefix = str(path.resolve())
-    found = []
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        point = line.split()[1].encode().decode("unicode_escape")
-        if point == prefix or point.startswith(prefix + "/"):
-            found.append(point)
-    return sorted(found, key=len, reverse=True)
-
-
-def remove_tree(path: Path) -> None:
-    """rm -rf that first unmounts anything mmdebstrap may have left mounted inside (e.g. after
-    SIGKILL), so removing a root tree can never reach into the host's /dev or /proc."""
-    for point in mounts_below(path):
-        subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
-    if mounts_below(path):
-        raise ImageBuildError(f"cannot remove {path}: something is still mounted below it")
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def remove_abandoned_builds(cache: Path, kind: str, log: Log) -> None:
     """Temporary build directories of this kind left by killed builds (call with the lock held)."""
     for leftover in cache.glob(f".build-{kind}-*"):
@@ -296,296 +186,10 @@ def publish(workdir: Path, entry: Path, manifest: dict[str, object]) -> None:
     workdir.rename(entry)
 
 
-# ---------------------------------------------------------------------------------------------
-# Shared build steps
-
-
-def mmdebstrap(target: Path, variant: str, packages: Iterable[str], extra: Sequence[str]) -> None:
-    # Mode root: the build runs as root on CI; it is also the fastest mode.
-    run(
-        [
-            "mmdebstrap", "--mode=root", f"--variant={variant}",
-            f"--include={','.join(packages)}", *extra, SUITE, target,
-        ]
-    )  # fmt: skip
-
-
-def single_file(directory: Path, pattern: str) -> Path:
-    matches = sorted(directory.glob(pattern))
-    if len(matches) != 1:
-        raise ImageBuildError(f"expected exactly one {pattern} in {directory}, found {matches}")
-    return matches[0]
-
-
-def installed_versions(root: Path) -> dict[str, str]:
-    """Package -> version from the dpkg status database of a built tree."""
-    versions: dict[str, str] = {}
-    status = (root / "var/lib/dpkg/status").read_text()
-    for stanza in status.split("\n\n"):
-        fields = dict(re.findall(r"^([\w-]+): (.*)$", stanza, flags=re.MULTILINE))
-        if fields.get("Status", "").endswith(" installed"):
-            versions[fields["Package"]] = fields["Version"]
-    return versions
-
-
-def downloaded_versions(archives: Path) -> dict[str, str]:
-    """Package -> version from the .deb file names apt left in an archive cache."""
-    versions = {}
-    for deb in archives.glob("*.deb"):
-        name, version, _arch = deb.stem.split("_")
-        versions[name] = version.replace("%3a", ":")
-    return versions
-
-
-def report_stale_lists(resolved: Mapping[str, str], built: Mapping[str, str], log: Log) -> None:
-    differing = sorted(name for name in resolved if built.get(name) not in (None, resolved[name]))
-    if differing:
-        log(
-            "the host's apt lists are older than the archive mmdebstrap used "
-            f"({', '.join(differing[:5])}...); run apt-get update so the cache key tracks the archive"
-        )
-
-
-# ---------------------------------------------------------------------------------------------
-# The "debian" image
-
-
-def build_debian(workdir: Path, resolved: Mapping[str, str], log: Log) -> BuildOutput:
-    root = workdir / "root"
-    log(f"mmdebstrap {SUITE} with {len(DEBIAN_PACKAGES)} extra packages (about 80 s)")
-    mmdebstrap(root, "minbase", DEBIAN_PACKAGES, debian_mmdebstrap_options())
-    kernel = single_file(root / "boot", "vmlinuz-*")
-    initrd = single_file(root / "boot", "initrd.img-*")
-    check_debian_initrd(root, initrd)
-    shutil.copyfile(kernel, workdir / KERNEL_NAME)
-    shutil.copyfile(initrd, workdir / INITRD_NAME)
-    versions = installed_versions(root)
-    report_stale_lists(resolved, versions, log)
-    log("making the ext4 filesystem and the qcow2 disk")
-    make_disk(root, workdir / DISK_NAME)
-    remove_tree(root)
-    return BuildOutput(disk=DISK_NAME, cmdline=DEBIAN_CMDLINE, versions=versions)
-
-
-def debian_mmdebstrap_options() -> list[str]:
-    data = GUEST_DATA / "debian"
-    hook = 'sh {} "$1"'.format  # mmdebstrap runs hooks with the root as $1
-    return [
-        *(f"--dpkgopt={rule}" for rule in DPKG_EXCLUDES),
-        f"--essential-hook={hook(shlex.quote(str(data / 'essential.sh')))}",
-        f"--customize-hook={hook(shlex.quote(str(data / 'customize.sh')))}",
-    ]
-
-
-def check_debian_initrd(root: Path, initrd: Path) -> None:
-    listing = run(["chroot", root, "lsinitramfs", f"/boot/{initrd.name}"])
-    names = {line.rsplit("/", 1)[-1] for line in listing.splitlines()}
-    missing = [module for module in DEBIAN_INITRD_MODULES if module not in names]
-    if missing:
-        raise ImageBuildError(f"the initrd {initrd.name} lacks {', '.join(missing)}")
-
-
-def make_disk(root: Path, disk: Path) -> None:
-    """ext4 straight from the tree into a sparse file (no loop mount), then a compressed qcow2."""
-    raw = disk.with_suffix(".raw")
-    used = sum(entry.stat().st_size for entry in root.rglob("*") if entry.is_file() and not entry.is_symlink())
-    with raw.open("wb") as handle:
-        handle.truncate(max(DEBIAN_MIN_DISK_BYTES, 2 * used))
-    run(["mkfs.ext4", "-q", "-F", "-L", "vmctl-root", "-d", root, raw])
-    # zstd compresses about as well as zlib but five times faster (3 s against 16 s), and QEMU
-    # reads it back just as fast; guest writes land uncompressed in the overlay anyway.
-    run(["qemu-img", "convert", "-c", "-o", "compression_type=zstd", "-O", "qcow2", raw, disk])
-    raw.unlink()
-
-
-# ---------------------------------------------------------------------------------------------
-# The "tiny" image
-
-
-def build_tiny(workdir: Path, resolved: Mapping[str, str], log: Log) -> BuildOutput:
-    tree = workdir / "tree"
-    log("extracting linux-image-amd64, qemu-guest-agent and busybox-static (about 10 s)")
-    # The extract variant unpacks the packages and their dependencies without configuring
-    # anything; the downloaded .debs are kept to record which versions went in.
-    mmdebstrap(tree, "extract", TINY_PACKAGES, ["--skip=cleanup/apt/cache"])
-    versions = downloaded_versions(tree / "var/cache/apt/archives")
-    report_stale_lists(resolved, versions, log)
-    kernel = single_file(tree / "boot", "vmlinuz-*")
-    shutil.copyfile(kernel, workdir / KERNEL_NAME)
-    log("writing the initramfs")
-    archive = Cpio()
-    add_tiny_skeleton(archive)
-    add_agent(archive, tree)
-    add_modules(archive, tree / "lib/modules" / kernel.name.removeprefix("vmlinuz-"))
-    (workdir / INITRD_NAME).write_bytes(gzip.compress(archive.finish(), compresslevel=9, mtime=0))
-    remove_tree(tree)
-    return BuildOutput(disk=None, cmdline=TINY_CMDLINE, versions=versions)
-
-
-class Cpio:
-    """A newc ("070701") cpio archive, as the kernel unpacks an initramfs, built in memory."""
-
-    def __init__(self) -> None:
-        self._chunks: list[bytes] = []
-        self._directories: set[str] = set()
-        self._inode = 1
-
-    def directory(self, name: str) -> None:
-        if name not in self._directories:
-            self._parents(name)
-            self._directories.add(name)
-            self._entry(name, stat.S_IFDIR | 0o755, b"")
-
-    def file(self, name: str, data: bytes, mode: int = 0o644) -> None:
-        self._entry(name, stat.S_IFREG | mode, data)
-
-    def symlink(self, name: str, target: str) -> None:
-        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
-
-    def char_device(self, name: str, major: int, minor: int) -> None:
-        self._entry(name, stat.S_IFCHR | 0o600, b"", rdev=(major, minor))
-
-    def finish(self) -> bytes:
-        self._entry("TRAILER!!!", 0, b"")
-        return b"".join(self._chunks)
-
-    def _parents(self, name: str) -> None:
-        # The kernel's unpacker does not create missing parent directories: a file whose directory
-        # has not been seen earlier in the archive is silently dropped.
-        parent = name.rpartition("/")[0]
-        if parent:
-            self.directory(parent)
-
-    def _entry(self, name: str, mode: int, data: bytes, rdev: tuple[int, int] = (0, 0)) -> None:
-        if not stat.S_ISDIR(mode) and name != "TRAILER!!!":
-            self._parents(name)
-        encoded = name.encode() + b"\0"
-        nlink = 2 if stat.S_ISDIR(mode) else 1
-        fields = (self._inode, mode, 0, 0, nlink, 0, len(data), 0, 0, *rdev, len(encoded), 0)
-        header = b"070701" + b"".join(b"%08x" % value for value in fields)
-        self._chunks += [header, encoded, _pad4(len(header) + len(encoded)), data, _pad4(len(data))]
-        self._inode += 1
-
-
-def _pad4(length: int) -> bytes:
-    return b"\0" * (-length % 4)
-
-
-def add_tiny_skeleton(archive: Cpio) -> None:
-    for directory in TINY_DIRECTORIES:
-        archive.directory(directory)
-    # The kernel opens /dev/console for init's stdio before init can mount devtmpfs.
-    archive.char_device("dev/console", 5, 1)
-    data = GUEST_DATA / "tiny"
-    archive.file("init", (data / "init").read_bytes(), 0o755)
-    archive.file("sbin/shutdown", (data / "shutdown").read_bytes(), 0o755)
-    archive.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
-    archive.file("etc/group", b"root:x:0:\n")
-
-
-def add_agent(archive: Cpio, tree: Path) -> None:
-    """busybox, qemu-ga and the shared libraries qemu-ga links against, from the extracted tree."""
-    archive.file("bin/busybox", (tree / "bin/busybox").read_bytes(), 0o755)
-    archive.symlink("bin/sh", "busybox")  # /init installs the other applets itself
-    archive.file("bin/qemu-ga", (tree / "usr/sbin/qemu-ga").read_bytes(), 0o755)
-    for library in shared_libraries(tree, tree / "usr/sbin/qemu-ga"):
-        archive.file(f"{MULTIARCH_LIBDIR}/{library.name}", library.read_bytes(), 0o755)
-    archive.symlink(DYNAMIC_LOADER, f"/{MULTIARCH_LIBDIR}/ld-linux-x86-64.so.2")
-
-
-def shared_libraries(tree: Path, binary: Path) -> list[Path]:
-    """The libraries a binary of the tree loads, resolved inside the tree by the tree's own ld.so
-    (like ldd, without running anything from the tree but the loader in list mode)."""
-    library_path = f"{tree / MULTIARCH_LIBDIR}:{tree / 'usr' / MULTIARCH_LIBDIR}"
-    listing = run([tree / DYNAMIC_LOADER, "--library-path", library_path, "--list", binary])
-    libraries = [Path(path) for path in re.findall(r"=> (/\S+)", listing)]
-    outside = [path for path in libraries if not path.is_relative_to(tree)]
-    if outside:
-        raise ImageBuildError(f"{binary.name} resolved libraries outside the tree: {outside}")
-    # These are the names the binary asks for (often symlinks; copying reads through them). The
-    # loader's own line ("/lib64/ld-linux-x86-64.so.2 => TREE/lib64/...") is among them.
-    return libraries
-
-
-def add_modules(archive: Cpio, modules_dir: Path) -> None:
-    """The tiny guest's modules plus dependencies, and /etc/modules.order listing them so that
-    every module comes after the modules it depends on (init insmods them in that order)."""
-    builtin = builtin_modules(modules_dir)
-    index = module_index(modules_dir)
-    order: list[Path] = []
-    for name in TINY_MODULES:
-        add_with_dependencies(name, index, builtin, order)
-    relative = [str(module.relative_to(modules_dir)) for module in order]
-    for module, name in zip(order, relative, strict=True):
-        archive.file(f"lib/modules/{name}", module.read_bytes())
-    archive.file("etc/modules.order", "".join(f"{name}\n" for name in relative).encode())
-
-
-def module_index(modules_dir: Path) -> dict[str, Path]:
-    """Module name, as the kernel spells it (dashes become underscores) -> module file."""
-    return {path.name.removesuffix(".ko").replace("-", "_"): path for path in modules_dir.rglob("*.ko")}
-
-
-def builtin_modules(modules_dir: Path) -> set[str]:
-    builtin_list = modules_dir / "modules.builtin"
-    lines = builtin_list.read_text().split() if builtin_list.exists() else []
-    return {Path(line).name.removesuffix(".ko").replace("-", "_") for line in lines}
-
-
-def add_with_dependencies(name: str, index: Mapping[str, Path], builtin: set[str], order: list[Path]) -> None:
-    """Append a module to order after its dependencies (depth first); built-in ones need nothing."""
-    name = name.replace("-", "_")
-    if name in builtin:
-        return
-    if name not in index:
-        raise ImageBuildError(f"kernel module {name} is neither built in nor in the kernel package")
-    if index[name] in order:
-        return
-    for dependency in module_dependencies(index[name]):
-        add_with_dependencies(dependency, index, builtin, order)
-    order.append(index[name])
-
-
-def module_dependencies(module: Path) -> list[str]:
-    """The "depends=" entry of a module's .modinfo section, which is what depmod reads (the
-    extracted package has no modules.dep: depmod runs in its postinst)."""
-    for entry in elf_section(module, ".modinfo").split(b"\0"):
-        if entry.startswith(b"depends="):
-            return [name for name in entry.removeprefix(b"depends=").decode().split(",") if name]
-    return []
-
-
-def elf_section(path: Path, wanted: str) -> bytes:
-    """The contents of a named section of a little-endian ELF64 file (kernel modules are)."""
-    data = path.read_bytes()
-    if data[:6] != b"\x7fELF\x02\x01":
-        raise ImageBuildError(f"{path} is not a little-endian ELF64 file")
-    (section_table,) = struct.unpack_from("<Q", data, 0x28)
-    entry_size, count, names_index = struct.unpack_from("<HHH", data, 0x3A)
-
-    def section(index: int) -> tuple[int, int, int]:
-        base = section_table + index * entry_size
-        (name,) = struct.unpack_from("<I", data, base)
-        offset, size = struct.unpack_from("<QQ", data, base + 0x18)
-        return name, offset, size
-
-    _, names_offset, _ = section(names_index)
-    for index in range(count):
-        name, offset, size = section(index)
-        end = data.index(b"\0", names_offset + name)
-        if data[names_offset + name : end].decode() == wanted:
-            return data[offset : offset + size]
-    raise ImageBuildError(f"{path} has no {wanted} section")
-
-
-# ---------------------------------------------------------------------------------------------
-# Entry points
-
-
 Builder = Callable[[Path, Mapping[str, str], Log], BuildOutput]
 BUILDERS: dict[str, Builder] = {
-    "debian": build_debian,
-    "tiny": build_tiny,
+    "debian": debian_image.build_debian,
+    "tiny": tiny_image.build_tiny,
 }
 
 
@@ -661,14 +265,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = commands.add_parser("build", help="build (or reuse) an image and print its paths as JSON")
     build.add_argument("kind", choices=KINDS)
     build.add_argument("--cache", type=Path, help=f"cache directory (default ${CACHE_ENV} or ~/.cache/vmctl/images)")
+    link = commands.add_parser("link", help="build (or reuse) an image and link its files into a directory")
+    link.add_argument("kind", choices=KINDS)
+    link.add_argument("directory", type=Path)
+    link.add_argument("--cache", type=Path)
     args = parser.parse_args(argv)
     try:
         image = ensure_image(args.kind, args.cache, log=lambda message: print(message, file=sys.stderr))
     except ImageBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.command == "link":
+        link_files(image, args.directory)
     print(image_json(image))
     return 0
+
+
+LINK_NAMES = {
+    "debian": {"disk": "debian-12.qcow2", "kernel": "vmlinuz", "initrd": "initrd.img"},
+    "tiny": {"kernel": "tiny-vmlinuz", "initrd": "tiny-initrd.img"},
+}
+
+
+def link_files(image: GuestImage, directory: Path) -> None:
+    """Symlinks with the names the example specs use (examples/images/debian-12.qcow2, ...)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for attribute, name in LINK_NAMES[image.kind].items():
+        target = getattr(image, attribute)
+        link = directory / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
 
 
 if __name__ == "__main__":
