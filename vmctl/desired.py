@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from vmctl import naming
 from vmctl.domainxml import cpu_model
@@ -73,7 +74,7 @@ def _resolve_boot(boot: BootSpec | None, facts: LocalFacts) -> BootSpec | None:
     def ref(file: FileRef | None, kind: str) -> FileRef | None:
         if file is None:
             return None
-        return replace(file, volume=naming.boot_volume(kind, facts.files[file.path]))  # type: ignore[index]
+        return replace(file, volume=naming.boot_volume(kind, facts.files[Path(file.path)].sha256))
 
     kernel = ref(boot.kernel, "vmlinuz")
     assert kernel is not None
@@ -101,8 +102,11 @@ def _uploads(spec: Spec, facts: LocalFacts, guests: tuple[GuestSpec, ...]) -> tu
                     image.name, image.pool, volume, source, image.url, found.sha256, image.format, found.file_size
                 )
         for ref, kind in _boot_refs(guest):
-            sha = facts.files[ref.path]  # type: ignore[index]
-            uploads[(guest.pool, ref.volume)] = ImageUpload(kind, guest.pool, ref.volume, ref.path, None, sha, "raw")  # type: ignore[arg-type]
+            found = facts.files[Path(ref.path)]
+            source = Path(ref.path)
+            uploads[(guest.pool, ref.volume)] = ImageUpload(
+                kind, guest.pool, ref.volume, source, None, found.sha256, "raw", found.file_size
+            )
     return tuple(uploads.values())
 
 

@@ -5,7 +5,6 @@ One guest's failure does not stop the others; the report says exactly what succe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -90,12 +89,13 @@ class _Runner:
         if upload.source is None:
             raise VmctlError(f"image {upload.name}: no local file to upload")
         subject = f"image {change.name}"
-        last = [0.0]
+        shown = [-1]
 
         def progress(done: int, total: int) -> None:
-            if time.monotonic() - last[0] > 0.5 or done == total:
-                last[0] = time.monotonic()
-                self.reporter.event(subject, f"uploading {done * 100 // max(total, 1)}%")
+            percent = done * 100 // max(total, 1)
+            if percent >= shown[0] + 10 or (percent == 100 and shown[0] != 100):
+                shown[0] = percent
+                self.reporter.event(subject, f"uploading {percent}%")
 
         self.backend.upload_file(upload.pool, upload.volume, Path(upload.source), upload.format, progress)
         return f"uploaded into pool {upload.pool}"

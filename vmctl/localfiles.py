@@ -24,7 +24,7 @@ class LocalFacts:
 
     images: dict[str, ImageFacts] = field(default_factory=dict)
     image_files: dict[str, Path] = field(default_factory=dict)  # image name -> local file (cached download)
-    files: dict[Path, str] = field(default_factory=dict)  # boot file -> sha256
+    files: dict[Path, ImageFacts] = field(default_factory=dict)  # boot files (kernel, initrd)
 
 
 def cache_dir() -> Path:
@@ -49,7 +49,8 @@ def gather(spec: Spec, progress: Progress | None = None) -> LocalFacts:
         facts.images[image.name] = ImageFacts(sha, virtual_size(path, image.format), path.stat().st_size)
         facts.image_files[image.name] = path
     for path in _boot_files(spec):
-        facts.files[path] = digests.sha256(path)
+        size = path.stat().st_size
+        facts.files[path] = ImageFacts(digests.sha256(path), size, size)
     digests.save()
     return facts
 

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import sys
 import tempfile
 import time
@@ -112,20 +111,6 @@ def default_cache_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "vmctl" / "images"
 
 
-def warn_if_hidden_from_qemu(cache: Path, log: Log) -> None:
-    """libvirt's system instance runs QEMU as another user (libvirt-qemu), which must be able to
-    reach the kernel, initrd and disk: every directory above the cache must be world-searchable.
-    That is not the case for the default cache of root (/root is 0700)."""
-    for directory in (cache.resolve(), *cache.resolve().parents):
-        if not directory.stat().st_mode & stat.S_IXOTH:
-            log(
-                f"warning: {directory} is not searchable by other users, so QEMU run by libvirt as "
-                f"libvirt-qemu cannot open images in {cache}; set {CACHE_ENV} to a directory such as "
-                "/var/cache/vmctl/images"
-            )
-            return
-
-
 def package_patterns(kind: str) -> tuple[str, ...]:
     if kind == "debian":
         return (*debian_image.DEBIAN_BASE_PATTERNS, *debian_image.DEBIAN_PACKAGES)
@@ -200,7 +185,6 @@ def ensure_image(kind: str, cache_dir: Path | None = None, log: Log | None = Non
     say = log or (lambda _message: None)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    warn_if_hidden_from_qemu(cache, say)
     resolved = resolve_versions(package_patterns(kind))
     entry = cache / f"{kind}-{cache_key(kind, resolved, recipe_digest())}"
     image = load_cached(entry)
