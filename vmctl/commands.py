@@ -122,7 +122,7 @@ def _summary(report: Any, out: Output, verb: str) -> None:
     failed = report.failed
     raise ApplyError(
         f"{len(failed)} change(s) failed, {len(done)} succeeded",
-        reasons=[f"{o.subject}: {o.summary}" for o in failed],
+        reasons=[line for o in failed for line in (f"{o.subject}: {o.summary}", *(f"  {d}" for d in o.details))],
         hint="fix the cause and run apply again: what succeeded is not redone",
     )
 

@@ -134,7 +134,7 @@ def _devices(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
     if guest.seed:
         devices.append(seed_element(guest.seed))
     if any(d.bus == "scsi" for d in guest.disks):
-        _el(devices, "controller", type="scsi", index="0", model="virtio-scsi")
+        devices.append(scsi_controller_element())
     _el(devices, "controller", type="usb", model="none")
     for nic in guest.nics:
         devices.append(nic_element(nic))
@@ -220,6 +220,10 @@ def _letters(index: int) -> str:
     if index < 26:
         return chr(ord("a") + index)
     return chr(ord("a") + index // 26 - 1) + chr(ord("a") + index % 26)
+
+
+def scsi_controller_element() -> ET.Element:
+    return ET.Element("controller", {"type": "scsi", "index": "0", "model": "virtio-scsi"})
 
 
 def disk_element(disk: DiskSpec, target: str, boot_order: int | None = None) -> ET.Element:
@@ -316,4 +320,4 @@ def _keep_needed_controllers(devices: ET.Element) -> None:
     has_scsi_disk = any(t.get("bus") == "scsi" for t in devices.iterfind("disk/target"))
     has_scsi = any(c.get("type") == "scsi" for c in devices.findall("controller"))
     if has_scsi_disk and not has_scsi:
-        _el(devices, "controller", type="scsi", index="0", model="virtio-scsi")
+        devices.append(scsi_controller_element())

@@ -146,6 +146,7 @@ class _Runner:
             outcome = work.outcome
             outcome.ok = False
             outcome.summary = exc.message
+            outcome.details = exc.details()
         except Exception as exc:  # a bug must not hide what the other guests did
             outcome = work.outcome
             outcome.ok = False

@@ -7,6 +7,7 @@ never leaves a volume nobody owns; live requests are verified by reading the dom
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -18,6 +19,7 @@ from vmctl.domainxml import (
     element_xml,
     free_target,
     nic_element,
+    scsi_controller_element,
     seed_element,
     serial_log_path,
 )
@@ -65,6 +67,7 @@ class Outcome:
     ok: bool = True
     summary: str = ""
     warnings: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)  # for a failure: what the error showed (a console's last lines)
 
 
 class GuestWork:
@@ -364,6 +367,8 @@ class LiveDevices:
         }
         for name in sorted(wanted.keys() - have.keys()):
             disk = wanted[name]
+            if disk.bus == "scsi":
+                self._ensure_scsi_controller()
             target = free_target("vd" if disk.bus == "virtio" else "sd", taken | {"sda"})
             taken.add(target)
             self.work.say(f"hot-plugging disk {name} as {target}")
@@ -373,6 +378,15 @@ class LiveDevices:
             target = self.live.targets.get(name) or _running_target(self.backend, self.name, name)
             self.work.say(f"hot-unplugging disk {name}")
             self._detach(element_xml(disk_element(disk, target)), partial(_lacks_disk, name), f"disk {name}")
+
+    def _ensure_scsi_controller(self) -> None:
+        """libvirt would add an lsilogic controller for a hot-plugged SCSI disk, and a PCI device
+        has no slot on q35's PCIe root ports: plug a virtio-scsi controller first."""
+        live = ET.fromstring(self.backend.domain_xml(self.name))
+        if any(c.get("type") == "scsi" for c in live.iterfind("devices/controller")):
+            return
+        self.work.say("hot-plugging a virtio-scsi controller")
+        self.backend.attach(self.name, element_xml(scsi_controller_element()), live=True)
 
     def _nics(self) -> None:
         wanted = {n.name: n for n in self.guest.nics}
