@@ -293,3 +293,33 @@ def test_status_reports_state_and_drift(cli: Cli, lab: Callable[..., Path]) -> N
     assert rows == [{"name": "web", "state": "stopped", "drift": False, "ips": [], "ready": False}]
     text = cli("status", str(lab(WEB.replace("cpus: 1", "cpus: 2"))))
     assert "web" in text.out and "yes (update)" in text.out, text.out
+
+
+def test_destroy_images_keeps_an_image_another_project_still_uses(
+    cli: Cli, lab: Callable[..., Path], project: str, scratch: Path, tmp_path: Path
+) -> None:
+    from .conftest import remove_project
+
+    mine = lab()
+    other = tmp_path / "other.yaml"
+    # Another project's guest on the same base image, in the same pool (which that project does not own).
+    other.write_text(
+        f"version: 1\nproject: {project}b\npools:\n  {project}pool: {{path: {scratch}}}\n"
+        f"images:\n  base: {{path: {tmp_path / 'images' / 'base.qcow2'}}}\n"
+        "guests:\n  webb:\n    state: stopped\n    memory: 256MiB\n    disks:\n      root: {image: base}\n"
+    )
+    try:
+        assert cli("apply", "--yes", str(mine)).code == 0
+        result = cli("apply", "--yes", str(other))
+        assert result.code == 0, result.out + result.err
+        image = next(p.name for p in scratch.iterdir() if p.name.startswith("base-"))
+        first = cli("destroy", "--yes", "--images", "-f", str(mine))
+        assert first.code == 0, first.out + first.err
+        assert "kept: still used by volume webb-root.qcow2" in first.out
+        assert (scratch / image).exists()
+        assert cli("plan", "--detailed-exitcode", str(other)).code == 0  # the other project is untouched
+        last = cli("destroy", "--yes", "--images", "-f", str(other))
+        assert last.code == 0, last.out + last.err
+        assert not (scratch / image).exists()
+    finally:
+        remove_project("qemu:///system", f"{project}b")

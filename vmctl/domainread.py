@@ -74,6 +74,20 @@ def read_domain(xml: str, pool_paths: Mapping[str, str] | None = None, autostart
     return DomainView(name, uuid, active, record, guest, targets)
 
 
+def domain_uses(xml: str, pool: str, volume: str, path: str) -> bool:
+    """Whether a domain (anyone's) boots from or has as a disk this pool volume, by name or by path."""
+    root = ET.fromstring(xml)
+    if path in (root.findtext("os/kernel"), root.findtext("os/initrd")):
+        return True
+    for source in root.iterfind("devices/disk/source"):
+        if (source.get("pool"), source.get("volume")) == (pool, volume) or path in (
+            source.get("file"),
+            source.get("dev"),
+        ):
+            return True
+    return False
+
+
 def _guest_from(
     root: ET.Element, record: GuestRecord, active: bool, autostart: bool, pool_paths: Mapping[str, str]
 ) -> tuple[GuestSpec, dict[str, str]]:

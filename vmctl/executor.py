@@ -121,9 +121,9 @@ class _Runner:
         return "deleted"
 
     def delete_image(self, change: Change) -> str:
-        users = self.backend.volumes_backed_by(change.pool or "", change.name)
+        users = self.backend.volume_users(change.pool or "", change.name)
         if users:
-            return f"kept: still the base of {', '.join(users)}"
+            return f"kept: still used by {', '.join(users)}"
         self.backend.delete_volume(change.pool or "", change.name)
         return "deleted"
 

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import libvirt
 
-from vmctl.domainread import DomainView, is_vmctl_xml, read_domain
+from vmctl.domainread import DomainView, domain_uses, is_vmctl_xml, read_domain
 from vmctl.errors import ConnectError, HypervisorError
 from vmctl.failpoints import failpoint
 from vmctl.metadata import NAMESPACE, PREFIX
@@ -362,9 +362,25 @@ class LibvirtBackend:
                 if not _missing(exc):
                     raise
 
-    def volumes_backed_by(self, pool: str, name: str) -> list[str]:
-        """Volumes (in any active pool) whose backing file is this volume: it is still someone's base."""
+    def volume_users(self, pool: str, name: str) -> list[str]:
+        """Who still needs this volume: overlays built on it, and any domain (vmctl's or not) that boots
+        from it or has it as a disk. A shared image is deleted only when this is empty."""
         path = self.volume_path(pool, name)
+        users = [f"volume {v}" for v in self._overlays_of(path)]
+        with _translated("list domains"):
+            domains = self.conn.listAllDomains(0)
+        for dom in domains:
+            try:
+                xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            except libvirt.libvirtError as exc:
+                if _missing(exc):
+                    continue
+                raise HypervisorError("read domain", _detail(exc), dom.name()) from None
+            if domain_uses(xml, pool, name, path):
+                users.append(f"domain {dom.name()}")
+        return users
+
+    def _overlays_of(self, path: str) -> list[str]:
         users = []
         with _translated("list storage pools"):
             pools = [p for p in self.conn.listAllStoragePools(0) if p.isActive()]
