@@ -122,3 +122,35 @@ def test_two_applies_at_once_do_not_interleave(spec: Path, scratch: Path, projec
         assert conn.lookupByName("web").isPersistent()
     finally:
         conn.close()
+
+
+def test_ctrl_c_during_apply_then_rerun_converges(spec: Path, scratch: Path, project: str, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    many = spec.read_text().replace("  web:\n", "  web:\n    count: 12\n")
+    spec.write_text(many)
+    env = {**os.environ, "NO_COLOR": "1"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "vmctl", "apply", "--yes", str(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(p.name.startswith("web-") for p in scratch.glob("web-*")):
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode in (130, 0), out + err
+    again = vmctl("apply", "--yes", str(spec))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert vmctl("plan", "--detailed-exitcode", str(spec)).returncode == 0
+    names = volumes(scratch)
+    assert sorted(n for n in names if n.startswith("web-")) == sorted(
+        [f"web-{i}-{d}.qcow2" for i in range(1, 13) for d in ("root", "data")]
+        + [n for n in names if n.startswith("web-") and "-seed-" in n]
+    )
+    assert len([n for n in names if "-seed-" in n]) == 12
+    assert len(project_domains(project)) == 12

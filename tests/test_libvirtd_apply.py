@@ -323,3 +323,22 @@ def test_destroy_images_keeps_an_image_another_project_still_uses(
         assert not (scratch / image).exists()
     finally:
         remove_project("qemu:///system", f"{project}b")
+
+
+def test_uefi_guest_gets_firmware_and_its_nvram_goes_with_it(cli: Cli, lab: Callable[..., Path]) -> None:
+    import xml.etree.ElementTree as ET
+
+    spec = lab(WEB.replace("    cpus: 1\n", "    cpus: 1\n    firmware: uefi\n"))
+    assert cli("apply", "--yes", str(spec)).code == 0
+    c = conn()
+    try:
+        dom = c.lookupByName("web")
+        assert ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).find("os").get("firmware") == "efi"  # type: ignore[union-attr]
+        dom.create()  # firmware auto-selection happens at start, and makes the NVRAM file
+        nvram = Path(ET.fromstring(dom.XMLDesc(0)).findtext("os/nvram") or "")
+        assert nvram.name and nvram.exists()
+    finally:
+        c.close()
+    destroyed = cli("destroy", "--yes", "--shutdown-timeout", "0s", "-f", str(spec))
+    assert destroyed.code == 0, destroyed.out + destroyed.err
+    assert not nvram.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 if TYPE_CHECKING:
@@ -77,3 +78,18 @@ class LiveReporter:
 
     def close(self) -> None:
         self.live.stop()
+
+
+def download_progress(stream: TextIO | None = None) -> Callable[[str, int, int], None]:
+    """Prints a download's progress on stderr every 10%: plans stay clean on stdout."""
+    shown: dict[str, int] = {}
+
+    def report(what: str, done: int, total: int) -> None:
+        percent = done * 100 // total if total else -1
+        step = percent // 10 if total else done // (64 * 1024**2)
+        if shown.get(what) != step:
+            shown[what] = step
+            amount = f"{percent}%" if total else f"{done // 1024**2} MiB"
+            print(f"{what}: {amount}", file=stream or sys.stderr, flush=True)
+
+    return report

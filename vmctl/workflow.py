@@ -54,6 +54,10 @@ def open_session(
     from vmctl.libvirt_backend import connect
 
     spec = load_spec(paths, workspace)
+    if progress is None:
+        from vmctl.progress import download_progress
+
+        progress = download_progress()
     facts = gather(spec, progress) if resolve else LocalFacts()
     uri = uri_for(spec.connection)
     backend = connect(uri)
