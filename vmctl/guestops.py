@@ -7,28 +7,20 @@ never leaves a volume nobody owns; live requests are verified by reading the dom
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 
 from vmctl.definition import claims, domain_definition, guest_record
 from vmctl.domainxml import (
-    assign_targets,
-    disk_element,
-    element_xml,
-    free_target,
-    nic_element,
-    scsi_controller_element,
-    seed_element,
     serial_log_path,
 )
-from vmctl.errors import HypervisorError, VmctlError
+from vmctl.errors import VmctlError
 from vmctl.failpoints import failpoint
 from vmctl.guestdiff import diff_guest
 from vmctl.libvirt_backend import LibvirtBackend
+from vmctl.livedevices import LiveDevices
 from vmctl.metadata import guest_xml
-from vmctl.model import DesiredState, DiskSpec, GuestRecord, GuestSpec, HostFacts, LiveGuest, NicSpec, Owner, VolumeRef
+from vmctl.model import DesiredState, DiskSpec, GuestRecord, GuestSpec, HostFacts, LiveGuest, Owner, VolumeRef
 from vmctl.plan import Action, Change, Effect
 from vmctl.seed import build_iso, seed_content
 from vmctl.units import format_size
@@ -46,6 +38,7 @@ class ApplyOptions:
     wait: bool = False
     shutdown_timeout: float = 60.0
     unplug_timeout: float = UNPLUG_TIMEOUT
+    settle_timeout: float = BALLOON_TIMEOUT  # for the guest to carry out live requests
 
 
 @dataclass(frozen=True)
@@ -327,162 +320,25 @@ class GuestWork:
         self.say("ready")
 
     def _verify(self, guest: GuestSpec) -> None:
-        """Read the domain back: a live request the guest did not honour is reported, never claimed."""
-        fresh = self.backend.read_live_guest(self.name, self.owner, self.ctx.pool_paths)
-        if fresh is None:
-            raise VmctlError(f"{self.name}: the domain vanished while it was being updated")
-        left = [f for f in diff_guest(guest, fresh).fields if f.effect in (Effect.LIVE, Effect.CONFIG)]
+        """Read the domain back: a live request the guest did not honour is reported, never claimed.
+
+        Balloon and unplug requests complete when the guest gets to them (a guest that has just
+        booted has not loaded its balloon driver yet), so the domain is read again for a while.
+        """
+        deadline = time.monotonic() + self.ctx.options.settle_timeout
+        while True:
+            fresh = self.backend.read_live_guest(self.name, self.owner, self.ctx.pool_paths)
+            if fresh is None:
+                raise VmctlError(f"{self.name}: the domain vanished while it was being updated")
+            fields = diff_guest(guest, fresh).fields
+            left = [f for f in fields if f.effect in (Effect.LIVE, Effect.CONFIG)]
+            if not left or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
         if left:
             paths = ", ".join(sorted({f.path for f in left}))
             self.outcome.ok = False
             self.outcome.summary = f"not yet done: {paths} (the guest has not honoured the request; apply again later)"
             return
-        restart_left = [f for f in diff_guest(guest, fresh).fields if f.effect is Effect.RESTART]
+        restart_left = [f for f in fields if f.effect is Effect.RESTART]
         self.outcome.summary = "updated" + (", needs restart" if restart_left else " live" if fresh.running else "")
-
-
-class LiveDevices:
-    """Hot-plug, hot-unplug, balloon and vCPU changes on a running guest, each verified."""
-
-    def __init__(self, work: GuestWork, guest: GuestSpec, live: LiveGuest) -> None:
-        self.work = work
-        self.backend = work.backend
-        self.name = work.name
-        self.guest = guest
-        self.live = live
-        self.current = live.current
-
-    def apply(self) -> None:
-        self._disks()
-        self._nics()
-        self._seed()
-        self._memory()
-        self._cpus()
-
-    def _disks(self) -> None:
-        wanted = {d.name: d for d in self.guest.disks}
-        have = {d.name: d for d in self.current.disks}
-        taken = set(self.live.targets.values()) | {
-            t for t in assign_targets(self.current.disks, self.live.targets).values()
-        }
-        for name in sorted(wanted.keys() - have.keys()):
-            disk = wanted[name]
-            if disk.bus == "scsi":
-                self._ensure_scsi_controller()
-            target = free_target("vd" if disk.bus == "virtio" else "sd", taken | {"sda"})
-            taken.add(target)
-            self.work.say(f"hot-plugging disk {name} as {target}")
-            self.backend.attach(self.name, element_xml(disk_element(disk, target)), live=True)
-        for name in sorted(have.keys() - wanted.keys()):
-            disk = have[name]
-            target = self.live.targets.get(name) or _running_target(self.backend, self.name, name)
-            self.work.say(f"hot-unplugging disk {name}")
-            self._detach(element_xml(disk_element(disk, target)), partial(_lacks_disk, name), f"disk {name}")
-
-    def _ensure_scsi_controller(self) -> None:
-        """libvirt would add an lsilogic controller for a hot-plugged SCSI disk, and a PCI device
-        has no slot on q35's PCIe root ports: plug a virtio-scsi controller first."""
-        live = ET.fromstring(self.backend.domain_xml(self.name))
-        if any(c.get("type") == "scsi" for c in live.iterfind("devices/controller")):
-            return
-        self.work.say("hot-plugging a virtio-scsi controller")
-        self.backend.attach(self.name, element_xml(scsi_controller_element()), live=True)
-
-    def _nics(self) -> None:
-        wanted = {n.name: n for n in self.guest.nics}
-        have = {n.name: n for n in self.current.nics}
-        for name in sorted(have.keys() - wanted.keys()):
-            self._unplug_nic(have[name])
-        for name in sorted(wanted.keys() & have.keys()):
-            want, got = wanted[name], have[name]
-            if want.mac != got.mac:
-                self._unplug_nic(got)
-                self._plug_nic(want)
-            elif (want.kind, want.source) != (got.kind, got.source):
-                self.work.say(f"moving NIC {name} to {want.source or want.kind}")
-                self.backend.update_device(self.name, element_xml(nic_element(want)), live=True)
-        for name in sorted(wanted.keys() - have.keys()):
-            self._plug_nic(wanted[name])
-
-    def _plug_nic(self, nic: NicSpec) -> None:
-        self.work.say(f"hot-plugging NIC {nic.name}")
-        self.backend.attach(self.name, element_xml(nic_element(nic)), live=True)
-
-    def _unplug_nic(self, nic: NicSpec) -> None:
-        self.work.say(f"hot-unplugging NIC {nic.name}")
-        self._detach(element_xml(nic_element(nic)), partial(_lacks_nic, nic.name), f"NIC {nic.name}")
-
-    def _detach(self, xml: str, gone: Callable[[GuestSpec], bool], what: str) -> None:
-        self.backend.detach(self.name, xml, live=True)
-        deadline = time.monotonic() + self.work.ctx.options.unplug_timeout
-        while time.monotonic() < deadline:
-            view = self.backend.read_guest(self.name, self.work.ctx.pool_paths)
-            if view.guest is None or gone(view.guest):
-                return
-            time.sleep(0.5)
-        raise HypervisorError(
-            f"hot-unplug {what}",
-            f"the guest did not release it within {self.work.ctx.options.unplug_timeout:g}s "
-            "(removed from its config: gone at the next restart; run apply again to finish)",
-            self.name,
-        )
-
-    def _seed(self) -> None:
-        want, have = self.guest.seed, self.current.seed
-        if want and have and want != have:
-            self.work.say("swapping in the new cloud-init seed")
-            self.backend.update_device(self.name, element_xml(seed_element(want)), live=True)
-
-    def _memory(self) -> None:
-        if self.guest.memory == self.current.memory or self.guest.memory > self.current.max_memory:
-            return
-        if not (self.guest.devices.balloon and self.current.devices.balloon):
-            return
-        self.work.say(f"ballooning memory to {format_size(self.guest.memory)}")
-        self.backend.set_memory(self.name, self.guest.memory, live=True)
-        _wait_for(lambda: self._live().memory == self.guest.memory, BALLOON_TIMEOUT)
-
-    def _cpus(self) -> None:
-        want = self.guest.cpus
-        if want <= self.current.cpus or want > self.current.max_cpus:
-            return
-        self.work.say(f"hot-plugging vCPUs up to {want}")
-        self.backend.set_vcpus(self.name, want, live=True)
-        if self.current.devices.agent:
-            self._online_vcpus()
-
-    def _online_vcpus(self) -> None:
-        """Hot-added vCPUs stay offline until the guest onlines them; ask its agent to."""
-        try:
-            vcpus = self.backend.agent(self.name, "guest-get-vcpus", timeout=10)
-            offline = [{"logical-id": v["logical-id"], "online": True} for v in vcpus if not v.get("online")]
-            if offline:
-                self.backend.agent(self.name, "guest-set-vcpus", {"vcpus": offline}, timeout=10)
-        except HypervisorError as exc:
-            self.work.outcome.warnings.append(f"new vCPUs may be offline in the guest: {exc.detail}")
-
-    def _live(self) -> GuestSpec:
-        view = self.backend.read_guest(self.name, self.work.ctx.pool_paths)
-        return view.guest or self.current
-
-
-def _lacks_disk(name: str, guest: GuestSpec) -> bool:
-    return guest.disk(name) is None
-
-
-def _lacks_nic(name: str, guest: GuestSpec) -> bool:
-    return guest.nic(name) is None
-
-
-def _wait_for(ready: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return True
-        time.sleep(0.5)
-    return False
-
-
-def _running_target(backend: LibvirtBackend, name: str, disk: str) -> str:
-    view = backend.read_guest(name)
-    return view.targets.get(disk, "")
