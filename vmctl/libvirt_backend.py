@@ -98,11 +98,17 @@ class LibvirtBackend:
         self._pool_cache: dict[str, libvirt.virStoragePool] = {}
         self._domains: dict[str, libvirt.virDomain] = {}
         self._volumes: dict[tuple[str, str], libvirt.virStorageVol] = {}
+        # Streams get a connection of their own, one at a time: libvirt 9.0's client can lose replies
+        # (and hang, or drop the connection) when a stream shares a connection with concurrent calls.
+        self._stream_conn: libvirt.virConnect | None = None
+        self._stream_lock = threading.Lock()
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        with suppress(libvirt.libvirtError):
-            self.conn.close()
+        for conn in (self._stream_conn, self.conn):
+            if conn is not None:
+                with suppress(libvirt.libvirtError):
+                    conn.close()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -408,16 +414,23 @@ class LibvirtBackend:
     def write_volume(self, pool: str, name: str, data: bytes, fmt: str = "raw") -> None:
         """Create a small volume holding `data` (a seed ISO)."""
         with _translated(f"create volume {name}"):
-            vol = self._pool(pool).createXML(volume_xml(name, len(data), fmt), 0)
-        self._upload(vol, io.BytesIO(data), len(data), None)
+            self._volumes[(pool, name)] = self._pool(pool).createXML(volume_xml(name, len(data), fmt), 0)
+        self._upload(pool, name, io.BytesIO(data), len(data), None)
+
+    @contextmanager
+    def _streaming(self, pool: str, name: str) -> Iterator[tuple[libvirt.virConnect, libvirt.virStorageVol]]:
+        """The stream connection (opened on first use) and the volume as seen through it."""
+        with self._stream_lock:
+            with _translated(f"open a stream connection to {self.uri}"):
+                if self._stream_conn is None:
+                    self._stream_conn = libvirt.open(self.uri)
+                vol = self._stream_conn.storagePoolLookupByName(pool).storageVolLookupByName(name)
+            yield self._stream_conn, vol
 
     def read_volume(self, pool: str, name: str) -> bytes:
-        vol = self._volume(pool, name)
-        if vol is None:
-            raise HypervisorError(f"read volume {name}", f"no volume {name} in pool {pool}")
-        with _translated(f"read volume {name}"):
+        with self._streaming(pool, name) as (conn, vol), _translated(f"read volume {name}"):
             _type, capacity, _alloc = vol.info()
-            stream = self.conn.newStream(0)
+            stream = conn.newStream(0)
             vol.download(stream, 0, capacity, 0)
             chunks: list[bytes] = []
             stream.recvAll(lambda _s, data, out: out.append(data), chunks)
@@ -436,13 +449,13 @@ class LibvirtBackend:
         with _translated(f"upload {source.name}"):
             vol = self._pool(pool).createXML(volume_xml(part, size, fmt), 0)
         with source.open("rb") as handle:
-            self._upload(vol, handle, size, progress)
+            self._upload(pool, part, handle, size, progress)
         with _translated(f"create volume {name}"):
             final_xml = volume_xml(name, size, fmt)
-            self._pool(pool).createXMLFrom(final_xml, vol, 0)
+            self._volumes[(pool, name)] = self._pool(pool).createXMLFrom(final_xml, vol, 0)
         self.delete_volume(pool, part)
 
-    def _upload(self, vol: libvirt.virStorageVol, handle: BinaryIO, size: int, progress: Progress | None) -> None:
+    def _upload(self, pool: str, name: str, handle: BinaryIO, size: int, progress: Progress | None) -> None:
         sent = 0
 
         def chunk(_stream: Any, nbytes: int, _opaque: Any) -> bytes:
@@ -455,8 +468,8 @@ class LibvirtBackend:
                 progress(sent, size)
             return data
 
-        with _translated(f"upload volume {vol.name()}"):
-            stream = self.conn.newStream(0)
+        with self._streaming(pool, name) as (conn, vol), _translated(f"upload volume {name}"):
+            stream = conn.newStream(0)
             vol.upload(stream, 0, size, 0)
             try:
                 stream.sendAll(chunk, None)
