@@ -95,6 +95,16 @@ def define_foreign(count: int) -> None:
         conn.close()
 
 
+def _remove_foreign() -> None:
+    conn = libvirt.open(URI)
+    try:
+        for dom in conn.listAllDomains(0):
+            if dom.name().startswith("bench-foreign-"):
+                dom.undefine()
+    finally:
+        conn.close()
+
+
 def read_baseline() -> float:
     return run([PYTHON, str(BASELINES / "read.py"), URI])
 
@@ -138,6 +148,8 @@ def plan_scale(bench: Workbench, repeats: int, sizes: tuple[int, ...] = (100, 10
             memory = Result("peak RSS of plan, 1000 managed", unit=" MB", target="≤ 100 MB", limit_value=100)
             memory.vmctl.append(rss)
             results.append(memory)
+    bench.vmctl("destroy", "--yes", "-f", str(bench.spec("plan-cleanup", "bench-plan", stopped_guests(sizes[-1]))))
+    _remove_foreign()
     if len(sizes) == 2:
         small, large = results[0], results[1]
         growth = (median(large.vmctl) - median(small.vmctl)) / (sizes[1] - sizes[0]) * 1000

@@ -267,9 +267,13 @@ class DesiredState:
     uploads: tuple[ImageUpload, ...]
     networks: tuple[NetworkSpec, ...]
     guests: tuple[GuestSpec, ...]
+    _by_name: dict[str, GuestSpec] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {g.name: g for g in self.guests})
 
     def guest(self, name: str) -> GuestSpec | None:
-        return next((g for g in self.guests if g.name == name), None)
+        return self._by_name.get(name)
 
 
 @dataclass(frozen=True)
@@ -356,9 +360,14 @@ class LiveState:
     networks: tuple[LiveNetwork, ...] = ()
     pools: tuple[LivePool, ...] = ()
     volumes: Mapping[tuple[str, str], VolumeInfo] = field(default_factory=dict)  # (pool, name)
+    _by_name: dict[str, LiveGuest] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The planner looks guests up by name once per desired guest: a thousand of each is common.
+        object.__setattr__(self, "_by_name", {g.name: g for g in self.guests})
 
     def guest(self, name: str) -> LiveGuest | None:
-        return next((g for g in self.guests if g.name == name), None)
+        return self._by_name.get(name)
 
     def network(self, name: str) -> LiveNetwork | None:
         return next((n for n in self.networks if n.spec.libvirt_name == name), None)
