@@ -118,9 +118,9 @@ class LibvirtBackend:
         features = {f.get("name") for f in caps.iterfind("host/cpu/feature")}
         kvm_offered = any(d.get("type") == "kvm" for d in caps.iterfind("guest/arch/domain"))
         arch = caps.findtext("host/cpu/arch", "x86_64")
-        return HostFacts(kvm_usable=kvm_offered and bool(features & {"vmx", "svm"}), arch=arch, log_dir=self._log_dir())
+        return HostFacts(kvm_usable=kvm_offered and bool(features & {"vmx", "svm"}), arch=arch, log_dir=self.log_dir())
 
-    def _log_dir(self) -> str | None:
+    def log_dir(self) -> str | None:
         # The serial log is written by virtlogd on the hypervisor host, in libvirt's own log directory.
         if self.uri.startswith("test:"):
             return None

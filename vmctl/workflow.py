@@ -61,10 +61,11 @@ def open_session(
     facts = gather(spec, progress) if resolve else LocalFacts()
     uri = uri_for(spec.connection)
     backend = connect(uri)
-    host = backend.host_facts()
     if resolve:
+        host = backend.host_facts()
         desired = desired_state(spec, facts, host)
     else:
+        host = HostFacts(log_dir=backend.log_dir())
         desired = DesiredState(spec.project, spec.workspace, spec.pools, (), (), ())
     return Session(spec, uri, backend, host, facts, desired)
 
