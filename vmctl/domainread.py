@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import PurePosixPath
 from typing import Any, cast
 
@@ -56,6 +57,25 @@ class DomainView:
     targets: Mapping[str, str] = field(default_factory=dict)  # disk name -> target dev
 
 
+@cache
+def _lxml_parser() -> Any:
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, no_network=True)
+
+
+def _parse(xml: str) -> ET.Element:
+    """Parse with lxml: three times ElementTree's speed, and a big host has a domain XML per guest.
+
+    Reading uses only the API both share (find, findall, iter, get, text), so the tree is used as an
+    ElementTree element.
+    """
+    from lxml import etree
+
+    root: ET.Element = etree.fromstring(xml.encode(), _lxml_parser())
+    return root
+
+
 def is_vmctl_xml(xml: str) -> bool:
     """A cheap test before parsing: foreign domains are most of a big host."""
     return NAMESPACE in xml
@@ -63,7 +83,7 @@ def is_vmctl_xml(xml: str) -> bool:
 
 def read_domain(xml: str, pool_paths: Mapping[str, str] | None = None, autostart: bool = False) -> DomainView:
     """Parse domain XML (live or config). The guest is filled only for domains vmctl owns."""
-    root = ET.fromstring(xml)
+    root = _parse(xml)
     name = root.findtext("name", "")
     uuid = root.findtext("uuid", "")
     active = root.get("id", "-1") != "-1"
