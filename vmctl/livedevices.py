@@ -137,17 +137,27 @@ class LiveDevices:
         self.work.say(f"hot-plugging vCPUs up to {want}")
         self.backend.set_vcpus(self.name, want, live=True)
         if self.current.devices.agent:
-            self._online_vcpus()
+            self._online_vcpus(want)
 
-    def _online_vcpus(self) -> None:
-        """Hot-added vCPUs stay offline until the guest onlines them; ask its agent to."""
+    def _online_vcpus(self, want: int) -> None:
+        """Hot-added vCPUs stay offline until the guest onlines them; ask its agent to, once the guest's
+        kernel has seen them arrive (which takes a moment after libvirt returns)."""
+        deadline = time.monotonic() + self.work.ctx.options.settle_timeout
+        online = 0
         try:
-            vcpus = self.backend.agent(self.name, "guest-get-vcpus", timeout=10)
-            offline = [{"logical-id": v["logical-id"], "online": True} for v in vcpus if not v.get("online")]
-            if offline:
-                self.backend.agent(self.name, "guest-set-vcpus", {"vcpus": offline}, timeout=10)
+            while online < want and time.monotonic() < deadline:
+                vcpus = self.backend.agent(self.name, "guest-get-vcpus", timeout=10)
+                offline = [{"logical-id": v["logical-id"], "online": True} for v in vcpus if not v.get("online")]
+                if offline:
+                    self.backend.agent(self.name, "guest-set-vcpus", {"vcpus": offline}, timeout=10)
+                online = len(vcpus)  # those that were offline have just been onlined
+                if online < want:
+                    time.sleep(0.5)
         except HypervisorError as exc:
             self.work.outcome.warnings.append(f"new vCPUs may be offline in the guest: {exc.detail}")
+            return
+        if online < want:
+            self.work.outcome.warnings.append(f"the guest has {online} of {want} vCPUs online so far")
 
 
 def _lacks_disk(name: str, guest: GuestSpec) -> bool:
