@@ -60,26 +60,14 @@ def stopped_guests(count: int, name: str = "g") -> str:
 
 def cleanup_bench_objects() -> None:
     """Remove every domain, volume and pool of a bench- project (and the foreign bench domains)."""
-    from vmctl.domainread import read_domain
+    from vmctl.testing.cleanup import remove_objects
 
-    conn = libvirt.open(URI)
-    try:
-        for dom in conn.listAllDomains(0):
-            view = read_domain(dom.XMLDesc(0))
-            ours = view.record is not None and view.record.owner.project.startswith("bench-")
-            if ours or dom.name().startswith(("bench-foreign-", "bench-bare-")):
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-        for pool in conn.listAllStoragePools(0):
-            if pool.name() == POOL:
-                if pool.isActive():
-                    for vol in pool.listAllVolumes(0):
-                        vol.delete(0)
-                    pool.destroy()
-                pool.undefine()
-    finally:
-        conn.close()
+    remove_objects(
+        URI,
+        owned=lambda owner: owner.project.startswith("bench-"),
+        named=lambda name: name.startswith(("bench-foreign-", "bench-bare-")),
+        pools=lambda name: name == POOL,
+    )
 
 
 def define_foreign(count: int) -> None:
@@ -96,13 +84,9 @@ def define_foreign(count: int) -> None:
 
 
 def _remove_foreign() -> None:
-    conn = libvirt.open(URI)
-    try:
-        for dom in conn.listAllDomains(0):
-            if dom.name().startswith("bench-foreign-"):
-                dom.undefine()
-    finally:
-        conn.close()
+    from vmctl.testing.cleanup import remove_objects
+
+    remove_objects(URI, owned=lambda _owner: False, named=lambda name: name.startswith("bench-foreign-"))
 
 
 def read_baseline() -> float:

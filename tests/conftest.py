@@ -123,42 +123,12 @@ def cleanup(libvirtd: str, project: str) -> Iterator[None]:
     remove_project(libvirtd, project)
 
 
-def _mine(owner: object, name: str) -> bool:
-    return getattr(owner, "project", None) == name or getattr(owner, "workspace", None) == name
-
-
 def remove_project(uri: str, project: str) -> None:
-    import libvirt
+    """Every object of the project (or of a workspace of that name), and its pools."""
+    from vmctl.testing.cleanup import remove_objects
 
-    from vmctl.domainread import read_domain
-    from vmctl.networkxml import read_network
-
-    conn = libvirt.open(uri)
-    try:
-        for dom in conn.listAllDomains(0):
-            try:
-                view = read_domain(dom.XMLDesc(0))
-            except libvirt.libvirtError:
-                continue  # another process removed it while we listed
-            if view.record and _mine(view.record.owner, project):
-                if dom.isActive():
-                    dom.destroy()
-                for ref in view.record.claims:
-                    with contextlib.suppress(libvirt.libvirtError):
-                        conn.storagePoolLookupByName(ref.pool).storageVolLookupByName(ref.name).delete(0)
-                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-        for net in conn.listAllNetworks(0):
-            live = read_network(net.XMLDesc(0), bool(net.isActive()), False)
-            if live.owner and _mine(live.owner, project):
-                if net.isActive():
-                    net.destroy()
-                net.undefine()
-        for pool in conn.listAllStoragePools(0):
-            if pool.name().startswith(project):
-                if pool.isActive():
-                    for vol in pool.listAllVolumes(0):
-                        vol.delete(0)
-                    pool.destroy()
-                pool.undefine()
-    finally:
-        conn.close()
+    remove_objects(
+        uri,
+        owned=lambda owner: project in (owner.project, owner.workspace),
+        pools=lambda name: name.startswith(project),
+    )
