@@ -18,7 +18,7 @@ from vmctl.desired import desired_state
 from vmctl.destroyplan import destroy_plan
 from vmctl.executor import execute
 from vmctl.guestops import ApplyContext, ApplyOptions
-from vmctl.libvirt_backend import LibvirtBackend, connect
+from vmctl.hypervisor import LibvirtBackend, connect
 from vmctl.localfiles import LocalFacts
 from vmctl.model import Owner
 from vmctl.planner import make_plan

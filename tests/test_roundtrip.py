@@ -21,7 +21,7 @@ from vmctl.desired import desired_state
 from vmctl.executor import execute
 from vmctl.guestdiff import same_machine
 from vmctl.guestops import ApplyContext, ApplyOptions
-from vmctl.libvirt_backend import LibvirtBackend, connect
+from vmctl.hypervisor import LibvirtBackend, connect
 from vmctl.localfiles import gather
 from vmctl.model import DesiredState, GuestSpec, Owner
 from vmctl.planner import make_plan

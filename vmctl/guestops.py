@@ -17,7 +17,7 @@ from vmctl.domainxml import (
 from vmctl.errors import VmctlError
 from vmctl.failpoints import failpoint
 from vmctl.guestdiff import diff_guest
-from vmctl.libvirt_backend import LibvirtBackend
+from vmctl.hypervisor import LibvirtBackend
 from vmctl.livedevices import LiveDevices
 from vmctl.metadata import guest_xml
 from vmctl.model import DesiredState, DiskSpec, GuestRecord, GuestSpec, HostFacts, LiveGuest, Owner, VolumeRef

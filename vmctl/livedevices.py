@@ -22,7 +22,7 @@ from vmctl.domainxml import (
     seed_element,
 )
 from vmctl.errors import HypervisorError
-from vmctl.libvirt_backend import LibvirtBackend
+from vmctl.hypervisor import LibvirtBackend
 from vmctl.model import GuestSpec, LiveGuest, NicSpec
 from vmctl.units import format_size
 

@@ -16,7 +16,7 @@ from vmctl.planner import make_plan
 from vmctl.spec import load_spec
 
 if TYPE_CHECKING:
-    from vmctl.libvirt_backend import LibvirtBackend
+    from vmctl.hypervisor import LibvirtBackend
 
 
 @dataclass
@@ -51,7 +51,7 @@ def open_session(
 
     Without `resolve` (destroy), the guests are not resolved: only the project and its pools matter.
     """
-    from vmctl.libvirt_backend import connect
+    from vmctl.hypervisor import connect
 
     spec = load_spec(paths, workspace)
     if progress is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vmctl.libvirt_backend import LibvirtBackend, connect
+from vmctl.hypervisor import LibvirtBackend, connect
 from vmctl.testing.agent import run_in_guest
 from vmctl.testing.images import GuestImage, ensure_image
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from vmctl.libvirt_backend import LibvirtBackend
+from vmctl.hypervisor import LibvirtBackend
 from vmctl.testing.images import GuestImage
 
 from ..conftest import SCRATCH, remove_project
@@ -91,7 +91,7 @@ guests:
 
 @pytest.fixture(scope="module")
 def setup(libvirtd: str, debian_image: GuestImage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    from vmctl.libvirt_backend import connect
+    from vmctl.hypervisor import connect
 
     project = f"e2e{uuid.uuid4().hex[:8]}"
     pool_dir = SCRATCH / project

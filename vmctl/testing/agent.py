@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from vmctl.libvirt_backend import LibvirtBackend, connect
+from vmctl.hypervisor import LibvirtBackend, connect
 from vmctl.waiting import guest_exec
 
 

@@ -1,0 +1,172 @@
+"""Reading live state in bulk: every domain, pool, network and disk size in few round trips."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import libvirt
+
+from vmctl.domainread import DomainView, is_vmctl_xml, read_domain
+from vmctl.errors import HypervisorError
+from vmctl.hypervisor._base import Connection, _capacity, _detail, _missing, _translated
+from vmctl.model import GuestSpec, HostFacts, LiveGuest, LiveNetwork, LivePool, LiveState, Owner, VolumeInfo, VolumeRef
+from vmctl.networkxml import read_network
+from vmctl.storagexml import read_pool
+
+_READERS = 4  # libvirtd serves 5 requests per connection at once by default; keep one for others
+
+
+class Reading(Connection):
+    """Live state, parsed into the spec's dataclasses."""
+
+    def host_facts(self) -> HostFacts:
+        with _translated("read host capabilities"):
+            caps = ET.fromstring(self.conn.getCapabilities())
+        features = {f.get("name") for f in caps.iterfind("host/cpu/feature")}
+        kvm_offered = any(d.get("type") == "kvm" for d in caps.iterfind("guest/arch/domain"))
+        arch = caps.findtext("host/cpu/arch", "x86_64")
+        return HostFacts(kvm_usable=kvm_offered and bool(features & {"vmx", "svm"}), arch=arch, log_dir=self.log_dir())
+
+    def log_dir(self) -> str | None:
+        # The serial log is written by virtlogd on the hypervisor host, in libvirt's own log directory.
+        if self.uri.startswith("test:"):
+            return None
+        if "/session" in self.uri:
+            if "+" in self.uri.split(":", 1)[0]:
+                return None  # a remote user's home directory is unknown
+            return os.path.expanduser("~/.cache/libvirt/qemu/log")
+        return "/var/log/libvirt/qemu"
+
+    def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = (), sized: bool = True) -> LiveState:
+        """Everything the planner needs, in as few round trips as possible, several at a time.
+
+        Only disk volumes are sized (one call each); every other volume just has to exist, which
+        listing the pools tells. Without `sized`, no volume is (destroy needs no sizes).
+        """
+        pools = self._read_pools(owner)
+        pool_paths = {p.name: p.path for p in pools}
+        present = self._list_volumes([p for p in pools if p.active])
+        wanted = {(v.pool, v.name) for v in disks_of_interest}
+        with ThreadPoolExecutor(_READERS) as workers:
+            sizing = {key: workers.submit(_capacity, vol) for key, vol in present.items() if key in wanted}
+            guests, others = self._read_domains(owner, pool_paths, workers)
+            live_disks = {(d.pool, d.volume) for g in guests for s in (g.config, g.running) if s for d in s.disks}
+            if sized:
+                sizing |= {
+                    key: workers.submit(_capacity, present[key]) for key in live_disks - wanted if key in present
+                }
+            sizes = {key: future.result() for key, future in sizing.items()}
+        volumes = {key: VolumeInfo(key[0], key[1], sizes.get(key, -1)) for key in present if sizes.get(key) != -2}
+        guests = [_with_disk_sizes(g, volumes) for g in guests]
+        return LiveState(tuple(guests), others, tuple(self._read_networks()), tuple(pools), volumes)
+
+    def read_live_guest(self, name: str, owner: Owner, pool_paths: dict[str, str]) -> LiveGuest | None:
+        """One managed guest as it is now (for verifying what was just done); None if gone or not ours."""
+        dom = self._find_domain(name)
+        if dom is None:
+            return None
+        with _translated("read autostart", name):
+            autostart = bool(dom.autostart())
+        _name, view = self._read_one(dom, owner, pool_paths, autostart)
+        if not isinstance(view, LiveGuest):
+            return None
+        sizes = {}
+        for disk in {*view.config.disks, *(view.running.disks if view.running else ())}:
+            vol = self._volume(disk.pool, disk.volume) if disk.pool else None
+            if vol is not None:
+                with _translated(f"read volume {disk.volume}", name):
+                    sizes[(disk.pool, disk.volume)] = VolumeInfo(disk.pool, disk.volume, vol.info()[1])
+        return _with_disk_sizes(view, sizes)
+
+    def _read_pools(self, owner: Owner) -> list[LivePool]:
+        with _translated("list storage pools"):
+            found = self.conn.listAllStoragePools(0)
+        pools = []
+        for pool in found:
+            with _translated(f"read pool {pool.name()}"):
+                pools.append(read_pool(pool.XMLDesc(0), bool(pool.isActive()), owner))
+            self._pool_cache[pool.name()] = pool
+        return pools
+
+    def _read_domains(
+        self, owner: Owner, pool_paths: dict[str, str], workers: ThreadPoolExecutor
+    ) -> tuple[list[LiveGuest], dict[str, str]]:
+        with _translated("list domains"):
+            domains = self.conn.listAllDomains(0)
+            autostart = {d.name() for d in self.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
+        self._domains = {d.name(): d for d in domains}
+        guests, others = [], {}
+        views = workers.map(lambda d: self._read_one(d, owner, pool_paths, d.name() in autostart), domains)
+        for name, view in views:
+            if isinstance(view, LiveGuest):
+                guests.append(view)
+            elif view is not None:
+                others[name] = view
+        return sorted(guests, key=lambda g: g.name), others
+
+    def _read_one(
+        self, dom: libvirt.virDomain, owner: Owner, pool_paths: dict[str, str], autostart: bool
+    ) -> tuple[str, LiveGuest | str | None]:
+        name = dom.name()
+        try:
+            xml = dom.XMLDesc(0)
+        except libvirt.libvirtError as exc:
+            if _missing(exc):
+                return name, None  # vanished while we read: not ours to worry about
+            raise HypervisorError("read domain", _detail(exc), name) from None
+        if not is_vmctl_xml(xml):
+            return name, "not managed by vmctl"
+        view = read_domain(xml, pool_paths, autostart)
+        if view.record is None or view.guest is None:
+            return name, "not managed by vmctl"
+        theirs = view.record.owner
+        if (theirs.project, theirs.workspace) != (owner.project, owner.workspace):
+            where = f"project {theirs.project}" + (f", workspace {theirs.workspace}" if theirs.workspace else "")
+            return name, f"managed by vmctl for {where}"
+        return name, self._live_guest(dom, view, pool_paths, autostart)
+
+    def _live_guest(
+        self, dom: libvirt.virDomain, view: DomainView, pool_paths: dict[str, str], autostart: bool
+    ) -> LiveGuest:
+        assert view.record is not None and view.guest is not None
+        if not view.active:
+            return LiveGuest(view.name, view.uuid, view.record, view.guest, None, view.targets)
+        with _translated("read domain config", view.name):
+            config = read_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), pool_paths, autostart)
+        assert config.guest is not None and config.record is not None
+        return LiveGuest(view.name, view.uuid, config.record, config.guest, view.guest, config.targets)
+
+    def _list_volumes(self, pools: list[LivePool]) -> dict[tuple[str, str], libvirt.virStorageVol]:
+        found = {}
+        for pool in pools:
+            with _translated(f"list volumes of pool {pool.name}"):
+                found.update({(pool.name, v.name()): v for v in self._pool(pool.name).listAllVolumes(0)})
+        self._volumes = dict(found)
+        return found
+
+    def _read_networks(self) -> list[LiveNetwork]:
+        with _translated("list networks"):
+            nets = self.conn.listAllNetworks(0)
+        found = []
+        for net in nets:
+            with _translated(f"read network {net.name()}"):
+                found.append(read_network(net.XMLDesc(0), bool(net.isActive()), bool(net.autostart())))
+        return found
+
+
+def _with_disk_sizes(guest: LiveGuest, volumes: Mapping[tuple[str, str], VolumeInfo]) -> LiveGuest:
+    """Disk sizes come from the volumes, not the domain XML; None marks a missing volume."""
+
+    def sized(spec: GuestSpec) -> GuestSpec:
+        disks = []
+        for disk in spec.disks:
+            info = volumes.get((disk.pool, disk.volume))
+            disks.append(replace(disk, size=info.capacity if info and info.capacity >= 0 else None))
+        return replace(spec, disks=tuple(disks))
+
+    running = sized(guest.running) if guest.running else None
+    return replace(guest, config=sized(guest.config), running=running)
