@@ -50,11 +50,6 @@ def boot_volume(kind: str, sha256: str) -> str:
     return f"{kind}-{sha256[:16]}"
 
 
-def upload_volume(final: str) -> str:
-    """Where an upload lands before it is complete; never confused with the final volume."""
-    return f"{final}.part"
-
-
 def derived_mac(project: str, workspace: str | None, instance: str, nic: str) -> str:
     """A MAC that is the same for the same guest and NIC on every run (QEMU's 52:54 prefix)."""
     digest = hashlib.sha256(f"{project}/{workspace or ''}/{instance}/{nic}".encode()).digest()

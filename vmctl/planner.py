@@ -9,7 +9,7 @@ from __future__ import annotations
 from vmctl.cloudinitdiff import mask
 from vmctl.errors import PlanError
 from vmctl.guestdiff import GuestDiff, VolumeOp, diff_guest
-from vmctl.model import DesiredState, GuestSpec, LiveGuest, LiveState, NetworkSpec, VolumeRef
+from vmctl.model import DesiredState, GuestSpec, LiveGuest, LiveState, NetworkSpec, Owner, VolumeRef
 from vmctl.plan import Action, Change, Effect, FieldChange, Plan
 
 
@@ -53,9 +53,8 @@ def _conflicts(desired: DesiredState, live: LiveState) -> list[str]:
     return found
 
 
-def _ours(owner: object, desired: DesiredState) -> bool:
-    project, workspace = getattr(owner, "project", None), getattr(owner, "workspace", None)
-    return owner is not None and (project, workspace) == (desired.project, desired.workspace)
+def _ours(owner: Owner | None, desired: DesiredState) -> bool:
+    return owner is not None and (owner.project, owner.workspace) == (desired.project, desired.workspace)
 
 
 def _check_guards(changes: list[Change], conflicts: list[str]) -> None:

@@ -98,14 +98,3 @@ def parse_duration(text: object) -> float:
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
         raise UnitError(f"not a duration: {text!r}") from exc
     return float(total)
-
-
-def format_duration(seconds: float) -> str:
-    """'300.0' -> '5m', '90' -> '1m30s'."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
-    return text or "0s"

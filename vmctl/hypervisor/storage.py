@@ -174,16 +174,6 @@ class Storage(Connection):
             self._volumes[(pool, name)] = self._pool(pool).createXML(volume_xml(name, len(data), fmt), 0)
         self._upload(pool, name, io.BytesIO(data), len(data), None)
 
-    def read_volume(self, pool: str, name: str) -> bytes:
-        with self._streaming(pool, name) as (conn, vol), _translated(f"read volume {name}"):
-            _type, capacity, _alloc = vol.info()
-            stream = conn.newStream(0)
-            vol.download(stream, 0, capacity, 0)
-            chunks: list[bytes] = []
-            stream.recvAll(lambda _s, data, out: out.append(data), chunks)
-            stream.finish()
-        return b"".join(chunks)
-
     def upload_file(self, pool: str, name: str, source: Path, fmt: str, progress: Progress | None = None) -> None:
         """Upload a local file as volume `name`, atomically: a partial upload never has the final name.
 
