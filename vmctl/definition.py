@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from dataclasses import replace
 
 from vmctl.cloudinitdiff import stored_form
 from vmctl.domainxml import DomainContext, build_domain, carry_over
-from vmctl.model import DesiredState, DiskRecord, GuestRecord, GuestSpec, HostFacts, LiveGuest, Owner, VolumeRef
+from vmctl.model import DesiredState, DiskRecord, DiskSpec, GuestRecord, GuestSpec, HostFacts, LiveGuest, VolumeRef
 
 
 def claims(guest: GuestSpec) -> tuple[VolumeRef, ...]:
@@ -31,13 +32,8 @@ def guest_record(
     creating: bool = False,
 ) -> GuestRecord:
     """The record to write for `guest`: owner, disks' images, claims (kept while still in use)."""
-    created = live.record.owner.created if live else now()
-    owner = Owner(desired.project, desired.workspace, created)
-    images = {(u.name, u.sha256): VolumeRef(u.pool, u.volume) for u in desired.uploads}
-    disks = tuple(
-        DiskRecord(d.name, d.image, d.image_sha256, images.get((d.image or "", d.image_sha256 or "")))
-        for d in guest.disks
-    )
+    owner = replace(desired.owner, created=live.record.owner.created if live else now())
+    disks = tuple(DiskRecord(d.name, d.image, d.image_sha256, _image_ref(desired, d)) for d in guest.disks)
     all_claims = tuple(dict.fromkeys((*claims(guest), *extra_claims)))
     return GuestRecord(
         owner=owner,
@@ -51,6 +47,11 @@ def guest_record(
         seed_digest=guest.seed.digest if guest.seed else None,
         creating=creating,
     )
+
+
+def _image_ref(desired: DesiredState, disk: DiskSpec) -> VolumeRef | None:
+    upload = desired.image_upload(disk.image, disk.image_sha256) if disk.image else None
+    return VolumeRef(upload.pool, upload.volume) if upload else None
 
 
 def domain_definition(

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from vmctl.errors import VmctlError
 from vmctl.guestops import ApplyContext, GuestWork, Outcome
-from vmctl.model import Owner
 from vmctl.plan import Action, Change, Plan
 from vmctl.progress import Reporter
 
@@ -79,7 +78,7 @@ class _Runner:
     def pool(self, change: Change) -> str:
         spec = next(p for p in self.ctx.desired.pools if p.name == change.name)
         if change.action is Action.CREATE:
-            self.backend.create_pool(spec.name, spec.path, _owner(self.ctx))
+            self.backend.create_pool(spec.name, spec.path, self.ctx.desired.owner)
             return f"created at {spec.path}"
         self.backend.start_pool(spec.name)
         return "started"
@@ -105,7 +104,7 @@ class _Runner:
         if change.action is Action.REPLACE:
             self.backend.delete_network(spec.libvirt_name)
         if change.action in (Action.CREATE, Action.REPLACE):
-            self.backend.create_network(spec, _owner(self.ctx))
+            self.backend.create_network(spec, self.ctx.desired.owner)
             return "created and started"
         self.backend.start_network(spec.libvirt_name)
         return "started"
@@ -154,7 +153,3 @@ class _Runner:
         message = outcome.summary + "".join(f"; {w}" for w in outcome.warnings)
         self.reporter.finished(subject, outcome.ok, message)
         return outcome
-
-
-def _owner(ctx: ApplyContext) -> Owner:
-    return Owner(ctx.desired.project, ctx.desired.workspace)

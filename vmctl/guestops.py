@@ -77,7 +77,7 @@ class GuestWork:
 
     @property
     def owner(self) -> Owner:
-        return Owner(self.ctx.desired.project, self.ctx.desired.workspace)
+        return self.ctx.desired.owner
 
     def run(self) -> Outcome:
         action = self.change.action
@@ -217,19 +217,15 @@ class GuestWork:
         size = disk.size or 0
         self.backend.delete_volume(disk.pool, disk.volume)  # a leftover of an interrupted apply
         if disk.image:
-            image = self._image_volume(disk)
+            image = self.ctx.desired.image_upload(disk.image, disk.image_sha256)
+            if image is None:  # pragma: no cover - desired_state makes an upload for every image it uses
+                raise VmctlError(f"{self.name}: no uploaded image for disk {disk.name}")
             self.say(f"creating disk {disk.name} ({format_size(size)}) on image {disk.image}")
-            fmt = next((u.format for u in self.ctx.desired.uploads if u.volume == image.name), "qcow2")
-            self.backend.create_volume(disk.pool, disk.volume, size, "qcow2", image, fmt)
+            base = VolumeRef(image.pool, image.volume)
+            self.backend.create_volume(disk.pool, disk.volume, size, "qcow2", base, image.format)
         else:
             self.say(f"creating disk {disk.name} ({format_size(size)})")
             self.backend.create_volume(disk.pool, disk.volume, size, "qcow2")
-
-    def _image_volume(self, disk: DiskSpec) -> VolumeRef:
-        for upload in self.ctx.desired.uploads:
-            if upload.name == disk.image and upload.sha256 == disk.image_sha256:
-                return VolumeRef(upload.pool, upload.volume)
-        raise VmctlError(f"{self.name}: no uploaded image for disk {disk.name}")  # pragma: no cover
 
     def _write_seed(self, guest: GuestSpec) -> None:
         assert guest.seed is not None and guest.cloud_init is not None

@@ -275,6 +275,15 @@ class DesiredState:
     def guest(self, name: str) -> GuestSpec | None:
         return self._by_name.get(name)
 
+    @property
+    def owner(self) -> Owner:
+        """Who vmctl's objects for this spec belong to."""
+        return Owner(self.project, self.workspace)
+
+    def image_upload(self, image: str | None, sha256: str | None) -> ImageUpload | None:
+        """The uploaded volume of an image's content (what a disk on that image is an overlay of)."""
+        return next((u for u in self.uploads if (u.name, u.sha256) == (image, sha256)), None)
+
 
 @dataclass(frozen=True)
 class DiskRecord:

@@ -32,7 +32,7 @@ class Session:
 
     @property
     def owner(self) -> Owner:
-        return Owner(self.spec.project, self.spec.workspace)
+        return self.desired.owner
 
     def read_live(self, sized: bool = True) -> LiveState:
         disks = [VolumeRef(d.pool, d.volume) for g in self.desired.guests for d in g.disks] if sized else []
