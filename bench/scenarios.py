@@ -159,6 +159,7 @@ def _create_and_destroy(
     seed_file = bench.dir / "seed.iso"
     seed_file.write_bytes(_sample_seed())
     base_path = _volume_path(POOL, _image_volume(bench))
+    resting = len(_pool_volumes())
 
     def vmctl_create() -> float:
         return bench.vmctl("apply", "--yes", "--parallel", "4", str(spec))
@@ -190,11 +191,27 @@ def _create_and_destroy(
         order = [("vmctl", vmctl_create, vmctl_destroy), ("bare", bare_create, bare_destroy)]
         for label, make, remove in order if index % 2 == 0 else reversed(order):
             made = make()
+            _require_volumes(resting + count * 2)
             removed = remove()
+            _require_volumes(resting)  # a destroy that left anything behind is not a result
             (create.vmctl if label == "vmctl" else create.baseline).append(made)
             (destroy.vmctl if label == "vmctl" else destroy.baseline).append(removed)
             print(f"  create/destroy {label}: {made:.3f}s / {removed:.3f}s", flush=True)
     return [create, destroy]
+
+
+def _pool_volumes() -> list[str]:
+    conn = libvirt.open(URI)
+    try:
+        return [v.name() for v in conn.storagePoolLookupByName(POOL).listAllVolumes(0)]
+    finally:
+        conn.close()
+
+
+def _require_volumes(count: int) -> None:
+    held = _pool_volumes()
+    if len(held) != count:
+        raise RuntimeError(f"pool {POOL} holds {len(held)} volumes, expected {count}: {sorted(held)[:5]}…")
 
 
 def _sample_seed() -> bytes:
@@ -205,12 +222,7 @@ def _sample_seed() -> bytes:
 
 
 def _image_volume(bench: Workbench) -> str:
-    conn = libvirt.open(URI)
-    try:
-        names = [v.name() for v in conn.storagePoolLookupByName(POOL).listAllVolumes(0)]
-    finally:
-        conn.close()
-    return next(n for n in names if n.startswith("base-"))
+    return next(n for n in _pool_volumes() if n.startswith("base-"))
 
 
 def _volume_path(pool: str, name: str) -> str:

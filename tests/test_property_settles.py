@@ -106,7 +106,7 @@ def test_a_plan_right_after_apply_is_empty(
         apply_plan(backend, make_plan(desired, backend.read_state(owner), URI), desired)
         settled = make_plan(desired, backend.read_state(owner), URI)
         assert settled.empty, [(c.name, [(f.path, f.before, f.after) for f in c.fields]) for c in settled.changes]
-        apply_plan(backend, destroy_plan(backend.read_state(owner), owner, URI), desired)
+        apply_plan(backend, destroy_plan(backend.read_owned(owner), owner, URI), desired)
         after = backend.read_state(owner)
         assert after.guests == () and not [n for n in after.networks if n.owner == owner]
     finally:

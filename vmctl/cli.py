@@ -262,6 +262,7 @@ def destroy(
     images: Annotated[
         bool, typer.Option("--images", help="Also delete base-image volumes no other guest uses.")
     ] = False,
+    parallel: ParallelOpt = 4,
     lock_timeout: LockTimeoutOpt = "5m",
     shutdown_timeout: ShutdownTimeoutOpt = "1m",
     no_color: NoColorOpt = False,
@@ -275,6 +276,7 @@ def destroy(
         connect,
         workspace,
         yes=yes,
+        parallel=parallel,
         lock_timeout=_seconds(lock_timeout, "--lock-timeout"),
         shutdown_timeout=_seconds(shutdown_timeout, "--shutdown-timeout"),
     )

@@ -136,7 +136,7 @@ def destroy(opts: RunOptions, only: Sequence[str], images: bool, out: Output) ->
     session = open_session(opts.paths, opts.workspace, opts.uri_for, resolve=False)
     try:
         with apply_lock(session.uri, session.spec.project, opts.workspace, opts.lock_timeout, _announce_wait(out)):
-            live = session.read_live(sized=False)
+            live = session.backend.read_owned(session.owner, boot_volumes=images)
             missing = unknown_guests(live, only)
             if missing:
                 raise VmctlError(f"no guest of this project named {', '.join(missing)}")

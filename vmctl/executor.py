@@ -129,9 +129,12 @@ class _Runner:
     def guests(self, changes: list[Change], plan: Plan, parallel: int) -> None:
         if not changes:
             return
-        volumes = [c for c in plan.changes if c.kind == "volume"]
+        volumes: dict[str | None, list[Change]] = {}
+        for change in plan.changes:
+            if change.kind == "volume":
+                volumes.setdefault(change.guest, []).append(change)
         with ThreadPoolExecutor(max(1, parallel)) as pool:
-            futures = [pool.submit(self._guest, c, [v for v in volumes if v.guest == c.name]) for c in changes]
+            futures = [pool.submit(self._guest, c, volumes.get(c.name, [])) for c in changes]
             for future in futures:
                 outcome = future.result()
                 self.report.outcomes.append(outcome)

@@ -7,7 +7,7 @@ never leaves a volume nobody owns; live requests are verified by reading the dom
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from vmctl.definition import claims, domain_definition, guest_record
@@ -123,15 +123,14 @@ class GuestWork:
     # -- delete -----------------------------------------------------------------------------------------
 
     def delete(self) -> None:
-        live = self.change.live
-        assert live is not None
-        self._stop_gracefully()
-        self._remove(live)
+        if self._read_running():
+            self._stop_gracefully()
+        self._remove([VolumeRef(v.pool or "", v.name) for v in self.volumes if v.action is Action.DELETE])
         self.outcome.summary = "deleted, with its volumes"
 
-    def _remove(self, live: LiveGuest) -> None:
+    def _remove(self, claims: Iterable[VolumeRef]) -> None:
         """Volumes first, the domain (which holds the claims) last: an interruption leaves nothing unowned."""
-        for ref in live.record.claims:
+        for ref in claims:
             self.say(f"deleting volume {ref.name}")
             self.backend.delete_volume(ref.pool, ref.name)
             failpoint("delete-volume-deleted")
@@ -147,7 +146,7 @@ class GuestWork:
         self._stop_gracefully()
         if live.record.guest != guest.guest:
             self.say("recreating the guest under its new identity")
-            self._remove(live)
+            self._remove(live.record.claims)
             self.change = replace(self.change, live=None)
             self.create()
             self.outcome.summary = "replaced"
@@ -280,6 +279,11 @@ class GuestWork:
         if tuple(keep) != fresh.record.claims:
             record = replace(fresh.record, claims=tuple(keep))
             self.backend.set_metadata(self.name, guest_xml(record), live=fresh.running is not None)
+
+    def _read_running(self) -> bool:
+        """Whether the plan read the guest running. One read moments ago is enough to skip a stopped
+        guest's shutdown: nothing of vmctl's starts it meanwhile (the apply lock is held)."""
+        return any(f.path == "state" and f.before != "stopped" for f in self.change.fields)
 
     def _stop_gracefully(self) -> None:
         if not self.backend.domain_exists(self.name) or not self.backend.is_active(self.name):

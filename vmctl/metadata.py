@@ -115,6 +115,13 @@ def find_guest_record(metadata: ET.Element | None) -> GuestRecord | None:
     )
 
 
+def read_guest_record(xml: str) -> GuestRecord | None:
+    """The record as virDomainGetMetadata returns it: the <guest> element alone, outside any namespace."""
+    holder = ET.Element("metadata")
+    holder.append(_qualified(ET.fromstring(xml)))
+    return find_guest_record(holder)
+
+
 def _read_disk(element: ET.Element) -> DiskRecord:
     pool, volume = element.get("image-pool"), element.get("image-volume")
     image_volume = VolumeRef(pool, volume) if pool and volume else None

@@ -234,6 +234,10 @@ class Owner:
     created: str = ""
     digest: str = ""
 
+    def same_scope(self, other: Owner | None) -> bool:
+        """The same project and workspace: when and from which spec each was made do not matter."""
+        return other is not None and (self.project, self.workspace) == (other.project, other.workspace)
+
 
 @dataclass(frozen=True)
 class VolumeRef:
@@ -383,3 +387,23 @@ class LiveState:
 
     def pool(self, name: str) -> LivePool | None:
         return next((p for p in self.pools if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class OwnedGuest:
+    """A domain this project and workspace own, as much as removing it needs: its record and power."""
+
+    name: str
+    record: GuestRecord
+    active: bool
+    boot_volumes: tuple[VolumeRef, ...] = ()  # its kernel and initrd; read only when images go too
+
+
+@dataclass(frozen=True)
+class OwnedState:
+    """What destroy may remove, read from ownership records alone (no domain definition is parsed)."""
+
+    guests: tuple[OwnedGuest, ...] = ()
+    networks: tuple[LiveNetwork, ...] = ()
+    pools: tuple[LivePool, ...] = ()
+    volumes: Mapping[tuple[str, str], VolumeInfo] = field(default_factory=dict)  # (pool, name)

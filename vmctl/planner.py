@@ -54,7 +54,7 @@ def _conflicts(desired: DesiredState, live: LiveState) -> list[str]:
 
 
 def _ours(owner: Owner | None, desired: DesiredState) -> bool:
-    return owner is not None and (owner.project, owner.workspace) == (desired.project, desired.workspace)
+    return desired.owner.same_scope(owner)
 
 
 def _check_guards(changes: list[Change], conflicts: list[str]) -> None:

@@ -8,15 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from typing import TYPE_CHECKING, Any
 
-from vmctl.desired import desired_state
-from vmctl.localfiles import LocalFacts, Progress, gather
-from vmctl.model import DesiredState, HostFacts, LiveState, Owner, Spec, VolumeRef
-from vmctl.plan import Plan
-from vmctl.planner import make_plan
+from vmctl.model import DesiredState, HostFacts, LiveState, OwnedState, Owner, Spec, VolumeRef
 from vmctl.spec import load_spec
 
 if TYPE_CHECKING:
     from vmctl.hypervisor import LibvirtBackend
+    from vmctl.localfiles import Progress
+    from vmctl.plan import Plan
 
 
 @dataclass
@@ -27,18 +25,17 @@ class Session:
     uri: str
     backend: LibvirtBackend
     host: HostFacts
-    facts: LocalFacts
     desired: DesiredState
 
     @property
     def owner(self) -> Owner:
         return self.desired.owner
 
-    def read_live(self, sized: bool = True) -> LiveState:
-        disks = [VolumeRef(d.pool, d.volume) for g in self.desired.guests for d in g.disks] if sized else []
-        return self.backend.read_state(self.owner, disks, sized)
+    def read_live(self) -> LiveState:
+        disks = [VolumeRef(d.pool, d.volume) for g in self.desired.guests for d in g.disks]
+        return self.backend.read_state(self.owner, disks)
 
-    def pool_paths(self, live: LiveState) -> dict[str, str]:
+    def pool_paths(self, live: LiveState | OwnedState) -> dict[str, str]:
         paths = {p.name: p.path for p in self.desired.pools}
         paths.update({p.name: p.path for p in live.pools})
         return paths
@@ -54,23 +51,28 @@ def open_session(
     from vmctl.hypervisor import connect
 
     spec = load_spec(paths, workspace)
+    if not resolve:
+        uri = uri_for(spec.connection)
+        backend = connect(uri)
+        desired = DesiredState(spec.project, spec.workspace, spec.pools, (), (), ())
+        return Session(spec, uri, backend, HostFacts(log_dir=backend.log_dir()), desired)
+    from vmctl.desired import desired_state
+    from vmctl.localfiles import gather
+
     if progress is None:
         from vmctl.progress import download_progress
 
         progress = download_progress()
-    facts = gather(spec, progress) if resolve else LocalFacts()
+    facts = gather(spec, progress)
     uri = uri_for(spec.connection)
     backend = connect(uri)
-    if resolve:
-        host = backend.host_facts()
-        desired = desired_state(spec, facts, host)
-    else:
-        host = HostFacts(log_dir=backend.log_dir())
-        desired = DesiredState(spec.project, spec.workspace, spec.pools, (), (), ())
-    return Session(spec, uri, backend, host, facts, desired)
+    host = backend.host_facts()
+    return Session(spec, uri, backend, host, desired_state(spec, facts, host))
 
 
 def plan_session(session: Session) -> tuple[Plan, LiveState]:
+    from vmctl.planner import make_plan
+
     live = session.read_live()
     return make_plan(session.desired, live, session.uri), live
 

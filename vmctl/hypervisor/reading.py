@@ -13,7 +13,21 @@ import libvirt
 from vmctl.domainread import DomainView, is_vmctl_xml, read_domain
 from vmctl.errors import HypervisorError
 from vmctl.hypervisor._base import Connection, _capacity, _detail, _missing, _translated
-from vmctl.model import GuestSpec, HostFacts, LiveGuest, LiveNetwork, LivePool, LiveState, Owner, VolumeInfo, VolumeRef
+from vmctl.metadata import NAMESPACE, read_guest_record
+from vmctl.model import (
+    GuestRecord,
+    GuestSpec,
+    HostFacts,
+    LiveGuest,
+    LiveNetwork,
+    LivePool,
+    LiveState,
+    OwnedGuest,
+    OwnedState,
+    Owner,
+    VolumeInfo,
+    VolumeRef,
+)
 from vmctl.networkxml import read_network
 from vmctl.storagexml import read_pool
 
@@ -41,11 +55,11 @@ class Reading(Connection):
             return os.path.expanduser("~/.cache/libvirt/qemu/log")
         return "/var/log/libvirt/qemu"
 
-    def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = (), sized: bool = True) -> LiveState:
+    def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = ()) -> LiveState:
         """Everything the planner needs, in as few round trips as possible, several at a time.
 
         Only disk volumes are sized (one call each); every other volume just has to exist, which
-        listing the pools tells. Without `sized`, no volume is (destroy needs no sizes).
+        listing the pools tells.
         """
         pools = self._read_pools(owner)
         pool_paths = {p.name: p.path for p in pools}
@@ -55,14 +69,46 @@ class Reading(Connection):
             sizing = {key: workers.submit(_capacity, vol) for key, vol in present.items() if key in wanted}
             guests, others = self._read_domains(owner, pool_paths, workers)
             live_disks = {(d.pool, d.volume) for g in guests for s in (g.config, g.running) if s for d in s.disks}
-            if sized:
-                sizing |= {
-                    key: workers.submit(_capacity, present[key]) for key in live_disks - wanted if key in present
-                }
+            sizing |= {key: workers.submit(_capacity, present[key]) for key in live_disks - wanted if key in present}
             sizes = {key: future.result() for key, future in sizing.items()}
         volumes = {key: VolumeInfo(key[0], key[1], sizes.get(key, -1)) for key in present if sizes.get(key) != -2}
         guests = [_with_disk_sizes(g, volumes) for g in guests]
         return LiveState(tuple(guests), others, tuple(self._read_networks()), tuple(pools), volumes)
+
+    def read_owned(self, owner: Owner, boot_volumes: bool = False) -> OwnedState:
+        """What this project and workspace own, from ownership records alone: one small call per domain.
+
+        Removing needs no domain definition, only who owns what and which volumes each claims.
+        `boot_volumes` adds each owned guest's kernel and initrd, from its definition.
+        """
+        pools = self._read_pools(owner)
+        present = self._list_volumes([p for p in pools if p.active])
+        with _translated("list domains"):
+            domains = self.conn.listAllDomains(0)
+        self._domains = {d.name(): d for d in domains}
+        with ThreadPoolExecutor(_READERS) as workers:
+            records = list(workers.map(_owned_record, domains))
+            guests = [
+                OwnedGuest(dom.name(), record, dom.ID() != -1)
+                for dom, record in zip(domains, records, strict=True)
+                if record is not None and record.owner.same_scope(owner)
+            ]
+            if boot_volumes:
+                pool_paths = {p.name: p.path for p in pools}
+                guests = list(workers.map(lambda g: self._with_boot_volumes(g, pool_paths), guests))
+        volumes = {key: VolumeInfo(key[0], key[1], -1) for key in present}
+        guests.sort(key=lambda g: g.name)
+        return OwnedState(tuple(guests), tuple(self._read_networks()), tuple(pools), volumes)
+
+    def _with_boot_volumes(self, guest: OwnedGuest, pool_paths: dict[str, str]) -> OwnedGuest:
+        with _translated("read domain config", guest.name):
+            xml = self._domains[guest.name].XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        config = read_domain(xml, pool_paths).guest
+        boot = config.boot if config else None
+        if config is None or boot is None:
+            return guest
+        files = [f for f in (boot.kernel, boot.initrd) if f is not None]
+        return replace(guest, boot_volumes=tuple(VolumeRef(config.pool, f.volume) for f in files))
 
     def read_live_guest(self, name: str, owner: Owner, pool_paths: dict[str, str]) -> LiveGuest | None:
         """One managed guest as it is now (for verifying what was just done); None if gone or not ours."""
@@ -124,7 +170,7 @@ class Reading(Connection):
         if view.record is None or view.guest is None:
             return name, "not managed by vmctl"
         theirs = view.record.owner
-        if (theirs.project, theirs.workspace) != (owner.project, owner.workspace):
+        if not owner.same_scope(theirs):
             where = f"project {theirs.project}" + (f", workspace {theirs.workspace}" if theirs.workspace else "")
             return name, f"managed by vmctl for {where}"
         return name, self._live_guest(dom, view, pool_paths, autostart)
@@ -156,6 +202,20 @@ class Reading(Connection):
             with _translated(f"read network {net.name()}"):
                 found.append(read_network(net.XMLDesc(0), bool(net.isActive()), bool(net.autostart())))
         return found
+
+
+def _owned_record(dom: libvirt.virDomain) -> GuestRecord | None:
+    """vmctl's record in a domain's persistent definition; None for a domain vmctl does not own."""
+    for flags in (libvirt.VIR_DOMAIN_AFFECT_CONFIG, libvirt.VIR_DOMAIN_AFFECT_CURRENT):
+        try:
+            return read_guest_record(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NAMESPACE, flags))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA or _missing(exc):
+                return None
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
+                raise HypervisorError("read domain metadata", _detail(exc), dom.name()) from None
+            # a transient domain has no persistent definition: its running one is all there is
+    return None
 
 
 def _with_disk_sizes(guest: LiveGuest, volumes: Mapping[tuple[str, str], VolumeInfo]) -> LiveGuest:
