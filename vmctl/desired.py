@@ -44,15 +44,14 @@ def _resolve_guest(
     guest: GuestSpec, spec: Spec, facts: LocalFacts, host: HostFacts, problems: list[Problem]
 ) -> GuestSpec:
     accel = guest.accel if guest.accel != "auto" else ("kvm" if host.kvm_usable else "tcg")
-    resolved = replace(guest, accel=accel)
-    resolved = replace(
-        resolved,
-        cpu_model=cpu_model(resolved),
+    return replace(
+        guest,
+        accel=accel,
+        cpu_model=cpu_model(accel, guest.cpu_model),
         disks=tuple(_resolve_disk(d, guest, facts, problems) for d in guest.disks),
         boot=_resolve_boot(guest.boot, facts),
         seed=_seed(guest),
     )
-    return resolved
 
 
 def _resolve_disk(disk: DiskSpec, guest: GuestSpec, facts: LocalFacts, problems: list[Problem]) -> DiskSpec:

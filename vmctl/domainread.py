@@ -7,7 +7,7 @@ expands machine types; domains vmctl did not write parse too (only their name ma
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import PurePosixPath
@@ -81,8 +81,16 @@ def is_vmctl_xml(xml: str) -> bool:
     return NAMESPACE in xml
 
 
-def read_domain(xml: str, pool_paths: Mapping[str, str] | None = None, autostart: bool = False) -> DomainView:
-    """Parse domain XML (live or config). The guest is filled only for domains vmctl owns."""
+DiskSize = Callable[[str, str], int | None]  # (pool, volume) -> bytes, None when the volume is missing
+
+
+def read_domain(
+    xml: str, pool_paths: Mapping[str, str] | None = None, autostart: bool = False, disk_size: DiskSize | None = None
+) -> DomainView:
+    """Parse domain XML (live or config). The guest is filled only for domains vmctl owns.
+
+    Disk sizes are not in domain XML: `disk_size` supplies them (they stay None without it).
+    """
     root = _parse(xml)
     name = root.findtext("name", "")
     uuid = root.findtext("uuid", "")
@@ -90,7 +98,7 @@ def read_domain(xml: str, pool_paths: Mapping[str, str] | None = None, autostart
     record = find_guest_record(root.find("metadata")) if is_vmctl_xml(xml) else None
     if record is None:
         return DomainView(name, uuid, active, None)
-    guest, targets = _guest_from(root, record, active, autostart, pool_paths or {})
+    guest, targets = _guest_from(root, record, active, autostart, pool_paths or {}, disk_size or _unknown_size)
     return DomainView(name, uuid, active, record, guest, targets)
 
 
@@ -108,12 +116,21 @@ def domain_uses(xml: str, pool: str, volume: str, path: str) -> bool:
     return False
 
 
+def _unknown_size(_pool: str, _volume: str) -> None:
+    return None
+
+
 def _guest_from(
-    root: ET.Element, record: GuestRecord, active: bool, autostart: bool, pool_paths: Mapping[str, str]
+    root: ET.Element,
+    record: GuestRecord,
+    active: bool,
+    autostart: bool,
+    pool_paths: Mapping[str, str],
+    disk_size: DiskSize,
 ) -> tuple[GuestSpec, dict[str, str]]:
     devices = root.find("devices")
     devices = devices if devices is not None else ET.Element("devices")
-    disks, targets = _disks(devices, record, pool_paths)
+    disks, targets = _disks(devices, record, pool_paths, disk_size)
     vcpu = root.find("vcpu")
     max_cpus = int(vcpu.text or 1) if vcpu is not None else 1
     guest = GuestSpec(
@@ -205,7 +222,7 @@ def _source_volume(device: ET.Element, pool_paths: Mapping[str, str]) -> tuple[s
 
 
 def _disks(
-    devices: ET.Element, record: GuestRecord, pool_paths: Mapping[str, str]
+    devices: ET.Element, record: GuestRecord, pool_paths: Mapping[str, str], disk_size: DiskSize
 ) -> tuple[tuple[DiskSpec, ...], dict[str, str]]:
     disks, targets = [], {}
     for device in devices.findall("disk"):
@@ -218,7 +235,8 @@ def _disks(
         made = record.disk(name)
         bus = cast(Any, target.get("bus", "virtio") if target is not None else "virtio")
         image, sha = (made.image, made.image_sha256) if made else (None, None)
-        disks.append(DiskSpec(name, bus, pool, volume, None, image, sha))
+        size = disk_size(pool, volume) if pool else None
+        disks.append(DiskSpec(name, bus, pool, volume, size, image, sha))
         targets[name] = dev
     return tuple(disks), targets
 

@@ -45,11 +45,11 @@ def domain_type(guest: GuestSpec) -> str:
     return "kvm" if guest.accel == "kvm" else "qemu"
 
 
-def cpu_model(guest: GuestSpec) -> str:
+def cpu_model(accel: str, chosen: str | None) -> str:
     """qemu64 is the cheapest CPU to emulate under TCG; under KVM the host's own CPU is fastest."""
-    if guest.cpu_model:
-        return guest.cpu_model
-    return "host-passthrough" if guest.accel == "kvm" else "qemu64"
+    if chosen:
+        return chosen
+    return "host-passthrough" if accel == "kvm" else "qemu64"
 
 
 def volume_path(pool_paths: Mapping[str, str], pool: str, volume: str) -> str:
@@ -118,7 +118,7 @@ def _features(root: ET.Element) -> None:
 
 
 def _cpu(guest: GuestSpec) -> ET.Element:
-    model = cpu_model(guest)
+    model = cpu_model(guest.accel, guest.cpu_model)
     if model in ("host-passthrough", "host-model"):
         return ET.Element("cpu", {"mode": model, "check": "none"})
     cpu = ET.Element("cpu", {"mode": "custom", "match": "exact", "check": "none"})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import libvirt
 
@@ -16,7 +16,6 @@ from vmctl.hypervisor._base import Connection, _capacity, _detail, _missing, _tr
 from vmctl.metadata import NAMESPACE, read_guest_record
 from vmctl.model import (
     GuestRecord,
-    GuestSpec,
     HostFacts,
     LiveGuest,
     LiveNetwork,
@@ -64,15 +63,11 @@ class Reading(Connection):
         pools = self._read_pools(owner)
         pool_paths = {p.name: p.path for p in pools}
         present = self._list_volumes([p for p in pools if p.active])
-        wanted = {(v.pool, v.name) for v in disks_of_interest}
-        with ThreadPoolExecutor(_READERS) as workers:
-            sizing = {key: workers.submit(_capacity, vol) for key, vol in present.items() if key in wanted}
-            guests, others = self._read_domains(owner, pool_paths, workers)
-            live_disks = {(d.pool, d.volume) for g in guests for s in (g.config, g.running) if s for d in s.disks}
-            sizing |= {key: workers.submit(_capacity, present[key]) for key in live_disks - wanted if key in present}
-            sizes = {key: future.result() for key, future in sizing.items()}
-        volumes = {key: VolumeInfo(key[0], key[1], sizes.get(key, -1)) for key in present if sizes.get(key) != -2}
-        guests = [_with_disk_sizes(g, volumes) for g in guests]
+        sizes = _Capacities(lambda pool, name: present.get((pool, name)))
+        guests, others = self._read_domains(_GuestReader(owner, pool_paths, sizes))
+        for volume in disks_of_interest:  # the spec's disks no guest has yet: usually none are left
+            sizes(volume.pool, volume.name)
+        volumes = {key: VolumeInfo(*key, sizes.known.get(key, -1)) for key in present if sizes.known.get(key) != -2}
         return LiveState(tuple(guests), others, tuple(self._read_networks()), tuple(pools), volumes)
 
     def read_owned(self, owner: Owner, boot_volumes: bool = False) -> OwnedState:
@@ -117,16 +112,8 @@ class Reading(Connection):
             return None
         with _translated("read autostart", name):
             autostart = bool(dom.autostart())
-        _name, view = self._read_one(dom, owner, pool_paths, autostart)
-        if not isinstance(view, LiveGuest):
-            return None
-        sizes = {}
-        for disk in {*view.config.disks, *(view.running.disks if view.running else ())}:
-            vol = self._volume(disk.pool, disk.volume) if disk.pool else None
-            if vol is not None:
-                with _translated(f"read volume {disk.volume}", name):
-                    sizes[(disk.pool, disk.volume)] = VolumeInfo(disk.pool, disk.volume, vol.info()[1])
-        return _with_disk_sizes(view, sizes)
+        _name, view = self._read_one(dom, _GuestReader(owner, pool_paths, _Capacities(self._volume)), autostart)
+        return view if isinstance(view, LiveGuest) else None
 
     def _read_pools(self, owner: Owner) -> list[LivePool]:
         with _translated("list storage pools"):
@@ -138,24 +125,28 @@ class Reading(Connection):
             self._pool_cache[pool.name()] = pool
         return pools
 
-    def _read_domains(
-        self, owner: Owner, pool_paths: dict[str, str], workers: ThreadPoolExecutor
-    ) -> tuple[list[LiveGuest], dict[str, str]]:
+    def _read_domains(self, reader: _GuestReader) -> tuple[list[LiveGuest], dict[str, str]]:
+        """Every domain, read by a few workers at once; one task per worker, not one per domain."""
         with _translated("list domains"):
             domains = self.conn.listAllDomains(0)
             autostart = {d.name() for d in self.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
         self._domains = {d.name(): d for d in domains}
+
+        def read_share(share: list[libvirt.virDomain]) -> list[tuple[str, LiveGuest | str | None]]:
+            return [self._read_one(d, reader, d.name() in autostart) for d in share]
+
         guests, others = [], {}
-        views = workers.map(lambda d: self._read_one(d, owner, pool_paths, d.name() in autostart), domains)
-        for name, view in views:
-            if isinstance(view, LiveGuest):
-                guests.append(view)
-            elif view is not None:
-                others[name] = view
-        return sorted(guests, key=lambda g: g.name), others
+        with ThreadPoolExecutor(_READERS) as workers:
+            shares = workers.map(read_share, [domains[i::_READERS] for i in range(_READERS)])
+            for name, view in (found for share in shares for found in share):
+                if isinstance(view, LiveGuest):
+                    guests.append(view)
+                elif view is not None:
+                    others[name] = view
+        return sorted(guests, key=lambda g: g.name), dict(sorted(others.items()))
 
     def _read_one(
-        self, dom: libvirt.virDomain, owner: Owner, pool_paths: dict[str, str], autostart: bool
+        self, dom: libvirt.virDomain, reader: _GuestReader, autostart: bool
     ) -> tuple[str, LiveGuest | str | None]:
         name = dom.name()
         try:
@@ -166,23 +157,22 @@ class Reading(Connection):
             raise HypervisorError("read domain", _detail(exc), name) from None
         if not is_vmctl_xml(xml):
             return name, "not managed by vmctl"
-        view = read_domain(xml, pool_paths, autostart)
+        view = read_domain(xml, reader.pool_paths, autostart, reader.sizes)
         if view.record is None or view.guest is None:
             return name, "not managed by vmctl"
         theirs = view.record.owner
-        if not owner.same_scope(theirs):
+        if not reader.owner.same_scope(theirs):
             where = f"project {theirs.project}" + (f", workspace {theirs.workspace}" if theirs.workspace else "")
             return name, f"managed by vmctl for {where}"
-        return name, self._live_guest(dom, view, pool_paths, autostart)
+        return name, self._live_guest(dom, view, reader, autostart)
 
-    def _live_guest(
-        self, dom: libvirt.virDomain, view: DomainView, pool_paths: dict[str, str], autostart: bool
-    ) -> LiveGuest:
+    def _live_guest(self, dom: libvirt.virDomain, view: DomainView, reader: _GuestReader, autostart: bool) -> LiveGuest:
         assert view.record is not None and view.guest is not None
         if not view.active:
             return LiveGuest(view.name, view.uuid, view.record, view.guest, None, view.targets)
         with _translated("read domain config", view.name):
-            config = read_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), pool_paths, autostart)
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        config = read_domain(xml, reader.pool_paths, autostart, reader.sizes)
         assert config.guest is not None and config.record is not None
         return LiveGuest(view.name, view.uuid, config.record, config.guest, view.guest, config.targets)
 
@@ -218,15 +208,29 @@ def _owned_record(dom: libvirt.virDomain) -> GuestRecord | None:
     return None
 
 
-def _with_disk_sizes(guest: LiveGuest, volumes: Mapping[tuple[str, str], VolumeInfo]) -> LiveGuest:
-    """Disk sizes come from the volumes, not the domain XML; None marks a missing volume."""
+class _Capacities:
+    """Volume sizes, each read once, when a guest's disk first needs it (from any reader thread).
 
-    def sized(spec: GuestSpec) -> GuestSpec:
-        disks = []
-        for disk in spec.disks:
-            info = volumes.get((disk.pool, disk.volume))
-            disks.append(replace(disk, size=info.capacity if info and info.capacity >= 0 else None))
-        return replace(spec, disks=tuple(disks))
+    `find` gives the volume (None if there is none). Known sizes are bytes, or -2 for a missing volume.
+    """
 
-    running = sized(guest.running) if guest.running else None
-    return replace(guest, config=sized(guest.config), running=running)
+    def __init__(self, find: Callable[[str, str], libvirt.virStorageVol | None]) -> None:
+        self.find = find
+        self.known: dict[tuple[str, str], int] = {}
+
+    def __call__(self, pool: str, volume: str) -> int | None:
+        key = (pool, volume)
+        if key not in self.known:
+            vol = self.find(pool, volume)
+            self.known[key] = _capacity(vol) if vol is not None else -2
+        size = self.known[key]
+        return size if size >= 0 else None
+
+
+@dataclass(frozen=True)
+class _GuestReader:
+    """What reading each domain shares: whose guests are wanted, where pools live, disk sizes."""
+
+    owner: Owner
+    pool_paths: dict[str, str]
+    sizes: _Capacities
