@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from contextlib import closing
 from typing import Any
 
 import yaml
@@ -85,7 +86,8 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
 
 def apply_plan(backend: LibvirtBackend, plan: Any, desired: Any) -> None:
     ctx = ApplyContext(backend, desired, backend.host_facts(), {"default-pool": "/default-pool"}, ApplyOptions())
-    report = execute(plan, ctx, LineReporter(io.StringIO()))
+    with closing(LineReporter(io.StringIO())) as reporter:
+        report = execute(plan, ctx, reporter)
     assert report.ok, [(o.subject, o.summary) for o in report.failed]
 
 

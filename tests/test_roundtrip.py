@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,8 @@ def test_example_round_trip_on_libvirtd(
         plan = make_plan(desired, live, libvirtd)
         paths = {p.name: p.path for p in live.pools} | {p.name: p.path for p in desired.pools}
         ctx = ApplyContext(backend, desired, backend.host_facts(), paths, ApplyOptions())
-        report = execute(plan, ctx, LineReporter(io.StringIO()))
+        with closing(LineReporter(io.StringIO())) as reporter:
+            report = execute(plan, ctx, reporter)
         assert report.ok, [(o.subject, o.summary) for o in report.failed]
         after = backend.read_state(owner)
         assert make_plan(desired, after, libvirtd).empty

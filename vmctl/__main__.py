@@ -1,5 +1,5 @@
 """`python -m vmctl`."""
 
-from vmctl.cli import main
+from vmctl.cli import run
 
-main()
+run()

@@ -6,7 +6,6 @@ import difflib
 import hashlib
 import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +28,15 @@ _TYPE_NAMES = {
 
 
 def schema_text() -> str:
-    """The schema as published (schemas/vmctl.schema.json)."""
-    return resources.files("vmctl.schemas").joinpath("vmctl.schema.json").read_text("utf-8")
+    """The schema as published (schemas/vmctl.schema.json), installed as package data beside the code.
+
+    Read from the package's directory: importlib.resources would add its zip support to every run.
+    """
+    from importlib.util import find_spec
+
+    package = find_spec("vmctl.schemas")
+    assert package is not None and package.submodule_search_locations, "vmctl.schemas is not installed"
+    return (Path(package.submodule_search_locations[0]) / "vmctl.schema.json").read_text("utf-8")
 
 
 @cache
