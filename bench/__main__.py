@@ -41,7 +41,7 @@ def main() -> int:
             results.extend(BENCHMARKS[name](bench, args.repeats))
     finally:
         bench.close()
-    table = report(results, args.repeats)
+    table = report(results)
     print(table)
     if args.write:
         DOC.parent.mkdir(exist_ok=True)

@@ -109,20 +109,20 @@ def machine() -> dict[str, str]:
     }
 
 
-def report(results: list[Result], repeats: int) -> str:
+def report(results: list[Result]) -> str:
     lines = [
-        "| benchmark | vmctl median (spread) | baseline | baseline median (spread) | ratio | target | met |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | runs | vmctl median (spread) | baseline | baseline median (spread) | ratio | target | met |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ratio = f"{r.ratio:.2f}×" if r.ratio is not None else "-"
         lines.append(
-            f"| {r.name} | {median(r.vmctl)}{r.unit} ({spread(r.vmctl)}) | {r.baseline_name or '-'} | "
+            f"| {r.name} | {len(r.vmctl)} | {median(r.vmctl)}{r.unit} ({spread(r.vmctl)}) | {r.baseline_name or '-'} | "
             f"{median(r.baseline)}{r.unit if r.baseline else ''} ({spread(r.baseline)}) | {ratio} | {r.target} | "
             f"{'yes' if r.met else '**no**'} |"
         )
     notes = [f"- {r.name}: {n}" for r in results for n in r.notes]
     info = "\n".join(f"- {k}: {v}" for k, v in machine().items())
     return "\n".join(
-        [*lines, "", f"Each row: {repeats} runs of each side, interleaved.", "", *notes, "", "Machine:", info, ""]
+        [*lines, "", "Runs: of each side, vmctl and baseline interleaved.", "", *notes, "", "Machine:", info, ""]
     )
