@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from vmctl.disksize import virtual_size
 from vmctl.errors import VmctlError
-from vmctl.localfiles import fetch_url, file_sha256, gather, virtual_size
+from vmctl.localfiles import fetch_url, file_sha256, gather
 from vmctl.progress import download_progress
 from vmctl.spec import load_spec
 

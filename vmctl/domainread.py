@@ -81,7 +81,7 @@ def is_vmctl_xml(xml: str) -> bool:
     return NAMESPACE in xml
 
 
-DiskSize = Callable[[str, str], int | None]  # (pool, volume) -> bytes, None when the volume is missing
+DiskSize = Callable[[str, str, str], int | None]  # (pool, volume, format) -> bytes; None: the volume is missing
 
 
 def read_domain(
@@ -116,7 +116,7 @@ def domain_uses(xml: str, pool: str, volume: str, path: str) -> bool:
     return False
 
 
-def _unknown_size(_pool: str, _volume: str) -> None:
+def _unknown_size(_pool: str, _volume: str, _format: str) -> None:
     return None
 
 
@@ -235,7 +235,8 @@ def _disks(
         made = record.disk(name)
         bus = cast(Any, target.get("bus", "virtio") if target is not None else "virtio")
         image, sha = (made.image, made.image_sha256) if made else (None, None)
-        size = disk_size(pool, volume) if pool else None
+        driver = device.find("driver")
+        size = disk_size(pool, volume, driver.get("type", "raw") if driver is not None else "raw") if pool else None
         disks.append(DiskSpec(name, bus, pool, volume, size, image, sha))
         targets[name] = dev
     return tuple(disks), targets

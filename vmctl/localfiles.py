@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vmctl.disksize import virtual_size
 from vmctl.errors import VmctlError
 from vmctl.model import ImageFacts, Spec
 
@@ -61,17 +61,6 @@ def _boot_files(spec: Spec) -> Iterable[Path]:
             yield Path(guest.boot.kernel.path)
             if guest.boot.initrd:
                 yield Path(guest.boot.initrd.path)
-
-
-def virtual_size(path: Path, fmt: str) -> int:
-    """The disk size a guest sees: from the qcow2 header, or the file size for raw images."""
-    if fmt == "raw":
-        return path.stat().st_size
-    with path.open("rb") as handle:
-        header = handle.read(32)
-    if len(header) < 32 or header[:4] != b"QFI\xfb":
-        raise VmctlError(f"{path} is not a qcow2 image", hint="set format: raw for raw images")
-    return int(struct.unpack(">Q", header[24:32])[0])
 
 
 class _DigestCache:

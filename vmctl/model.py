@@ -362,6 +362,7 @@ class LivePool:
     path: str
     active: bool
     owner: Owner | None = None
+    kind: str = "dir"  # libvirt's pool type: dir, logical, netfs...
 
 
 @dataclass(frozen=True)

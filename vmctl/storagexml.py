@@ -30,7 +30,7 @@ def read_pool(xml: str, active: bool, owner: Owner) -> LivePool:
     name = root.findtext("name", "")
     path = (root.findtext("target/path") or "").rstrip("/") or "/"
     owned = root.findtext("uuid", "") == pool_uuid(owner, name)
-    return LivePool(name, path, active, owner if owned else None)
+    return LivePool(name, path, active, owner if owned else None, root.get("type", "dir"))
 
 
 def volume_xml(

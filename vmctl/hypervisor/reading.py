@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import libvirt
 
+from vmctl.disksize import virtual_size
 from vmctl.domainread import DomainView, is_vmctl_xml, read_domain
-from vmctl.errors import HypervisorError
+from vmctl.errors import HypervisorError, VmctlError
 from vmctl.hypervisor._base import Connection, _capacity, _detail, _missing, _translated
 from vmctl.metadata import NAMESPACE, read_guest_record
 from vmctl.model import (
@@ -63,12 +65,19 @@ class Reading(Connection):
         pools = self._read_pools(owner)
         pool_paths = {p.name: p.path for p in pools}
         present = self._list_volumes([p for p in pools if p.active])
-        sizes = _Capacities(lambda pool, name: present.get((pool, name)))
+        sizes = _Capacities(lambda pool, name: present.get((pool, name)), self._local_dirs(pools))
         guests, others = self._read_domains(_GuestReader(owner, pool_paths, sizes))
         for volume in disks_of_interest:  # the spec's disks no guest has yet: usually none are left
             sizes(volume.pool, volume.name)
         volumes = {key: VolumeInfo(*key, sizes.known.get(key, -1)) for key in present if sizes.known.get(key) != -2}
         return LiveState(tuple(guests), others, tuple(self._read_networks()), tuple(pools), volumes)
+
+    def _local_dirs(self, pools: Iterable[LivePool]) -> dict[str, str]:
+        """Directory pools whose files are on this host: only when libvirtd runs here too."""
+        scheme, _, rest = self.uri.partition(":")
+        if scheme not in ("qemu", "qemu+unix") or not rest.startswith("///"):
+            return {}
+        return {p.name: p.path for p in pools if p.kind == "dir"}
 
     def read_owned(self, owner: Owner, boot_volumes: bool = False) -> OwnedState:
         """What this project and workspace own, from ownership records alone: one small call per domain.
@@ -211,20 +220,35 @@ def _owned_record(dom: libvirt.virDomain) -> GuestRecord | None:
 class _Capacities:
     """Volume sizes, each read once, when a guest's disk first needs it (from any reader thread).
 
-    `find` gives the volume (None if there is none). Known sizes are bytes, or -2 for a missing volume.
+    `find` gives the volume (None if libvirt has none). Known sizes are bytes, or -2 for a missing
+    volume. A volume in one of `local_dirs` (directory pools of a libvirtd on this host) is sized
+    from its file, as libvirt itself would: vol.info makes libvirtd open and probe the file, half of
+    a big plan's daemon time. Whatever cannot be read here is asked of libvirt.
     """
 
-    def __init__(self, find: Callable[[str, str], libvirt.virStorageVol | None]) -> None:
+    def __init__(
+        self, find: Callable[[str, str], libvirt.virStorageVol | None], local_dirs: Mapping[str, str] | None = None
+    ) -> None:
         self.find = find
+        self.local_dirs = local_dirs or {}
         self.known: dict[tuple[str, str], int] = {}
 
-    def __call__(self, pool: str, volume: str) -> int | None:
+    def __call__(self, pool: str, volume: str, fmt: str = "qcow2") -> int | None:
         key = (pool, volume)
         if key not in self.known:
             vol = self.find(pool, volume)
-            self.known[key] = _capacity(vol) if vol is not None else -2
+            self.known[key] = -2 if vol is None else self._from_file(pool, volume, fmt) or _capacity(vol)
         size = self.known[key]
         return size if size >= 0 else None
+
+    def _from_file(self, pool: str, volume: str, fmt: str) -> int | None:
+        directory = self.local_dirs.get(pool)
+        if directory is None or fmt not in ("qcow2", "raw"):
+            return None
+        try:
+            return virtual_size(Path(directory) / volume, fmt)
+        except (OSError, VmctlError):
+            return None  # not readable by this user, say: libvirtd can
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,10 @@ def _remove_domain(conn: libvirt.virConnect, dom: libvirt.virDomain, owned: Owne
 
 
 def _remove_pool(pool: libvirt.virStoragePool) -> None:
+    persistent = pool.isPersistent()  # a transient pool is gone once stopped
     if pool.isActive():
         for vol in pool.listAllVolumes(0):
             vol.delete(0)
         pool.destroy()
-    pool.undefine()
+    if persistent:
+        pool.undefine()
