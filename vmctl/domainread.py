@@ -6,10 +6,10 @@ expands machine types; domains vmctl did not write parse too (only their name ma
 
 from __future__ import annotations
 
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import PurePosixPath
 from typing import Any, cast
 
@@ -57,11 +57,17 @@ class DomainView:
     targets: Mapping[str, str] = field(default_factory=dict)  # disk name -> target dev
 
 
-@cache
-def _lxml_parser() -> Any:
-    from lxml import etree
+_PER_THREAD = threading.local()
 
-    return etree.XMLParser(resolve_entities=False, no_network=True)
+
+def _lxml_parser() -> Any:
+    """One parser per reader thread: lxml locks a parser that threads share, so they would take turns."""
+    parser = getattr(_PER_THREAD, "parser", None)
+    if parser is None:
+        from lxml import etree
+
+        parser = _PER_THREAD.parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return parser
 
 
 def _parse(xml: str) -> ET.Element:

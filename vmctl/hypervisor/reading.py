@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import libvirt
 
@@ -246,7 +245,7 @@ class _Capacities:
         if directory is None or fmt not in ("qcow2", "raw"):
             return None
         try:
-            return virtual_size(Path(directory) / volume, fmt)
+            return virtual_size(f"{directory}/{volume}", fmt)  # a str: pathlib would cost more than the read
         except (OSError, VmctlError):
             return None  # not readable by this user, say: libvirtd can
 
