@@ -15,7 +15,8 @@ INTRO = """# Benchmarks
 
 `make bench` runs them (python -m bench --write rewrites this file). Every figure is a median of
 interleaved runs against a baseline measured in the same run on the same libvirtd, so the ratio is
-what matters: the machine's own speed cancels out. The benchmarks touch only their own `bench-`
+what matters: most of the machine's own speed cancels out (not all: vmctl's fixed start-up weighs
+more when the machine is fast). The benchmarks touch only their own `bench-`
 projects and remove them when done. vmctl's modules are byte-compiled first, as an installed vmctl's
 are.
 
