@@ -3,7 +3,8 @@
 1. apply --wait: hostname, write_files, a user's SSH key, runcmd, network-config matched by MAC.
 2. add a disk and a NIC, grow the root disk, raise memory, add a vCPU: all live, no reboot.
 3. change user-data and apply --allow-restart: after the reboot the new user-data has run.
-4. destroy: nothing of the project is left in libvirt or in the pool.
+4. destroy: the running guest shuts down cleanly, and nothing of the project is left in libvirt or in
+   the pool.
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def test_3_new_user_data_runs_after_apply_with_allow_restart(setup: Setup) -> No
 def test_4_destroy_leaves_nothing_of_the_project(setup: Setup, backend: LibvirtBackend) -> None:
     result = vmctl("destroy", "--yes", "--images", "-f", str(setup.spec))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "shutting down" in result.stdout and "powering off" not in result.stdout  # the guest shut itself down
     conn = libvirt.open("qemu:///system")
     try:
         assert "e2e" not in [d.name() for d in conn.listAllDomains(0)]

@@ -36,6 +36,7 @@ DEBIAN_PACKAGES = (
     "ifupdown",
     "isc-dhcp-client",  # ifupdown's "inet dhcp", which cloud-init's fallback network config uses
     "systemd-sysv",
+    "dbus",  # logind (power button) and `shutdown` need it: without it a guest ignores shutdown requests
     "udev",
     "iproute2",
     "util-linux",
