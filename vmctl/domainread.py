@@ -242,7 +242,8 @@ def _disks(
         bus = cast(Any, target.get("bus", "virtio") if target is not None else "virtio")
         image, sha = (made.image, made.image_sha256) if made else (None, None)
         driver = device.find("driver")
-        size = disk_size(pool, volume, driver.get("type", "raw") if driver is not None else "raw") if pool else None
+        fmt = driver.get("type", "raw") if driver is not None else "raw"
+        size = disk_size(pool, volume, fmt) if pool else None
         disks.append(DiskSpec(name, bus, pool, volume, size, image, sha))
         targets[name] = dev
     return tuple(disks), targets

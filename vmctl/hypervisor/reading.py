@@ -86,9 +86,7 @@ class Reading(Connection):
         """
         pools = self._read_pools(owner)
         present = self._list_volumes([p for p in pools if p.active])
-        with _translated("list domains"):
-            domains = self.conn.listAllDomains(0)
-        self._domains = {d.name(): d for d in domains}
+        domains = self._list_domains()
         with ThreadPoolExecutor(_READERS) as workers:
             records = list(workers.map(_owned_record, domains))
             guests = [
@@ -135,10 +133,9 @@ class Reading(Connection):
 
     def _read_domains(self, reader: _GuestReader) -> tuple[list[LiveGuest], dict[str, str]]:
         """Every domain, read by a few workers at once; one task per worker, not one per domain."""
+        domains = self._list_domains()
         with _translated("list domains"):
-            domains = self.conn.listAllDomains(0)
             autostart = {d.name() for d in self.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
-        self._domains = {d.name(): d for d in domains}
 
         def read_share(share: list[libvirt.virDomain]) -> list[tuple[str, LiveGuest | str | None]]:
             return [self._read_one(d, reader, d.name() in autostart) for d in share]
@@ -152,6 +149,13 @@ class Reading(Connection):
                 elif view is not None:
                     others[name] = view
         return sorted(guests, key=lambda g: g.name), dict(sorted(others.items()))
+
+    def _list_domains(self) -> list[libvirt.virDomain]:
+        """Every domain, remembered by name for the operations that follow."""
+        with _translated("list domains"):
+            domains: list[libvirt.virDomain] = self.conn.listAllDomains(0)
+        self._domains = {d.name(): d for d in domains}
+        return domains
 
     def _read_one(
         self, dom: libvirt.virDomain, reader: _GuestReader, autostart: bool
