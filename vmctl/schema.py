@@ -27,6 +27,7 @@ _TYPE_NAMES = {
 }
 
 
+@cache
 def schema_text() -> str:
     """The schema as published (schemas/vmctl.schema.json), installed as package data beside the code.
 
