@@ -151,15 +151,20 @@ def test_disk_grows_live(tiny: Tiny) -> None:
     settled(tiny)
 
 
+# The spec as the tests above leave it, with the new user-data the next test brings: the tests after it
+# start from here (they share one guest, each changing only what it is about).
+AFTER_SEED_SWAP = {
+    "disks": "      extra: {size: 48MiB, bus: scsi}\n",
+    "nics": "      b: {user: {}}\n",
+    "memory": "384MiB",
+    "cpus": "2",
+    "greeting": "two",
+}
+
+
 def test_cloud_init_seed_is_swapped_live(tiny: Tiny) -> None:
     before = tiny.domain().find("devices/disk[@device='cdrom']/source").get("volume")  # type: ignore[union-attr]
-    tiny.write(
-        disks="      extra: {size: 48MiB, bus: scsi}\n",
-        nics="      b: {user: {}}\n",
-        memory="384MiB",
-        cpus="2",
-        greeting="two",
-    )
+    tiny.write(**AFTER_SEED_SWAP)
     plan = vmctl("plan", str(tiny.spec)).stdout
     assert "cloud_init.user_data.greeting" in plan and "next boot" in plan
     out = applied(str(tiny.spec))
@@ -171,14 +176,7 @@ def test_cloud_init_seed_is_swapped_live(tiny: Tiny) -> None:
 
 
 def test_restart_rows_wait_for_allow_restart(tiny: Tiny) -> None:
-    base = {
-        "disks": "      extra: {size: 48MiB, bus: scsi}\n",
-        "nics": "      b: {user: {}}\n",
-        "memory": "384MiB",
-        "cpus": "2",
-        "greeting": "two",
-    }
-    tiny.write(**base, max_memory="768MiB")
+    tiny.write(**AFTER_SEED_SWAP, max_memory="768MiB")
     out = applied(str(tiny.spec))
     assert "needs a restart" in out
     assert int(tiny.domain().findtext("memory", "0")) == 512 * 1024  # the running guest: unchanged
@@ -192,14 +190,7 @@ def test_restart_rows_wait_for_allow_restart(tiny: Tiny) -> None:
 
 
 def test_state_and_autostart(tiny: Tiny) -> None:
-    base = {
-        "disks": "      extra: {size: 48MiB, bus: scsi}\n",
-        "nics": "      b: {user: {}}\n",
-        "memory": "384MiB",
-        "cpus": "2",
-        "greeting": "two",
-        "max_memory": "768MiB",
-    }
+    base = {**AFTER_SEED_SWAP, "max_memory": "768MiB"}
     tiny.write(**base, state="stopped", autostart="true")
     applied(str(tiny.spec))
     conn, dom = tiny.libvirt_domain()
