@@ -401,6 +401,7 @@ def _tune_gc() -> None:
 
     gc.freeze()  # what the imports made lives as long as the process
     gc.set_threshold(50_000, 20, 20)
+    gc.enable()  # the program starts with it off (vmctl/__main__.py)
 
 
 def _unexpected(exc: Exception) -> int:
