@@ -43,6 +43,35 @@ def test_usage_errors_exit_1_not_2(cli: Cli) -> None:
         assert "Traceback" not in result.err
 
 
+def test_a_mistyped_command_or_option_gets_a_suggestion(cli: Cli) -> None:
+    command = cli("aply", "--yes")
+    assert command.code == 1 and "no command named 'aply' (did you mean apply?)" in command.err
+    option = cli("plan", "--detailed-exitcod")
+    assert option.code == 1 and "did you mean --detailed-exitcode?" in option.err
+    assert "usage: vmctl plan" in option.err and "vmctl plan --help" in option.err
+
+
+def test_no_command_prints_the_commands_and_exits_1(cli: Cli) -> None:
+    result = cli()
+    assert result.code == 1
+    assert "validate" in result.out and "destroy" in result.out and "COMMAND --help" in result.out
+
+
+def test_command_help_lists_its_options(cli: Cli) -> None:
+    result = cli("destroy", "--help")
+    assert result.code == 0
+    for option in ("-f, --spec PATH", "--images", "-p, --parallel N", "--shutdown-timeout DURATION"):
+        assert option in result.out
+
+
+def test_options_may_follow_and_precede_spec_paths(cli: Cli, write: Callable[[str, str], Path]) -> None:
+    first = write("a.yaml", SPEC)
+    second = write("b.yaml", "version: 1\nproject: clitest\nguests:\n  db:\n    memory: 256MiB\n")
+    result = cli("validate", str(first), "--json", str(second))
+    assert result.code == 0, result.err
+    assert sorted(json.loads(result.out)["guests"]) == ["db", "web"]
+
+
 def test_missing_default_spec_has_a_hint(cli: Cli, tmp_path: Path) -> None:
     result = cli("plan", cwd=tmp_path)
     assert result.code == 1

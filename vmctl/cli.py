@@ -1,93 +1,37 @@
 """The `vmctl` command line: parses arguments, calls the core, and is the one place errors become exits."""
 
-# No `from __future__ import annotations` here: typer reads every command's annotations at each start,
-# and string annotations would cost it an eval per parameter (3 ms of every command).
-
+import argparse
 import contextlib
 import os
 import sys
-from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn
-
-import typer
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from vmctl import __version__
+from vmctl.arguments import Handler, Options, Parser, UsageError, parse
 from vmctl.console import Output
 from vmctl.errors import SpecError, VmctlError
 
-app = typer.Typer(
-    name="vmctl",
-    help="Declarative VM-as-code for libvirt: YAML specs in git, field-level plans, exact applies.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+SUMMARY = "Declarative VM-as-code for libvirt: YAML specs in git, field-level plans, exact applies."
+CONNECT_HELP = "libvirt URI. Also VMCTL_CONNECT; then the spec's connection; then LIBVIRT_DEFAULT_URI."
+WORKSPACE_HELP = "Prefix domain names with NAME-, so one spec runs many times on a host. Also VMCTL_WORKSPACE."
+PATHS_HELP = "Spec files or directories (all *.yaml/*.yml in them). Default: ./vmctl.yaml"
 
 
-@dataclass
-class Globals:
-    """Options given before the command; a command's own options win."""
-
-    connect: str | None = None
-    workspace: str | None = None
-    color: bool = True
+def _output(args: argparse.Namespace) -> Output:
+    return Output(color=not (args.global_no_color or getattr(args, "no_color", False)))
 
 
-_globals = Globals()
-
-PathsArg = Annotated[
-    list[str] | None,
-    typer.Argument(
-        help="Spec files or directories (all *.yaml/*.yml in them). Default: ./vmctl.yaml", show_default=False
-    ),
-]
-ConnectOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--connect",
-        "-c",
-        help="libvirt URI. Also VMCTL_CONNECT; then the spec's connection; then LIBVIRT_DEFAULT_URI.",
-        show_default=False,
-    ),
-]
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Prefix domain names with NAME-, so one spec runs many times on a host. Also VMCTL_WORKSPACE.",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
-NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours (also NO_COLOR).")]
+def _workspace(args: argparse.Namespace) -> str | None:
+    """A command's own option wins over the one given before the command, then VMCTL_WORKSPACE."""
+    return args.workspace or args.global_workspace or os.environ.get("VMCTL_WORKSPACE") or None
 
 
-@app.callback()
-def _main_options(
-    connect: ConnectOpt = None,
-    workspace: WorkspaceOpt = None,
-    no_color: NoColorOpt = False,
-) -> None:
-    _globals.connect = connect
-    _globals.workspace = workspace
-    _globals.color = not no_color
-
-
-def _output(no_color: bool = False) -> Output:
-    return Output(color=_globals.color and not no_color)
-
-
-def _workspace(option: str | None) -> str | None:
-    return option or _globals.workspace or os.environ.get("VMCTL_WORKSPACE") or None
-
-
-def connection_uri(option: str | None, spec_connection: str | None) -> str:
+def _uri_for(args: argparse.Namespace) -> Any:
     """--connect > VMCTL_CONNECT > the spec's connection > LIBVIRT_DEFAULT_URI > qemu:///system."""
-    return (
+    option = args.connect or args.global_connect
+    return lambda spec_connection: (
         option
-        or _globals.connect
         or os.environ.get("VMCTL_CONNECT")
         or spec_connection
         or os.environ.get("LIBVIRT_DEFAULT_URI")
@@ -95,101 +39,66 @@ def connection_uri(option: str | None, spec_connection: str | None) -> str:
     )
 
 
-@app.command()
-def version(as_json: JsonOpt = False) -> None:
+def version(args: argparse.Namespace) -> None:
     """Print vmctl's version."""
-    if as_json:
-        _output().json({"vmctl": __version__})
+    if args.as_json:
+        _output(args).json({"vmctl": __version__})
     else:
         print(f"vmctl {__version__}")
 
 
-@app.command()
-def schema() -> None:
+def schema(args: argparse.Namespace) -> None:
     """Print the spec's JSON Schema (for editors: # yaml-language-server: $schema=...)."""
     from vmctl.schema import schema_text
 
     sys.stdout.write(schema_text())
 
 
-@app.command()
-def validate(
-    paths: PathsArg = None,
-    workspace: WorkspaceOpt = None,
-    as_json: JsonOpt = False,
-    no_color: NoColorOpt = False,
-) -> None:
+def validate(args: argparse.Namespace) -> int:
     """Check spec files and print every problem, each as FILE:LINE:COL: path: message."""
     from vmctl.spec import load_spec
 
-    out = _output(no_color)
+    out = _output(args)
     try:
-        spec = load_spec(paths or [], _workspace(workspace))
+        spec = load_spec(args.paths, _workspace(args))
     except SpecError as exc:
-        if as_json:
+        if args.as_json:
             out.json({"valid": False, "problems": [_problem_json(p) for p in exc.problems]})
-            raise typer.Exit(1) from None
+            return 1
         raise
-    if as_json:
+    if args.as_json:
         out.json(
             {"valid": True, "project": spec.project, "files": list(spec.files), "guests": [g.name for g in spec.guests]}
         )
-        return
+        return 0
     guests = len(spec.guests)
     out.say(
         f"[green]ok[/]: {len(spec.files)} file(s), {guests} guest{'s' if guests != 1 else ''} in project {spec.project}"
     )
+    return 0
 
 
-@app.command()
-def plan(
-    paths: PathsArg = None,
-    connect: ConnectOpt = None,
-    workspace: WorkspaceOpt = None,
-    as_json: JsonOpt = False,
-    out_file: Annotated[
-        str | None,
-        typer.Option(
-            "--out", "-o", help="Save the plan (with fingerprints of spec and live state) for `vmctl apply FILE`."
-        ),
-    ] = None,
-    detailed_exitcode: Annotated[
-        bool, typer.Option("--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")
-    ] = False,
-    no_color: NoColorOpt = False,
-) -> None:
+def plan(args: argparse.Namespace) -> int:
     """Show what apply would change, field by field, and how (live, restart, replace)."""
     from vmctl.commands import show_plan
     from vmctl.render import plan_json
     from vmctl.workflow import open_session, plan_session
 
-    out = _output(no_color)
-    session = open_session(paths or [], _workspace(workspace), lambda c: connection_uri(connect, c))
+    out = _output(args)
+    session = open_session(args.paths, _workspace(args), _uri_for(args))
     try:
         the_plan, live = plan_session(session)
-        if out_file:
+        if args.out_file:
             from vmctl import savedplan
 
-            savedplan.save(out_file, the_plan, session, live, paths or [])
+            savedplan.save(args.out_file, the_plan, session, live, args.paths)
     finally:
         session.backend.close()
-    if as_json:
+    if args.as_json:
         out.json(plan_json(the_plan))
     else:
         show_plan(out, the_plan)
-    if detailed_exitcode and not the_plan.empty:
-        raise typer.Exit(2)
-
-
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts and CI).")]
-LockTimeoutOpt = Annotated[
-    str,
-    typer.Option("--lock-timeout", help="How long to wait for another vmctl working on this project and workspace."),
-]
-ParallelOpt = Annotated[int, typer.Option("--parallel", "-p", min=1, max=64, help="Guests worked on at once.")]
-ShutdownTimeoutOpt = Annotated[
-    str, typer.Option("--shutdown-timeout", help="How long a guest gets to shut down cleanly before it is powered off.")
-]
+    return 2 if args.detailed_exitcode and not the_plan.empty else 0
 
 
 def _seconds(text: str, option: str) -> float:
@@ -201,88 +110,35 @@ def _seconds(text: str, option: str) -> float:
         raise VmctlError(f"{option}: {exc}", hint=exc.hint) from None
 
 
-def _run_options(paths: list[str] | None, connect: str | None, workspace: str | None, **extra: Any) -> Any:
+def _run_options(args: argparse.Namespace, paths: list[str], **extra: Any) -> Any:
     from vmctl.commands import RunOptions
 
-    return RunOptions(paths or [], _workspace(workspace), lambda c: connection_uri(connect, c), **extra)
+    return RunOptions(
+        paths,
+        _workspace(args),
+        _uri_for(args),
+        yes=args.yes,
+        parallel=args.parallel,
+        lock_timeout=_seconds(args.lock_timeout, "--lock-timeout"),
+        shutdown_timeout=_seconds(args.shutdown_timeout, "--shutdown-timeout"),
+        **extra,
+    )
 
 
-@app.command()
-def apply(
-    paths: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Spec files or directories, or one saved plan (plan.json). Default: ./vmctl.yaml", show_default=False
-        ),
-    ] = None,
-    connect: ConnectOpt = None,
-    workspace: WorkspaceOpt = None,
-    yes: YesOpt = False,
-    allow_restart: Annotated[
-        bool, typer.Option("--allow-restart", help="Restart guests whose changes need it (graceful shutdown first).")
-    ] = False,
-    parallel: ParallelOpt = 4,
-    wait: Annotated[
-        bool,
-        typer.Option(
-            "--wait/--no-wait", help="After starting a guest, wait for its agent and cloud-init (spec: wait:)."
-        ),
-    ] = False,
-    lock_timeout: LockTimeoutOpt = "5m",
-    shutdown_timeout: ShutdownTimeoutOpt = "1m",
-    no_color: NoColorOpt = False,
-) -> None:
+def apply(args: argparse.Namespace) -> None:
     """Make the hypervisor match the spec: shows the plan, asks, then applies it (live where possible)."""
     from vmctl import commands
 
-    options = _run_options(
-        paths,
-        connect,
-        workspace,
-        yes=yes,
-        allow_restart=allow_restart,
-        parallel=parallel,
-        wait=wait,
-        lock_timeout=_seconds(lock_timeout, "--lock-timeout"),
-        shutdown_timeout=_seconds(shutdown_timeout, "--shutdown-timeout"),
-    )
-    commands.apply(options, _output(no_color))
+    options = _run_options(args, args.paths, allow_restart=args.allow_restart, wait=args.wait)
+    commands.apply(options, _output(args))
 
 
-@app.command()
-def destroy(
-    guests: Annotated[
-        list[str] | None,
-        typer.Argument(help="Guests to destroy (default: all of this project and workspace).", show_default=False),
-    ] = None,
-    paths: Annotated[
-        list[str] | None, typer.Option("--spec", "-f", help="Spec file or directory (repeatable).")
-    ] = None,
-    connect: ConnectOpt = None,
-    workspace: WorkspaceOpt = None,
-    yes: YesOpt = False,
-    images: Annotated[
-        bool, typer.Option("--images", help="Also delete base-image volumes no other guest uses.")
-    ] = False,
-    parallel: ParallelOpt = 4,
-    lock_timeout: LockTimeoutOpt = "5m",
-    shutdown_timeout: ShutdownTimeoutOpt = "1m",
-    no_color: NoColorOpt = False,
-) -> None:
+def destroy(args: argparse.Namespace) -> None:
     """Remove what vmctl made for this project and workspace, and nothing else."""
     from vmctl import commands
 
-    names, spec_paths = _split_guests_and_paths(guests or [], paths or [])
-    options = _run_options(
-        spec_paths,
-        connect,
-        workspace,
-        yes=yes,
-        parallel=parallel,
-        lock_timeout=_seconds(lock_timeout, "--lock-timeout"),
-        shutdown_timeout=_seconds(shutdown_timeout, "--shutdown-timeout"),
-    )
-    commands.destroy(options, names, images, _output(no_color))
+    names, spec_paths = _split_guests_and_paths(args.guests, args.spec_paths or [])
+    commands.destroy(_run_options(args, spec_paths), names, args.images, _output(args))
 
 
 def _split_guests_and_paths(args: list[str], paths: list[str]) -> tuple[list[str], list[str]]:
@@ -293,46 +149,152 @@ def _split_guests_and_paths(args: list[str], paths: list[str]) -> tuple[list[str
     return [a for a in args if a not in found_paths], paths + found_paths
 
 
-@app.command()
-def status(
-    paths: PathsArg = None,
-    connect: ConnectOpt = None,
-    workspace: WorkspaceOpt = None,
-    as_json: JsonOpt = False,
-    no_color: NoColorOpt = False,
-) -> None:
+def status(args: argparse.Namespace) -> None:
     """Per guest: state, drift from the spec, IP addresses, and whether it is ready."""
     from vmctl import commands
 
-    commands.status(_run_options(paths, connect, workspace, as_json=as_json), _output(no_color))
+    options = commands.RunOptions(args.paths, _workspace(args), _uri_for(args), as_json=args.as_json)
+    commands.status(options, _output(args))
 
 
-@app.command()
-def xml(
-    guest: Annotated[str, typer.Argument(help="Guest (domain) name, as in the spec (with count: web-1).")],
-    paths: Annotated[
-        list[str] | None, typer.Option("--spec", "-f", help="Spec file or directory (repeatable).")
-    ] = None,
-    connect: ConnectOpt = None,
-    workspace: WorkspaceOpt = None,
-) -> None:
+def xml(args: argparse.Namespace) -> None:
     """Print the domain XML vmctl would define for GUEST."""
     from vmctl.definition import domain_definition, guest_record
-    from vmctl.errors import VmctlError as _Err
     from vmctl.workflow import open_session
 
-    session = open_session(paths or [], _workspace(workspace), lambda c: connection_uri(connect, c))
+    session = open_session(args.spec_paths or [], _workspace(args), _uri_for(args))
     try:
         live = session.read_live()
     finally:
         session.backend.close()
-    wanted = session.desired.guest(guest) or next((g for g in session.desired.guests if g.hostname == guest), None)
+    name = args.guest
+    wanted = session.desired.guest(name) or next((g for g in session.desired.guests if g.hostname == name), None)
     if wanted is None:
         names = ", ".join(g.name for g in session.desired.guests) or "none"
-        raise _Err(f"no guest named {guest!r} in the spec", hint=f"guests: {names}")
+        raise VmctlError(f"no guest named {name!r} in the spec", hint=f"guests: {names}")
     current = live.guest(wanted.name)
     record = guest_record(wanted, session.desired, current)
     sys.stdout.write(domain_definition(wanted, record, session.host, session.pool_paths(live), current))
+
+
+def _global_options(parser: Parser) -> Parser:
+    """Options given before the command; a command's own options win."""
+    parser.add_argument("-c", "--connect", dest="global_connect", metavar="URI", help=CONNECT_HELP)
+    parser.add_argument("-w", "--workspace", dest="global_workspace", metavar="NAME", help=WORKSPACE_HELP)
+    parser.add_argument("--no-color", dest="global_no_color", action="store_true", help="No colours (also NO_COLOR).")
+    parser.set_defaults(connect=None, workspace=None)
+    return parser
+
+
+def _paths(sub: Parser) -> None:
+    sub.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
+
+
+def _plan_or_paths(sub: Parser) -> None:
+    sub.add_argument("paths", nargs="*", metavar="PATH", help=f"{PATHS_HELP}. Or one saved plan (vmctl plan --out).")
+
+
+def _guest(sub: Parser) -> None:
+    sub.add_argument("guest", metavar="GUEST", help="Guest (domain) name, as in the spec (with count: web-1).")
+
+
+def _guests(sub: Parser) -> None:
+    sub.add_argument(
+        "guests", nargs="*", metavar="GUEST", help="Guests to destroy (default: all of this project and workspace)."
+    )
+
+
+def _spec_option(sub: Parser) -> None:
+    sub.add_argument(
+        "-f", "--spec", dest="spec_paths", action="append", metavar="PATH", help="Spec file or directory (repeatable)."
+    )
+
+
+def _connect(sub: Parser) -> None:
+    sub.add_argument("-c", "--connect", metavar="URI", help=CONNECT_HELP)
+
+
+def _workspace_option(sub: Parser) -> None:
+    sub.add_argument("-w", "--workspace", metavar="NAME", help=WORKSPACE_HELP)
+
+
+def _json(sub: Parser) -> None:
+    sub.add_argument("--json", dest="as_json", action="store_true", help="Print data as JSON.")
+
+
+def _no_color(sub: Parser) -> None:
+    sub.add_argument("--no-color", action="store_true", help="No colours (also NO_COLOR).")
+
+
+def _plan_options(sub: Parser) -> None:
+    sub.add_argument(
+        "-o",
+        "--out",
+        dest="out_file",
+        metavar="FILE",
+        help="Save the plan (with fingerprints of spec and live state) for `vmctl apply FILE`.",
+    )
+    sub.add_argument(
+        "--detailed-exitcode", action="store_true", help="Exit 0 with no changes, 2 with changes, 1 on error."
+    )
+
+
+def _run_options_of(sub: Parser) -> None:
+    """What apply and destroy share: confirmation, parallelism, lock and shutdown timeouts."""
+    sub.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation (for scripts and CI).")
+    sub.add_argument(
+        "-p", "--parallel", type=_parallel, default=4, metavar="N", help="Guests worked on at once, 1-64 (default: 4)."
+    )
+    sub.add_argument(
+        "--lock-timeout",
+        default="5m",
+        metavar="DURATION",
+        help="How long to wait for another vmctl working on this project and workspace (default: 5m).",
+    )
+    sub.add_argument(
+        "--shutdown-timeout",
+        default="1m",
+        metavar="DURATION",
+        help="How long a guest gets to shut down cleanly before it is powered off (default: 1m).",
+    )
+
+
+def _apply_options(sub: Parser) -> None:
+    sub.add_argument(
+        "--allow-restart", action="store_true", help="Restart guests whose changes need it (graceful shutdown first)."
+    )
+    sub.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="After starting a guest, wait for its agent and cloud-init (spec: wait:).",
+    )
+
+
+def _images(sub: Parser) -> None:
+    sub.add_argument("--images", action="store_true", help="Also delete base-image volumes no other guest uses.")
+
+
+def _parallel(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 64")
+    return value
+
+
+COMMANDS: dict[str, tuple[Handler, Sequence[Options]]] = {
+    "version": (version, [_json]),
+    "schema": (schema, []),
+    "validate": (validate, [_paths, _workspace_option, _json, _no_color]),
+    "plan": (plan, [_paths, _connect, _workspace_option, _json, _no_color, _plan_options]),
+    "apply": (apply, [_plan_or_paths, _connect, _workspace_option, _run_options_of, _apply_options, _no_color]),
+    "destroy": (destroy, [_guests, _spec_option, _connect, _workspace_option, _run_options_of, _images, _no_color]),
+    "status": (status, [_paths, _connect, _workspace_option, _json, _no_color]),
+    "xml": (xml, [_guest, _spec_option, _connect, _workspace_option]),
+}
 
 
 def _problem_json(problem: Any) -> dict[str, Any]:
@@ -356,10 +318,6 @@ def _report(exc: VmctlError, out: Output) -> None:
     out.error(exc.message, exc.details())
 
 
-def _usage_error(exc: Exception) -> bool:
-    return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
-
-
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run a command in this process. Exit codes follow Terraform: 0 ok, 1 error, 2 changes present
     (plan --detailed-exitcode)."""
@@ -381,17 +339,30 @@ def run() -> NoReturn:
 
 def _run(argv: list[str] | None) -> int:
     _tune_gc()
+    argv = sys.argv[1:] if argv is None else argv
+    out = Output(color="--no-color" not in argv)
+    parser = _global_options(Parser(prog="vmctl", description=SUMMARY))
     try:
-        code = app(args=argv, prog_name="vmctl", standalone_mode=False)
+        args = parse(parser, COMMANDS, argv)
+        if args.handler is None:  # `vmctl` alone
+            sys.stdout.write(parser.format_help())
+            return 1
+        code: int | None = args.handler(args)
+        return code or 0
+    except UsageError as exc:
+        sys.stderr.write(exc.usage)
+        _report(exc, out)
+        return 1
     except VmctlError as exc:
-        _report(exc, _output())
-        code = exc.exit_code
+        _report(exc, out)
+        return exc.exit_code
     except KeyboardInterrupt:
-        _output().error("interrupted")
-        code = 130
+        out.error("interrupted")
+        return 130
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:
-        code = _unexpected(exc)
-    return code if isinstance(code, int) else 0
+        return _unexpected(exc, out)
 
 
 def _tune_gc() -> None:
@@ -404,16 +375,10 @@ def _tune_gc() -> None:
     gc.enable()  # the program starts with it off (vmctl/__main__.py)
 
 
-def _unexpected(exc: Exception) -> int:
-    if _usage_error(exc):
-        exc.show()  # type: ignore[attr-defined]
-        return 1
-    if type(exc).__name__ == "Abort":
-        _output().error("aborted")
-        return 1
+def _unexpected(exc: Exception, out: Output) -> int:
     if os.environ.get("VMCTL_DEBUG"):
         raise exc
-    _output().error(
+    out.error(
         f"internal error: {type(exc).__name__}: {exc}",
         ["this is a bug in vmctl; run with VMCTL_DEBUG=1 for the traceback"],
     )

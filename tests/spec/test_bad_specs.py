@@ -294,7 +294,7 @@ def test_workspace_from_environment(cli: Callable[..., CliResult]) -> None:
 
 
 def test_global_workspace_option(cli: Callable[..., CliResult]) -> None:
-    result = cli("--workspace", "-x", "validate", "workspace-invalid.yaml", cwd=BAD)
+    result = cli("--workspace=-x", "validate", "workspace-invalid.yaml", cwd=BAD)  # a value starting with - needs the =
     assert_reports(result, [Expected(None, None, None, "workspace", "invalid workspace name '-x'")])
 
 
