@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +84,8 @@ class _DigestCache:
     def save(self) -> None:
         if not self.changed:
             return
+        import tempfile  # only when the cache changed: 2 ms of every start otherwise
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=self.path.parent, delete=False) as tmp:
