@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,10 @@ from vmctl.console import Output
 from vmctl.errors import AbortedByUser, ApplyError, VmctlError
 from vmctl.plan import Plan
 from vmctl.progress import LineReporter, LiveReporter, Reporter
+from vmctl.record import record
 
 
-@dataclass(frozen=True)
+@record
 class RunOptions:
     """What the user asked apply or destroy to do, beyond the spec."""
 

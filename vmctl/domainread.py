@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import PurePosixPath
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from vmctl.model import (
     SeedSpec,
     ShareSpec,
 )
+from vmctl.record import record
 
 _UNITS = {
     "b": 1,
@@ -45,7 +46,7 @@ _UNITS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class DomainView:
     """One domain as read: its vmctl record (None if not vmctl's), and what the XML says."""
 

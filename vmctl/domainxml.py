@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from vmctl.metadata import guest_element
 from vmctl.model import DiskSpec, GuestRecord, GuestSpec, NicSpec, SeedSpec, ShareSpec
+from vmctl.record import record
 
 SPARE_PCIE_PORTS = 8  # free hot-plug slots on q35 beyond the devices present at boot
 SEED_TARGET = "sda"
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
 
-@dataclass(frozen=True)
+@record
 class DomainContext:
     """What the XML needs beyond the guest: ownership, file locations, identities to keep."""
 

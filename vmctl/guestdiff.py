@@ -14,6 +14,7 @@ from typing import Any
 from vmctl.cloudinitdiff import cloud_init_diff
 from vmctl.model import DiskSpec, GuestSpec, LiveGuest, NicSpec, VolumeRef
 from vmctl.plan import Effect, FieldChange
+from vmctl.record import record
 
 _RESTART_REASONS = {
     "accel": "the accelerator is chosen when QEMU starts",
@@ -29,7 +30,7 @@ _LIVE_REASONS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class VolumeOp:
     """A volume the guest's change creates, grows or deletes."""
 

@@ -22,6 +22,7 @@ from vmctl.livedevices import LiveDevices
 from vmctl.metadata import guest_xml
 from vmctl.model import DesiredState, DiskSpec, GuestRecord, GuestSpec, HostFacts, LiveGuest, Owner, VolumeRef
 from vmctl.plan import Action, Change, Effect
+from vmctl.record import record
 from vmctl.seed import build_iso, seed_content
 from vmctl.units import format_size
 from vmctl.waiting import wait_ready
@@ -30,7 +31,7 @@ UNPLUG_TIMEOUT = 20.0
 BALLOON_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
+@record
 class ApplyOptions:
     """How apply may act: restarts, waiting, timeouts."""
 
@@ -41,7 +42,7 @@ class ApplyOptions:
     settle_timeout: float = BALLOON_TIMEOUT  # for the guest to carry out live requests
 
 
-@dataclass(frozen=True)
+@record
 class ApplyContext:
     """What every guest's work shares."""
 

@@ -6,18 +6,19 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from vmctl.disksize import virtual_size
 from vmctl.errors import VmctlError
 from vmctl.model import ImageFacts, Spec
+from vmctl.record import record
 
 _CHUNK = 1024 * 1024
 Progress = Callable[[str, int, int], None]  # (what, done bytes, total bytes)
 
 
-@dataclass(frozen=True)
+@record
 class LocalFacts:
     """Measured facts the desired state depends on: per image name, and per boot file path."""
 

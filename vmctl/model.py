@@ -7,11 +7,12 @@ compare them field by field. Sizes are bytes; names are the hypervisor's names.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from vmctl.errors import Location
+from vmctl.record import record
 
 Accel = Literal["auto", "kvm", "tcg"]
 Firmware = Literal["bios", "uefi"]
@@ -21,7 +22,7 @@ NicKind = Literal["network", "bridge", "user"]
 NetworkMode = Literal["nat", "isolated", "bridge", "user"]
 
 
-@dataclass(frozen=True)
+@record
 class PoolSpec:
     """A directory storage pool."""
 
@@ -29,7 +30,7 @@ class PoolSpec:
     path: str
 
 
-@dataclass(frozen=True)
+@record
 class ImageSpec:
     """A base image; uploaded once into `pool` as a content-addressed volume."""
 
@@ -42,7 +43,7 @@ class ImageSpec:
     origin: Location | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class ImageFacts:
     """What vmctl measured of an image file: its digest and sizes."""
 
@@ -51,7 +52,7 @@ class ImageFacts:
     file_size: int
 
 
-@dataclass(frozen=True)
+@record
 class NetworkSpec:
     """A network. Only nat/isolated ones are libvirt objects that vmctl manages."""
 
@@ -67,7 +68,7 @@ class NetworkSpec:
         return self.mode in ("nat", "isolated")
 
 
-@dataclass(frozen=True)
+@record
 class FileRef:
     """A local file (kernel, initrd) that vmctl uploads as a content-addressed volume."""
 
@@ -75,7 +76,7 @@ class FileRef:
     volume: str = ""  # content-addressed volume name, filled once the file's digest is known
 
 
-@dataclass(frozen=True)
+@record
 class BootSpec:
     """Direct kernel boot."""
 
@@ -84,7 +85,7 @@ class BootSpec:
     cmdline: str
 
 
-@dataclass(frozen=True)
+@record
 class DiskSpec:
     """A disk, identified by its name. `size` None means: the image's own size."""
 
@@ -97,7 +98,7 @@ class DiskSpec:
     image_sha256: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class NicSpec:
     """A NIC, identified by its name; `source` is the libvirt network or bridge name."""
 
@@ -108,7 +109,7 @@ class NicSpec:
     model: str = "virtio"
 
 
-@dataclass(frozen=True)
+@record
 class ShareSpec:
     """A virtiofs share; the mount tag is its name."""
 
@@ -117,7 +118,7 @@ class ShareSpec:
     readonly: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class DevicesSpec:
     """Paravirtualized device toggles."""
 
@@ -128,7 +129,7 @@ class DevicesSpec:
     console: Literal["serial", "none"] = "serial"
 
 
-@dataclass(frozen=True)
+@record
 class CloudInitSpec:
     """cloud-init NoCloud content. `user_data` is a mapping (#cloud-config) or text."""
 
@@ -138,7 +139,7 @@ class CloudInitSpec:
     sensitive: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class SeedSpec:
     """The seed ISO made from a CloudInitSpec: `digest` identifies its content."""
 
@@ -147,7 +148,7 @@ class SeedSpec:
     digest: str = field(default="", compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class WaitSpec:
     """What `apply --wait` waits for after starting a guest."""
 
@@ -157,7 +158,7 @@ class WaitSpec:
     enabled: bool = False  # the spec asked to wait (a `wait:` section); `apply --wait` asks for every guest
 
 
-@dataclass(frozen=True)
+@record
 class GuestSpec:
     """One virtual machine as the spec wants it, or as libvirt has it."""
 
@@ -193,7 +194,7 @@ class GuestSpec:
         return next((n for n in self.nics if n.name == name), None)
 
 
-@dataclass(frozen=True)
+@record
 class Spec:
     """Everything the spec files ask for, validated and merged."""
 
@@ -216,7 +217,7 @@ class Spec:
         return next((p for p in self.pools if p.name == name), None)
 
 
-@dataclass(frozen=True)
+@record
 class HostFacts:
     """What the planner needs to know about the hypervisor host."""
 
@@ -225,7 +226,7 @@ class HostFacts:
     log_dir: str | None = "/var/log/libvirt/qemu"
 
 
-@dataclass(frozen=True)
+@record
 class Owner:
     """vmctl's ownership record, kept in a domain's (or network's) <metadata>."""
 
@@ -239,7 +240,7 @@ class Owner:
         return other is not None and (self.project, self.workspace) == (other.project, other.workspace)
 
 
-@dataclass(frozen=True)
+@record
 class VolumeRef:
     """A volume in a pool, by name."""
 
@@ -247,7 +248,7 @@ class VolumeRef:
     name: str
 
 
-@dataclass(frozen=True)
+@record
 class ImageUpload:
     """A local file that must exist in a pool as a content-addressed volume."""
 
@@ -261,7 +262,7 @@ class ImageUpload:
     size: int = 0  # bytes of the file to upload (0 when not yet downloaded)
 
 
-@dataclass(frozen=True)
+@record
 class DesiredState:
     """The spec resolved against the host and the images: exactly what should exist."""
 
@@ -289,7 +290,7 @@ class DesiredState:
         return next((u for u in self.uploads if (u.name, u.sha256) == (image, sha256)), None)
 
 
-@dataclass(frozen=True)
+@record
 class DiskRecord:
     """Which image (name and digest) a disk was made from."""
 
@@ -299,7 +300,7 @@ class DiskRecord:
     image_volume: VolumeRef | None = None
 
 
-@dataclass(frozen=True)
+@record
 class GuestRecord:
     """Everything vmctl keeps about a domain it manages."""
 
@@ -318,7 +319,7 @@ class GuestRecord:
         return next((d for d in self.disks if d.name == name), None)
 
 
-@dataclass(frozen=True)
+@record
 class LiveGuest:
     """A domain this project and workspace own: its persistent config and, if running, its live state."""
 
@@ -335,7 +336,7 @@ class LiveGuest:
         return self.running or self.config
 
 
-@dataclass(frozen=True)
+@record
 class VolumeInfo:
     """A volume as the pool reports it."""
 
@@ -344,7 +345,7 @@ class VolumeInfo:
     capacity: int  # bytes; -1 when not read (vmctl only needs to know the volume exists)
 
 
-@dataclass(frozen=True)
+@record
 class LiveNetwork:
     """A libvirt network; `owner` is None for networks vmctl did not make."""
 
@@ -354,7 +355,7 @@ class LiveNetwork:
     autostart: bool
 
 
-@dataclass(frozen=True)
+@record
 class LivePool:
     """A storage pool; `owner` is None for pools vmctl did not make."""
 
@@ -365,7 +366,7 @@ class LivePool:
     kind: str = "dir"  # libvirt's pool type: dir, logical, netfs...
 
 
-@dataclass(frozen=True)
+@record
 class LiveState:
     """What the hypervisor has, as far as this project and workspace are concerned."""
 
@@ -390,7 +391,7 @@ class LiveState:
         return next((p for p in self.pools if p.name == name), None)
 
 
-@dataclass(frozen=True)
+@record
 class OwnedGuest:
     """A domain this project and workspace own, as much as removing it needs: its record and power."""
 
@@ -400,7 +401,7 @@ class OwnedGuest:
     boot_volumes: tuple[VolumeRef, ...] = ()  # its kernel and initrd; read only when images go too
 
 
-@dataclass(frozen=True)
+@record
 class OwnedState:
     """What destroy may remove, read from ownership records alone (no domain definition is parsed)."""
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Any
 
 from vmctl.model import DesiredState, GuestSpec, LiveGuest
+from vmctl.record import record
 
 
 class Action(Enum):
@@ -39,7 +40,7 @@ class Effect(Enum):
     DELETE = "delete"
 
 
-@dataclass(frozen=True)
+@record
 class FieldChange:
     """One field: its value before and after, how it is done, and why."""
 
@@ -53,7 +54,7 @@ class FieldChange:
     unit: str | None = None  # "bytes" for sizes, so renderers can show 2GiB
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """One object's change: a guest, volume, image, network or pool."""
 
@@ -77,7 +78,7 @@ class Change:
         return any(f.effect is Effect.RESTART for f in self.fields)
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """All changes, in the order apply carries them out."""
 

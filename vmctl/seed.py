@@ -7,12 +7,12 @@ import io
 import json
 import time as _time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from vmctl.model import CloudInitSpec
+from vmctl.record import record
 
 VOLUME_LABEL = "cidata"
 SEED_FORMAT = 1  # bump when the files rendered from the same data change
@@ -22,7 +22,7 @@ SEED_EPOCH = 946684800.0  # 2000-01-01T00:00:00Z
 _FILES = (("user-data", "USERDATA.;1"), ("meta-data", "METADATA.;1"), ("network-config", "NETCONF.;1"))
 
 
-@dataclass(frozen=True)
+@record
 class SeedContent:
     """The files of one guest's seed and the digest that names them."""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vmctl.errors import Problem, SpecError
+from vmctl.record import record
 from vmctl.schema import check_document
 from vmctl.yamlsource import NodePath, SourceDoc, dotted, load_yaml
 
@@ -16,7 +17,7 @@ SECTIONS = ("pools", "images", "networks", "guests")
 SCALARS = ("project", "connection")
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """One named thing from a section (a guest, a pool...), with the file it came from."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,14 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from vmctl.errors import Location, Problem, SpecError
+from vmctl.record import record
 
 NodePath = tuple[str | int, ...]
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 
 
-@dataclass(frozen=True)
+@record
 class SourceDoc:
     """One parsed spec file: its data, and the position of each value and key by path."""
 

@@ -6,7 +6,7 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import libvirt
 
@@ -29,6 +29,7 @@ from vmctl.model import (
     VolumeRef,
 )
 from vmctl.networkxml import read_network
+from vmctl.record import record
 from vmctl.storagexml import read_pool
 
 _READERS = 4  # libvirtd serves 5 requests per connection at once by default; keep one for others
@@ -254,7 +255,7 @@ class _Capacities:
             return None  # not readable by this user, say: libvirtd can
 
 
-@dataclass(frozen=True)
+@record
 class _GuestReader:
     """What reading each domain shares: whose guests are wanted, where pools live, disk sizes."""
 

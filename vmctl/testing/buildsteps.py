@@ -7,8 +7,9 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from vmctl.record import record
 
 SUITE = "bookworm"
 GUEST_DATA = Path(__file__).resolve().with_name("guest")
@@ -23,7 +24,7 @@ class ImageBuildError(RuntimeError):
     """A guest image could not be built; the message names the failing step."""
 
 
-@dataclass(frozen=True)
+@record
 class BuildOutput:
     """What a builder leaves in its work directory (names relative to it)."""
 

@@ -31,10 +31,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import MappingProxyType
 
+from vmctl.record import record
 from vmctl.testing import buildsteps, debian_image, tiny_image
 from vmctl.testing.buildsteps import (
     GUEST_DATA,
@@ -58,7 +59,7 @@ MANIFEST = "manifest.json"
 RECIPE_MODULES = (buildsteps, debian_image, tiny_image)
 
 
-@dataclass(frozen=True)
+@record
 class GuestImage:
     kind: str  # "debian" | "tiny"
     kernel: Path
