@@ -4,7 +4,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from vmctl import __version__
@@ -27,16 +27,20 @@ def _workspace(args: argparse.Namespace) -> str | None:
     return args.workspace or args.global_workspace or os.environ.get("VMCTL_WORKSPACE") or None
 
 
-def _uri_for(args: argparse.Namespace) -> Any:
+def _uri_for(args: argparse.Namespace) -> Callable[[str | None], str]:
     """--connect > VMCTL_CONNECT > the spec's connection > LIBVIRT_DEFAULT_URI > qemu:///system."""
-    option = args.connect or args.global_connect
-    return lambda spec_connection: (
-        option
-        or os.environ.get("VMCTL_CONNECT")
-        or spec_connection
-        or os.environ.get("LIBVIRT_DEFAULT_URI")
-        or "qemu:///system"
-    )
+    option: str | None = args.connect or args.global_connect
+
+    def uri(spec_connection: str | None) -> str:
+        return (
+            option
+            or os.environ.get("VMCTL_CONNECT")
+            or spec_connection
+            or os.environ.get("LIBVIRT_DEFAULT_URI")
+            or "qemu:///system"
+        )
+
+    return uri
 
 
 def version(args: argparse.Namespace) -> None:
