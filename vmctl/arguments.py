@@ -32,7 +32,9 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
         kwargs.setdefault("allow_abbrev", False)  # a prefix that works today must not break when an option is added
+        kwargs["add_help"] = False  # added below, in the same voice as every other option's help
         super().__init__(*args, **kwargs)
+        self.add_argument("-h", "--help", action="help", help="Show this help and exit.")
 
     def error(self, message: str) -> NoReturn:
         prefix = "unrecognized arguments: "
