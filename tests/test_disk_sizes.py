@@ -38,11 +38,13 @@ def sizes_of(directory: Path, volumes: dict[str, Any]) -> _Capacities:
 def test_a_local_file_is_read_without_asking_libvirt(tmp_path: Path) -> None:
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "a.qcow2"), "3G"], check=True)
     (tmp_path / "b.img").write_bytes(b"\0" * 8192)
-    volumes = {"a.qcow2": FakeVolume(1), "b.img": FakeVolume(1)}
+    (tmp_path / "empty.img").write_bytes(b"")
+    volumes = {"a.qcow2": FakeVolume(1), "b.img": FakeVolume(1), "empty.img": FakeVolume(1)}
     sizes = sizes_of(tmp_path, volumes)
     assert sizes("pool", "a.qcow2", "qcow2") == 3 * GIB
     assert sizes("pool", "b.img", "raw") == 8192
-    assert [v.asked for v in volumes.values()] == [0, 0]
+    assert sizes("pool", "empty.img", "raw") == 0  # a size like any other, not a reason to ask libvirt
+    assert [v.asked for v in volumes.values()] == [0, 0, 0]
 
 
 def test_libvirt_is_asked_what_cannot_be_read_here(tmp_path: Path) -> None:

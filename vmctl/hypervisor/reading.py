@@ -240,10 +240,16 @@ class _Capacities:
     def __call__(self, pool: str, volume: str, fmt: str = "qcow2") -> int | None:
         key = (pool, volume)
         if key not in self.known:
-            vol = self.find(pool, volume)
-            self.known[key] = -2 if vol is None else self._from_file(pool, volume, fmt) or _capacity(vol)
+            self.known[key] = self._size(pool, volume, fmt)
         size = self.known[key]
         return size if size >= 0 else None
+
+    def _size(self, pool: str, volume: str, fmt: str) -> int:
+        vol = self.find(pool, volume)
+        if vol is None:
+            return -2
+        from_file = self._from_file(pool, volume, fmt)  # 0 for an empty raw file: a size, not a miss
+        return _capacity(vol) if from_file is None else from_file
 
     def _from_file(self, pool: str, volume: str, fmt: str) -> int | None:
         directory = self.local_dirs.get(pool)
