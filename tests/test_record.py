@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,24 +15,22 @@ from vmctl.model import GuestSpec, ImageSpec
 from vmctl.record import record
 
 
-@dataclass(frozen=True)
-class Reference:
-    name: str
-    size: int = 0
-    tags: tuple[str, ...] = ()
-    origin: str | None = field(default=None, compare=False)
-    secret: str = field(default="", repr=False)
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+def _sample(make: Callable[[type], type]) -> Any:
+    """One class body, made by `make`: a record and its reference dataclass cannot drift apart."""
+
+    class Sample:
+        name: str
+        size: int = 0
+        tags: tuple[str, ...] = ()
+        origin: str | None = field(default=None, compare=False)
+        secret: str = field(default="", repr=False)
+        extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    return make(Sample)
 
 
-@record
-class Made:
-    name: str
-    size: int = 0
-    tags: tuple[str, ...] = ()
-    origin: str | None = field(default=None, compare=False)
-    secret: str = field(default="", repr=False)
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+Reference = _sample(dataclass(frozen=True))
+Made = _sample(record)
 
 
 @record
@@ -53,7 +52,7 @@ values = st.tuples(
 )
 
 
-def _pair(args: tuple[Any, ...]) -> tuple[Reference, Made]:
+def _pair(args: tuple[Any, ...]) -> tuple[Any, Any]:
     return Reference(*args), Made(*args)
 
 
@@ -69,7 +68,7 @@ def test_equality_and_hash_follow_dataclasses(a: tuple[Any, ...], b: tuple[Any, 
 @given(values)
 def test_repr_is_the_dataclass_repr(args: tuple[Any, ...]) -> None:
     ref, made = _pair(args)
-    assert repr(made) == repr(ref).replace("Reference(", "Made(", 1)
+    assert repr(made) == repr(ref)
 
 
 def test_fields_left_out_of_comparison_do_not_count() -> None:
@@ -99,14 +98,11 @@ def test_a_record_is_a_frozen_dataclass() -> None:
 def test_a_record_that_holds_itself_has_a_finite_repr() -> None:
     made_list: list[Any] = []
     ref_list: list[Any] = []
-    made, ref = Made("a", tags=(made_list,)), Reference("a", tags=(ref_list,))  # type: ignore[arg-type]
+    made, ref = Made("a", tags=(made_list,)), Reference("a", tags=(ref_list,))
     made_list.append(made)
     ref_list.append(ref)
-    assert (
-        repr(made)
-        == repr(ref).replace("Reference(", "Made(", 1)
-        == "Made(name='a', size=0, tags=([...],), origin=None)"
-    )
+    assert repr(made) == repr(ref)
+    assert repr(made).endswith(".Sample(name='a', size=0, tags=([...],), origin=None)")
 
 
 def test_vmctl_models_keep_dataclass_semantics() -> None:
