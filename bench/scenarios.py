@@ -60,7 +60,7 @@ def stopped_guests(count: int, name: str = "g") -> str:
 
 def cleanup_bench_objects() -> None:
     """Remove every domain, volume and pool of a bench- project (and the foreign bench domains)."""
-    from vmctl.testing.cleanup import remove_objects
+    from tests.tooling.cleanup import remove_objects
 
     remove_objects(
         URI,
@@ -84,7 +84,7 @@ def define_foreign(count: int) -> None:
 
 
 def _remove_foreign() -> None:
-    from vmctl.testing.cleanup import remove_objects
+    from tests.tooling.cleanup import remove_objects
 
     remove_objects(URI, owned=lambda _owner: False, named=lambda name: name.startswith("bench-foreign-"))
 
@@ -217,8 +217,8 @@ def _require_volumes(count: int) -> None:
 
 
 def _sample_seed() -> bytes:
-    from vmctl.model import CloudInitSpec
-    from vmctl.seed import build_iso, seed_content
+    from vmctl.cloudinit.seed import build_iso, seed_content
+    from vmctl.model.types import CloudInitSpec
 
     return build_iso(seed_content(CloudInitSpec({"runcmd": [["echo", "hello"]]}), "bench", "bench"))
 
@@ -236,8 +236,8 @@ def _volume_path(pool: str, name: str) -> str:
 
 
 def seed_build(repeats: int, count: int = 200) -> list[Result]:
-    from vmctl.model import CloudInitSpec
-    from vmctl.seed import build_iso, seed_content
+    from vmctl.cloudinit.seed import build_iso, seed_content
+    from vmctl.model.types import CloudInitSpec
 
     spec = CloudInitSpec(
         {"packages": ["nginx"], "runcmd": [["echo", "hi"]], "write_files": [{"path": "/x", "content": "y"}]}
@@ -279,7 +279,7 @@ def startup(bench: Workbench, repeats: int) -> list[Result]:
 
 
 def boot_tiny(bench: Workbench, repeats: int) -> list[Result]:
-    from vmctl.testing.images import ensure_image
+    from tests.tooling.images import ensure_image
 
     image = ensure_image("tiny")
     kernel, initrd = bench.dir / "vmlinuz", bench.dir / "initrd.img"
@@ -327,7 +327,7 @@ def boot_tiny(bench: Workbench, repeats: int) -> list[Result]:
 
 def _boot_path(bench: Workbench, file_name: str) -> str:
     """The pool volume vmctl uploaded the file as, so the baseline boots exactly the same bytes."""
-    from vmctl.localfiles import file_sha256
+    from vmctl.resolve.localfiles import file_sha256
 
     prefix = "vmlinuz-" if file_name == "vmlinuz" else "initrd-"
     digest = file_sha256(bench.dir / file_name)[:16]

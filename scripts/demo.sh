@@ -8,7 +8,7 @@ PY=.venv/bin/python
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "guest image (built from the Debian archive the first time: a few minutes; then cached)"
-$PY -m vmctl.testing.images link debian examples/images > /dev/null
+$PY -m tests.tooling.images link debian examples/images > /dev/null
 
 step "vmctl plan examples/demo.yaml"
 $VMCTL plan examples/demo.yaml
@@ -20,7 +20,7 @@ step "vmctl status examples/demo.yaml"
 $VMCTL status examples/demo.yaml
 
 step "inside the guest, through its agent: cat /var/lib/vmctl-demo/hello.txt"
-$PY -m vmctl.testing.agent demo cat /var/lib/vmctl-demo/hello.txt
+$PY -m tests.tooling.agent demo cat /var/lib/vmctl-demo/hello.txt
 
 step "done"
 echo "A second 'make demo' changes nothing. Remove the guest with: make clean-demo"

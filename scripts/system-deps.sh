@@ -1,27 +1,45 @@
 #!/usr/bin/env bash
-# Install the Debian packages vmctl, its tests and its demo need. Safe to re-run: skips what is there.
+# Install the Debian packages vmctl, its tests and its demo need, then check that every program they
+# promise is there: apt installs without recommends, so a program that only a recommended package
+# brings (dnsmasq, xmllint) would otherwise be missing on a fresh machine. Safe to re-run.
 set -euo pipefail
 
 PACKAGES=(
-  # the hypervisor
-  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils ovmf
+  # the hypervisor; dnsmasq-base serves DHCP/DNS on every nat or isolated libvirt network
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils ovmf dnsmasq-base
   # building libvirt-python from PyPI
   libvirt-dev pkg-config gcc python3-dev python3-venv
-  # test oracles: virt-xml-validate (libvirt-clients), isoinfo, xorriso, cloud-init's schema validator
-  genisoimage xorriso cloud-init
+  # test oracles: virt-xml-validate (libvirt-clients) and the xmllint it calls, isoinfo, xorriso,
+  # cloud-init's schema validator
+  libxml2-utils genisoimage xorriso cloud-init
   # building guest images from the Debian archive
   mmdebstrap e2fsprogs busybox-static cpio initramfs-tools-core
+)
+
+# Every program vmctl, its tests or its demo call, and the package above that brings it.
+PROGRAMS=(
+  libvirtd virtlogd virsh virt-xml-validate qemu-system-x86_64 qemu-img dnsmasq xmllint
+  isoinfo xorriso cloud-init mmdebstrap mkfs.ext4 busybox cpio pkg-config gcc
 )
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "installing: ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+absent=()
+for prog in "${PROGRAMS[@]}"; do
+  PATH="$PATH:/usr/sbin:/sbin" command -v "$prog" >/dev/null 2>&1 || absent+=("$prog")
+done
+if [ ${#absent[@]} -gt 0 ]; then
+  echo "system-deps: installed the packages, but these programs are still missing: ${absent[*]}" >&2
+  echo "system-deps: add the Debian package that provides each to PACKAGES in $0" >&2
+  exit 1
+fi

@@ -31,7 +31,7 @@ class CliResult:
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
     """Run `vmctl ARGS` in this process through its entry point; capture stdout, stderr and exit code."""
-    from vmctl.cli import main
+    from vmctl.cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     old_cwd = Path.cwd()
@@ -125,7 +125,7 @@ def cleanup(libvirtd: str, project: str) -> Iterator[None]:
 
 def remove_project(uri: str, project: str) -> None:
     """Every object of the project (or of a workspace of that name), and its pools."""
-    from vmctl.testing.cleanup import remove_objects
+    from tests.tooling.cleanup import remove_objects
 
     remove_objects(
         uri,

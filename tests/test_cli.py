@@ -124,7 +124,7 @@ def test_fast_paths_never_load_libvirt(tmp_path: Path) -> None:
     spec = tmp_path / "vmctl.yaml"
     spec.write_text(SPEC)
     code = (
-        "import sys; from vmctl.cli import main\n"
+        "import sys; from vmctl.cli.app import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         "print('LOADED' if {'libvirt', 'pycdlib'} & set(sys.modules) else 'CLEAN', file=sys.stderr)"
     )

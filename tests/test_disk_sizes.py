@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from vmctl.hypervisor import connect
-from vmctl.hypervisor.reading import _Capacities
-from vmctl.model import Owner
+from vmctl.hypervisor.libvirt.reading import _Capacities
+from vmctl.model.types import Owner
 
 GIB = 1024**3
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from vmctl.definition import domain_definition, guest_record
-from vmctl.desired import desired_state
-from vmctl.domainread import read_domain
-from vmctl.domainxml import carry_over
-from vmctl.guestdiff import diff_guest
-from vmctl.localfiles import gather
-from vmctl.model import DesiredState, HostFacts, LiveGuest, Owner
-from vmctl.networkxml import network_xml, read_network
-from vmctl.spec import load_spec
-from vmctl.storagexml import pool_xml, read_pool, volume_xml
+from vmctl.libvirtxml.definition import domain_definition, guest_record
+from vmctl.libvirtxml.domain import carry_over
+from vmctl.libvirtxml.network import network_xml, read_network
+from vmctl.libvirtxml.readback import read_domain
+from vmctl.libvirtxml.storage import pool_xml, read_pool, volume_xml
+from vmctl.model.types import DesiredState, HostFacts, LiveGuest, Owner
+from vmctl.plan.guest import diff_guest
+from vmctl.resolve.desired import desired_state
+from vmctl.resolve.localfiles import gather
+from vmctl.spec.load import load_spec
 
 from .conftest import stub_qcow2
 

@@ -1,4 +1,4 @@
-"""Tests of the guest-image tooling (vmctl.testing.images).
+"""Tests of the guest-image tooling (tests.tooling.images).
 
 The e2e tests really build both images with mmdebstrap (as root, ~2 minutes the first time) into
 the shared image cache, so the end-to-end tests that boot guests reuse them; they never boot a
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from vmctl.testing import images
-from vmctl.testing.images import BuildOutput, GuestImage, ImageBuildError, ensure_image
+from tests.tooling import images
+from tests.tooling.images import BuildOutput, GuestImage, ImageBuildError, ensure_image
 
 BUILD_TOOLS = ("mmdebstrap", "mkfs.ext4", "qemu-img", "apt-get")
 

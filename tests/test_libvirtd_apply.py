@@ -15,7 +15,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from vmctl.lock import apply_lock
+from vmctl.apply.lock import apply_lock
 
 from .conftest import CliResult
 
@@ -80,7 +80,7 @@ def conn() -> libvirt.virConnect:
 
 
 def project_domains(project: str) -> list[str]:
-    from vmctl.domainread import read_domain
+    from vmctl.libvirtxml.readback import read_domain
 
     c = conn()
     try:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from vmctl.disksize import virtual_size
+from vmctl.apply.progress import download_progress
 from vmctl.errors import VmctlError
-from vmctl.localfiles import fetch_url, file_sha256, gather
-from vmctl.progress import download_progress
-from vmctl.spec import load_spec
+from vmctl.resolve.disksize import virtual_size
+from vmctl.resolve.localfiles import fetch_url, file_sha256, gather
+from vmctl.spec.load import load_spec
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +93,7 @@ def test_digests_are_cached_by_size_and_mtime(tmp_path: Path, monkeypatch: pytes
     )
     first = gather(load_spec([str(spec)])).images["base"].sha256
     calls = []
-    monkeypatch.setattr("vmctl.localfiles.file_sha256", lambda path: calls.append(path) or "x")
+    monkeypatch.setattr("vmctl.resolve.localfiles.file_sha256", lambda path: calls.append(path) or "x")
     assert gather(load_spec([str(spec)])).images["base"].sha256 == first
     assert calls == []  # unchanged file: not hashed again
     subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write 0 64k", str(source)], check=True, capture_output=True)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from vmctl.definition import domain_definition, guest_record
 from vmctl.hypervisor import LibvirtBackend, connect
-from vmctl.metadata import guest_element
-from vmctl.model import DesiredState, VolumeRef
+from vmctl.libvirtxml.definition import domain_definition, guest_record
+from vmctl.libvirtxml.metadata import guest_element
+from vmctl.model.types import DesiredState, VolumeRef
 
 from .test_roundtrip import EXAMPLE_NAMES, example_copy, resolve
 

@@ -29,12 +29,10 @@ from typing import Any
 import pytest
 import yaml
 
-from vmctl.definition import domain_definition, guest_record
-from vmctl.desired import desired_state
-from vmctl.domainread import read_domain
 from vmctl.errors import PlanError
-from vmctl.localfiles import gather
-from vmctl.model import (
+from vmctl.libvirtxml.definition import domain_definition, guest_record
+from vmctl.libvirtxml.readback import read_domain
+from vmctl.model.types import (
     DesiredState,
     GuestRecord,
     GuestSpec,
@@ -48,9 +46,11 @@ from vmctl.model import (
     VolumeInfo,
     VolumeRef,
 )
-from vmctl.planner import make_plan
-from vmctl.render import render_text
-from vmctl.spec import load_spec
+from vmctl.plan.planner import make_plan
+from vmctl.plan.render import render_text
+from vmctl.resolve.desired import desired_state
+from vmctl.resolve.localfiles import gather
+from vmctl.spec.load import load_spec
 from vmctl.units import parse_size
 
 from .conftest import stub_qcow2
@@ -200,7 +200,7 @@ def test_plan_json_follows_its_schema(case: str, tmp_path: Path) -> None:
 
     from jsonschema import Draft202012Validator
 
-    from vmctl.render import plan_json
+    from vmctl.plan.render import plan_json
 
     folder, meta = prepare(case, tmp_path)
     host = HostFacts(**meta.get("host", {}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from vmctl.progress import LineReporter
+from vmctl.apply.progress import LineReporter
 
 
 class WatchedLog(io.StringIO):

@@ -15,16 +15,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmctl.desired import desired_state
-from vmctl.destroyplan import destroy_plan
-from vmctl.executor import execute
-from vmctl.guestops import ApplyContext, ApplyOptions
+from vmctl.apply.executor import execute
+from vmctl.apply.guest import ApplyContext, ApplyOptions
+from vmctl.apply.progress import LineReporter
 from vmctl.hypervisor import LibvirtBackend, connect
-from vmctl.localfiles import LocalFacts
-from vmctl.model import Owner
-from vmctl.planner import make_plan
-from vmctl.progress import LineReporter
-from vmctl.spec import load_spec
+from vmctl.model.types import Owner
+from vmctl.plan.destroy import destroy_plan
+from vmctl.plan.planner import make_plan
+from vmctl.resolve.desired import desired_state
+from vmctl.resolve.localfiles import LocalFacts
+from vmctl.spec.load import load_spec
 from vmctl.units import SIZE_UNITS
 
 URI = "test:///default"

@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 
-from vmctl.definition import domain_definition, guest_record
-from vmctl.desired import desired_state
-from vmctl.executor import execute
-from vmctl.guestdiff import same_machine
-from vmctl.guestops import ApplyContext, ApplyOptions
+from vmctl.apply.executor import execute
+from vmctl.apply.guest import ApplyContext, ApplyOptions
+from vmctl.apply.progress import LineReporter
 from vmctl.hypervisor import LibvirtBackend, connect
-from vmctl.localfiles import gather
-from vmctl.model import DesiredState, GuestSpec, Owner
-from vmctl.planner import make_plan
-from vmctl.progress import LineReporter
-from vmctl.spec import load_spec
+from vmctl.libvirtxml.definition import domain_definition, guest_record
+from vmctl.model.types import DesiredState, GuestSpec, Owner
+from vmctl.plan.guest import same_machine
+from vmctl.plan.planner import make_plan
+from vmctl.resolve.desired import desired_state
+from vmctl.resolve.localfiles import gather
+from vmctl.spec.load import load_spec
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))

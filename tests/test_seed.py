@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vmctl.model import CloudInitSpec
-from vmctl.seed import build_iso, seed_content
+from vmctl.cloudinit.seed import build_iso, seed_content
+from vmctl.model.types import CloudInitSpec
 
 USER_DATA = {
     "hostname": "web",
@@ -84,7 +84,7 @@ def test_same_content_gives_the_same_bytes() -> None:
 
 def _digest_in(tz: str) -> str:
     code = (
-        "import hashlib, sys; from tests.test_seed import SPEC; from vmctl.seed import build_iso, seed_content;"
+        "import hashlib, sys; from tests.test_seed import SPEC; from vmctl.cloudinit.seed import build_iso, seed_content;"
         "sys.stdout.write(hashlib.sha256(build_iso(seed_content(SPEC, 'lab-web', 'web'))).hexdigest())"
     )
     env = {**os.environ, "TZ": tz}

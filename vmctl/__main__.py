@@ -12,7 +12,7 @@ from typing import NoReturn
 
 def run() -> NoReturn:
     gc.disable()
-    from vmctl.cli import run as run_command
+    from vmctl.cli.app import run as run_command
 
     run_command()
 

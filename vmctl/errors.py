@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vmctl.record import record
-
 
 @dataclass(frozen=True, order=True)
 class Location:
@@ -20,7 +18,7 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong with a spec: where, which field, what, and how to fix it."""
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.tooling.agent import run_in_guest
+from tests.tooling.images import GuestImage, ensure_image
 from vmctl.hypervisor import LibvirtBackend, connect
-from vmctl.testing.agent import run_in_guest
-from vmctl.testing.images import GuestImage, ensure_image
 
 from ..conftest import SYSTEM
 

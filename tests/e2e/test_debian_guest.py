@@ -17,8 +17,8 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from tests.tooling.images import GuestImage
 from vmctl.hypervisor import LibvirtBackend
-from vmctl.testing.images import GuestImage
 
 from ..conftest import SCRATCH, remove_project
 from .conftest import Guest, applied, vmctl, write_spec

@@ -16,7 +16,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from vmctl.testing.images import GuestImage
+from tests.tooling.images import GuestImage
 
 from ..conftest import SCRATCH, remove_project
 from .conftest import applied, vmctl, write_spec

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from vmctl import naming
-from vmctl.model import (
+from vmctl.model import naming
+from vmctl.model.types import (
     CloudInitSpec,
     DevicesSpec,
     DiskSpec,
@@ -29,7 +29,7 @@ from vmctl.model import (
     ShareSpec,
     Spec,
 )
-from vmctl.spec import load_spec
+from vmctl.spec.load import load_spec
 from vmctl.units import parse_duration, parse_size
 
 if TYPE_CHECKING:

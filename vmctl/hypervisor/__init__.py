@@ -1,39 +1,11 @@
-"""The one place that talks to libvirt. Everything else sees `LibvirtBackend`'s small interface.
+"""The hypervisor: the one place vmctl talks to libvirt.
 
-Works against any URI (qemu:///system, qemu:///session, qemu+ssh://..., test:///default): files reach
-the hypervisor as volumes through libvirt streams, never by assuming a shared local disk.
+Owns: connecting, reading live state, and the named operations plan and apply need (`libvirt/`).
+Must not import: `vmctl.plan`, `vmctl.apply`, `vmctl.cli`.
 """
 
 from __future__ import annotations
 
-import libvirt
-
-from vmctl.errors import ConnectError
-from vmctl.hypervisor._base import _detail
-from vmctl.hypervisor.domains import Domains
-from vmctl.hypervisor.reading import Reading
-from vmctl.hypervisor.storage import Storage
+from vmctl.hypervisor.libvirt import LibvirtBackend, connect
 
 __all__ = ["LibvirtBackend", "connect"]
-
-
-class LibvirtBackend(Reading, Storage, Domains):
-    """Reads live state in bulk and carries out single, named operations on libvirt objects."""
-
-
-def connect(uri: str) -> LibvirtBackend:
-    """Open a connection, with a message that says how to fix the usual failures."""
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError as exc:
-        detail = _detail(exc)
-        raise ConnectError(f"connect to {uri}", detail, hint=_connect_hint(uri, detail)) from None
-    return LibvirtBackend(conn, uri)
-
-
-def _connect_hint(uri: str, detail: str) -> str:
-    if "No such file" in detail or "Connection refused" in detail:
-        return "is libvirtd running? start it (systemctl start libvirtd, or: virtlogd -d; libvirtd -d)"
-    if "Permission denied" in detail or "authentication" in detail.lower():
-        return "add your user to the 'libvirt' group, or use --connect qemu:///session"
-    return f"check the URI ({uri}) and that the hypervisor is reachable"

@@ -1,0 +1,105 @@
+"""The steps every command shares: load the spec, connect, measure, read live state, plan."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from typing import TYPE_CHECKING, Any
+
+from vmctl.model.types import DesiredState, HostFacts, LiveState, OwnedState, Owner, Spec, VolumeRef
+from vmctl.spec.load import load_spec
+
+if TYPE_CHECKING:
+    from vmctl.hypervisor import LibvirtBackend
+    from vmctl.plan.changes import Plan
+    from vmctl.resolve.localfiles import Progress
+
+
+@dataclass
+class Session:
+    """One command's view of the world: the spec, the hypervisor, and what each says."""
+
+    spec: Spec
+    uri: str
+    backend: LibvirtBackend
+    host: HostFacts
+    desired: DesiredState
+
+    @property
+    def owner(self) -> Owner:
+        return self.desired.owner
+
+    def read_live(self) -> LiveState:
+        disks = [VolumeRef(d.pool, d.volume) for g in self.desired.guests for d in g.disks]
+        return self.backend.read_state(self.owner, disks)
+
+    def pool_paths(self, live: LiveState | OwnedState) -> dict[str, str]:
+        paths = {p.name: p.path for p in self.desired.pools}
+        paths.update({p.name: p.path for p in live.pools})
+        return paths
+
+
+def open_session(
+    paths: Sequence[str], workspace: str | None, uri_for: Any, progress: Progress | None = None, resolve: bool = True
+) -> Session:
+    """Load and check the spec first: bad input never reaches the hypervisor.
+
+    Without `resolve` (destroy), the guests are not resolved: only the project and its pools matter.
+    """
+    from vmctl.hypervisor import connect
+
+    spec = load_spec(paths, workspace)
+    if not resolve:
+        uri = uri_for(spec.connection)
+        backend = connect(uri)
+        desired = DesiredState(spec.project, spec.workspace, spec.pools, (), (), ())
+        return Session(spec, uri, backend, HostFacts(log_dir=backend.log_dir()), desired)
+    from vmctl.resolve.desired import desired_state
+    from vmctl.resolve.localfiles import gather
+
+    if progress is None:
+        from vmctl.apply.progress import download_progress
+
+        progress = download_progress()
+    facts = gather(spec, progress)
+    uri = uri_for(spec.connection)
+    backend = connect(uri)
+    host = backend.host_facts()
+    return Session(spec, uri, backend, host, desired_state(spec, facts, host))
+
+
+def plan_session(session: Session) -> tuple[Plan, LiveState]:
+    from vmctl.plan.planner import make_plan
+
+    live = session.read_live()
+    return make_plan(session.desired, live, session.uri), live
+
+
+def fingerprint(value: Any) -> str:
+    """A stable digest of what a plan depends on: compared fields only (not source lines or paths)."""
+    text = json.dumps(_plain(value), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.compare}
+    if isinstance(value, Mapping):
+        return {_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> str:
+    return "/".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def spec_fingerprint(session: Session) -> str:
+    return fingerprint({"desired": session.desired, "uri": session.uri})
+
+
+def live_fingerprint(live: LiveState) -> str:
+    return fingerprint(live)

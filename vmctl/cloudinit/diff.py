@@ -1,0 +1,106 @@
+"""Field-level differences in cloud-init content, with secrets masked before anything is shown."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from vmctl.model.types import CloudInitSpec
+
+SENSITIVE = "(sensitive)"
+# Keys whose values are secrets wherever they appear in user-data (cloud-init's own names first).
+_SECRET_KEYS = {
+    "password",
+    "passwd",
+    "plain_text_passwd",
+    "hashed_passwd",
+    "chpasswd",
+    "ssh_keys",
+    "private_key",
+    "ssh_private_key",
+    "token",
+    "secret",
+    "api_key",
+}
+_SECRET_SUFFIXES = ("_private", "_password", "_passwd", "_secret", "_token", "_key_private")
+
+Leaf = tuple[str, Any]
+
+
+def is_secret(path: str, extra: tuple[str, ...]) -> bool:
+    """A path is secret if any of its keys is a known secret name or one the user marked sensitive."""
+    keys = [k for k in path.replace("]", "").replace("[", ".").split(".") if k and not k.isdigit()]
+    for index, key in enumerate(keys):
+        lowered = key.lower()
+        if lowered in _SECRET_KEYS or lowered.endswith(_SECRET_SUFFIXES) or key in extra:
+            return True
+        if ".".join(keys[: index + 1]) in extra:
+            return True
+    return False
+
+
+def mask(value: Any, path: str, extra: tuple[str, ...]) -> Any:
+    """`value` with every secret inside it replaced by (sensitive)."""
+    if is_secret(path, extra):
+        return SENSITIVE
+    if isinstance(value, dict):
+        return {k: mask(v, f"{path}.{k}", extra) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v, f"{path}[{i}]", extra) for i, v in enumerate(value)]
+    return value
+
+
+def stored_form(spec: CloudInitSpec) -> CloudInitSpec:
+    """What vmctl keeps in domain metadata: secrets masked, scripts reduced to a digest.
+
+    Secrets never leave the seed ISO; the seed's digest still tells that something changed.
+    """
+    extra = spec.sensitive
+    user_data: Any = spec.user_data
+    if isinstance(user_data, str):
+        digest = hashlib.sha256(user_data.encode()).hexdigest()[:12]
+        user_data = f"({len(user_data.splitlines())} lines of text, sha256 {digest})"
+    else:
+        user_data = mask(user_data, "cloud_init.user_data", extra)
+    return replace(
+        spec,
+        user_data=user_data,
+        meta_data=mask(dict(spec.meta_data), "cloud_init.meta_data", extra),
+        network_config=mask(spec.network_config, "cloud_init.network_config", extra),
+    )
+
+
+def _leaves(value: Any, path: str) -> Iterator[Leaf]:
+    """Mappings are compared key by key; lists and scalars are compared whole."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}")
+    else:
+        yield path, value
+
+
+def _as_doc(spec: CloudInitSpec | None) -> dict[str, Any]:
+    if spec is None:
+        return {}
+    doc: dict[str, Any] = {}
+    if spec.user_data is not None:
+        doc["user_data"] = spec.user_data
+    if spec.meta_data:
+        doc["meta_data"] = dict(spec.meta_data)
+    if spec.network_config is not None:
+        doc["network_config"] = dict(spec.network_config)
+    return doc
+
+
+def cloud_init_diff(stored: CloudInitSpec | None, desired: CloudInitSpec | None) -> list[tuple[str, Any, Any, bool]]:
+    """(path, before, after, sensitive) for every leaf that differs between the stored (masked) content
+    and the desired content, compared in the same masked form."""
+    old = dict(_leaves(_as_doc(stored), "cloud_init"))
+    new = dict(_leaves(_as_doc(stored_form(desired) if desired else None), "cloud_init"))
+    return [
+        (path, old.get(path), new.get(path), SENSITIVE in (old.get(path), new.get(path)))
+        for path in sorted(old.keys() | new.keys())
+        if old.get(path) != new.get(path)
+    ]

@@ -1,0 +1,159 @@
+"""Named operations on domains and their guest agents."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import libvirt
+
+from vmctl.hypervisor.libvirt.connection import Connection, _detail, _flags, _missing, _shutdown, _translated
+from vmctl.libvirtxml.metadata import NAMESPACE, PREFIX
+from vmctl.libvirtxml.readback import DomainView, read_domain
+
+
+class Domains(Connection):
+    """Define, start, stop, change and ask the guest agent."""
+
+    def domain_exists(self, name: str) -> bool:
+        return self._find_domain(name) is not None
+
+    def domain_xml(self, name: str, inactive: bool = False) -> str:
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        with _translated("read domain", name):
+            return str(self._domain(name).XMLDesc(flags))
+
+    def read_guest(self, name: str, pool_paths: dict[str, str] | None = None) -> DomainView:
+        """One domain's live view (the live definition when running)."""
+        return read_domain(self.domain_xml(name), pool_paths)
+
+    def define(self, xml: str, name: str) -> None:
+        with _translated("define", name):
+            self._domains[name] = self.conn.defineXML(xml)
+
+    def is_active(self, name: str) -> bool:
+        with _translated("read state", name):
+            return bool(self._domain(name).isActive())
+
+    def start(self, name: str) -> None:
+        with _translated("start", name):
+            dom = self._domain(name)
+            if not dom.isActive():
+                dom.create()
+
+    def shutdown(self, name: str, timeout: float) -> bool:
+        """Ask the guest to power off (its agent if it has one, else ACPI); True if it did in `timeout`."""
+        dom = self._domain(name)
+        flags = libvirt.VIR_DOMAIN_SHUTDOWN_GUEST_AGENT | libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN
+        with _translated("shut down", name):
+            if not dom.isActive():
+                return True
+            try:
+                _shutdown(dom, flags)
+            except libvirt.libvirtError as exc:
+                if not dom.isActive():
+                    return True
+                if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
+                    raise
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.is_active(name):
+                return True
+            time.sleep(0.25)
+        return False
+
+    def power_off(self, name: str) -> None:
+        with _translated("power off", name):
+            dom = self._domain(name)
+            if dom.isActive():
+                try:
+                    dom.destroy()
+                except libvirt.libvirtError:
+                    if dom.isActive():
+                        raise
+
+    def undefine(self, name: str) -> None:
+        """Forget the domain, with its NVRAM, snapshot and checkpoint metadata and managed save."""
+        flags = (
+            libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+            | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+            | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        )
+        dom = self._find_domain(name)
+        self._domains.pop(name, None)
+        if dom is None:
+            return
+        with _translated("undefine", name):
+            try:
+                dom.undefineFlags(flags)
+            except libvirt.libvirtError as exc:
+                if _missing(exc):
+                    return
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT and "unsupported flags" not in _detail(exc):
+                    raise
+                dom.undefine()  # drivers that know none of these extras (the test driver)
+
+    def set_autostart(self, name: str, enabled: bool) -> None:
+        with _translated("set autostart", name):
+            self._domain(name).setAutostart(1 if enabled else 0)
+
+    def set_metadata(self, name: str, xml: str, live: bool) -> None:
+        with _translated("write vmctl metadata", name):
+            self._domain(name).setMetadata(
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, PREFIX, NAMESPACE, _flags(live, config=True)
+            )
+
+    def attach(self, name: str, xml: str, live: bool) -> None:
+        with _translated("attach device", name):
+            self._domain(name).attachDeviceFlags(xml, _flags(live, config=True))
+
+    def detach(self, name: str, xml: str, live: bool, config: bool = True) -> None:
+        with _translated("detach device", name):
+            self._domain(name).detachDeviceFlags(xml, _flags(live, config))
+
+    def update_device(self, name: str, xml: str, live: bool) -> None:
+        with _translated("update device", name):
+            self._domain(name).updateDeviceFlags(xml, _flags(live, config=True))
+
+    def set_memory(self, name: str, size: int, live: bool) -> None:
+        with _translated("set memory", name):
+            self._domain(name).setMemoryFlags(size // 1024, _flags(live, config=True))
+
+    def set_vcpus(self, name: str, count: int, live: bool) -> None:
+        with _translated("set vCPUs", name):
+            self._domain(name).setVcpusFlags(count, _flags(live, config=True))
+
+    def block_resize(self, name: str, target: str, size: int) -> None:
+        with _translated(f"resize disk {target}", name):
+            self._domain(name).blockResize(target, size, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+
+    def agent(self, name: str, command: str, arguments: dict[str, Any] | None = None, timeout: int = 5) -> Any:
+        """One qemu-guest-agent command; returns its 'return' value."""
+        import libvirt_qemu
+
+        message = json.dumps({"execute": command, **({"arguments": arguments} if arguments else {})})
+        with _translated(f"guest agent {command}", name):
+            reply = libvirt_qemu.qemuAgentCommand(self._domain(name), message, timeout, 0)
+        return json.loads(reply).get("return")
+
+    def addresses(self, name: str) -> dict[str, list[str]]:
+        """IP addresses by MAC, from the guest agent, else from DHCP leases."""
+        dom = self._domain(name)
+        for source in (
+            libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT,
+            libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
+        ):
+            try:
+                found = dom.interfaceAddresses(source, 0)
+            except libvirt.libvirtError:
+                continue
+            result = {
+                (info.get("hwaddr") or iface).lower(): [a["addr"] for a in info.get("addrs") or []]
+                for iface, info in found.items()
+                if iface != "lo"
+            }
+            if any(result.values()):
+                return result
+        return {}

@@ -1,0 +1,165 @@
+"""vmctl's ownership record inside libvirt objects' <metadata>: built and read with ElementTree.
+
+What libvirt's own XML cannot tell (which project owns a domain, the spec name of each disk's image,
+the cloud-init content, the volumes the domain claims) lives here, in vmctl's XML namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from vmctl.model.types import CloudInitSpec, DiskRecord, GuestRecord, Owner, VolumeRef
+
+NAMESPACE = "urn:vmctl:metadata:1"
+PREFIX = "vmctl"
+_Q = f"{{{NAMESPACE}}}"
+ET.register_namespace(PREFIX, NAMESPACE)
+
+
+def _sub(parent: ET.Element, tag: str, **attrs: str | None) -> ET.Element:
+    element = ET.SubElement(parent, tag)
+    for key, value in attrs.items():
+        if value is not None:
+            element.set(key.replace("_", "-"), value)
+    return element
+
+
+def _owner_attrs(owner: Owner) -> dict[str, str | None]:
+    return {
+        "project": owner.project,
+        "workspace": owner.workspace,
+        "created": owner.created or None,
+        "digest": owner.digest or None,
+    }
+
+
+def _qualified(element: ET.Element) -> ET.Element:
+    """The same tree with every tag in vmctl's namespace, for embedding in a domain's <metadata>."""
+    for node in element.iter():
+        node.tag = _Q + node.tag
+    return element
+
+
+def guest_element(record: GuestRecord) -> ET.Element:
+    """<vmctl:guest> for a domain's <metadata>."""
+    return _qualified(_guest_tree(record))
+
+
+def _guest_tree(record: GuestRecord) -> ET.Element:
+    root = ET.Element("guest", {"version": "1"})
+    _sub(root, "owner", **_owner_attrs(record.owner))
+    _sub(
+        root,
+        "instance",
+        name=record.guest,
+        hostname=record.hostname,
+        pool=record.pool,
+        prevent_destroy="true" if record.prevent_destroy else None,
+        creating="true" if record.creating else None,
+    )
+    for disk in record.disks:
+        volume = disk.image_volume
+        _sub(
+            root,
+            "disk",
+            name=disk.name,
+            image=disk.image,
+            image_sha256=disk.image_sha256,
+            image_pool=volume.pool if volume else None,
+            image_volume=volume.name if volume else None,
+        )
+    for claim in record.claims:
+        _sub(root, "volume", pool=claim.pool, name=claim.name)
+    if record.cloud_init is not None:
+        element = _sub(root, "cloud-init", seed_digest=record.seed_digest)
+        element.text = json.dumps(_cloud_init_json(record.cloud_init), sort_keys=True)
+    return root
+
+
+def guest_xml(record: GuestRecord) -> str:
+    """The element as text for virDomainSetMetadata, which puts it in the namespace itself."""
+    return ET.tostring(_guest_tree(record), encoding="unicode")
+
+
+def _cloud_init_json(spec: CloudInitSpec) -> dict[str, Any]:
+    return {
+        "user_data": spec.user_data,
+        "meta_data": dict(spec.meta_data),
+        "network_config": spec.network_config,
+        "sensitive": list(spec.sensitive),
+    }
+
+
+def find_guest_record(metadata: ET.Element | None) -> GuestRecord | None:
+    """Read vmctl's record from a domain's <metadata>, or None when vmctl does not own it."""
+    root = metadata.find(_Q + "guest") if metadata is not None else None
+    if root is None:
+        return None
+    owner_el, instance = root.find(_Q + "owner"), root.find(_Q + "instance")
+    if owner_el is None or instance is None or not owner_el.get("project"):
+        return None
+    cloud = root.find(_Q + "cloud-init")
+    return GuestRecord(
+        owner=_read_owner(owner_el),
+        guest=instance.get("name", ""),
+        hostname=instance.get("hostname", ""),
+        pool=instance.get("pool", "default"),
+        prevent_destroy=instance.get("prevent-destroy") == "true",
+        disks=tuple(_read_disk(d) for d in root.iter(_Q + "disk")),
+        claims=tuple(VolumeRef(v.get("pool", ""), v.get("name", "")) for v in root.iter(_Q + "volume")),
+        cloud_init=_read_cloud_init(cloud),
+        seed_digest=cloud.get("seed-digest") if cloud is not None else None,
+        creating=instance.get("creating") == "true",
+    )
+
+
+def read_guest_record(xml: str) -> GuestRecord | None:
+    """The record as virDomainGetMetadata returns it: the <guest> element alone, outside any namespace."""
+    holder = ET.Element("metadata")
+    holder.append(_qualified(ET.fromstring(xml)))
+    return find_guest_record(holder)
+
+
+def _read_disk(element: ET.Element) -> DiskRecord:
+    pool, volume = element.get("image-pool"), element.get("image-volume")
+    image_volume = VolumeRef(pool, volume) if pool and volume else None
+    return DiskRecord(element.get("name", ""), element.get("image"), element.get("image-sha256"), image_volume)
+
+
+def _read_owner(element: ET.Element) -> Owner:
+    return Owner(
+        project=element.get("project", ""),
+        workspace=element.get("workspace"),
+        created=element.get("created", ""),
+        digest=element.get("digest", ""),
+    )
+
+
+def _read_cloud_init(element: ET.Element | None) -> CloudInitSpec | None:
+    if element is None or not element.text:
+        return None
+    try:
+        data = json.loads(element.text)
+    except ValueError:
+        return None
+    return CloudInitSpec(
+        data.get("user_data"),
+        data.get("meta_data") or {},
+        data.get("network_config"),
+        tuple(data.get("sensitive") or ()),
+    )
+
+
+def network_element(owner: Owner) -> ET.Element:
+    """<vmctl:network> for a network's <metadata>."""
+    root = ET.Element("network", {"version": "1"})
+    _sub(root, "owner", **_owner_attrs(owner))
+    return _qualified(root)
+
+
+def find_network_owner(metadata: ET.Element | None) -> Owner | None:
+    root = metadata.find(_Q + "network") if metadata is not None else None
+    owner = root.find(_Q + "owner") if root is not None else None
+    return _read_owner(owner) if owner is not None and owner.get("project") else None

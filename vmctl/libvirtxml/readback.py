@@ -1,0 +1,305 @@
+"""Read libvirt domain XML back into the spec's dataclasses, so live state diffs field by field.
+
+Reads what it understands and ignores the rest: libvirt adds controllers, aliases, addresses and
+expands machine types; domains vmctl did not write parse too (only their name matters then).
+"""
+
+from __future__ import annotations
+
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, cast
+
+from vmctl.libvirtxml.domain import AGENT_CHANNEL
+from vmctl.libvirtxml.metadata import NAMESPACE, find_guest_record
+from vmctl.model.types import (
+    BootSpec,
+    DevicesSpec,
+    DiskSpec,
+    FileRef,
+    GuestRecord,
+    GuestSpec,
+    NicSpec,
+    SeedSpec,
+    ShareSpec,
+)
+
+_UNITS = {
+    "b": 1,
+    "bytes": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
+    "t": 1024**4,
+    "tib": 1024**4,
+    "tb": 1000**4,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DomainView:
+    """One domain as read: its vmctl record (None if not vmctl's), and what the XML says."""
+
+    name: str
+    uuid: str
+    active: bool
+    record: GuestRecord | None
+    guest: GuestSpec | None = None  # None for domains vmctl does not own
+    targets: Mapping[str, str] = field(default_factory=dict)  # disk name -> target dev
+
+
+_PER_THREAD = threading.local()
+
+
+def _lxml_parser() -> Any:
+    """One parser per reader thread: lxml locks a parser that threads share, so they would take turns."""
+    parser = getattr(_PER_THREAD, "parser", None)
+    if parser is None:
+        from lxml import etree
+
+        parser = _PER_THREAD.parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return parser
+
+
+def _parse(xml: str) -> ET.Element:
+    """Parse with lxml: three times ElementTree's speed, and a big host has a domain XML per guest.
+
+    Reading uses only the API both share (find, findall, iter, get, text), so the tree is used as an
+    ElementTree element.
+    """
+    from lxml import etree
+
+    root: ET.Element = etree.fromstring(xml.encode(), _lxml_parser())
+    return root
+
+
+def is_vmctl_xml(xml: str) -> bool:
+    """A cheap test before parsing: foreign domains are most of a big host."""
+    return NAMESPACE in xml
+
+
+DiskSize = Callable[[str, str, str], int | None]  # (pool, volume, format) -> bytes; None: the volume is missing
+
+
+def read_domain(
+    xml: str, pool_paths: Mapping[str, str] | None = None, autostart: bool = False, disk_size: DiskSize | None = None
+) -> DomainView:
+    """Parse domain XML (live or config). The guest is filled only for domains vmctl owns.
+
+    Disk sizes are not in domain XML: `disk_size` supplies them (they stay None without it).
+    """
+    root = _parse(xml)
+    name = root.findtext("name", "")
+    uuid = root.findtext("uuid", "")
+    active = root.get("id", "-1") != "-1"
+    record = find_guest_record(root.find("metadata")) if is_vmctl_xml(xml) else None
+    if record is None:
+        return DomainView(name, uuid, active, None)
+    guest, targets = _guest_from(root, record, active, autostart, pool_paths or {}, disk_size or _unknown_size)
+    return DomainView(name, uuid, active, record, guest, targets)
+
+
+def domain_uses(xml: str, pool: str, volume: str, path: str) -> bool:
+    """Whether a domain (anyone's) boots from or has as a disk this pool volume, by name or by path."""
+    root = ET.fromstring(xml)
+    if path in (root.findtext("os/kernel"), root.findtext("os/initrd")):
+        return True
+    for source in root.iterfind("devices/disk/source"):
+        if (source.get("pool"), source.get("volume")) == (pool, volume) or path in (
+            source.get("file"),
+            source.get("dev"),
+        ):
+            return True
+    return False
+
+
+def _unknown_size(_pool: str, _volume: str, _format: str) -> None:
+    return None
+
+
+def _guest_from(
+    root: ET.Element,
+    record: GuestRecord,
+    active: bool,
+    autostart: bool,
+    pool_paths: Mapping[str, str],
+    disk_size: DiskSize,
+) -> tuple[GuestSpec, dict[str, str]]:
+    devices = root.find("devices")
+    devices = devices if devices is not None else ET.Element("devices")
+    disks, targets = _disks(devices, record, pool_paths, disk_size)
+    vcpu = root.find("vcpu")
+    max_cpus = int(vcpu.text or 1) if vcpu is not None else 1
+    guest = GuestSpec(
+        name=root.findtext("name", ""),
+        guest=record.guest,
+        hostname=record.hostname,
+        accel="kvm" if root.get("type") == "kvm" else "tcg",
+        machine=_os_type(root).get("machine", ""),
+        firmware="uefi" if _is_uefi(root) else "bios",
+        cpu_model=_cpu_model(root),
+        cpus=int(vcpu.get("current", max_cpus)) if vcpu is not None else 1,
+        max_cpus=max_cpus,
+        memory=_memory(root, "currentMemory") or _memory(root, "memory"),
+        max_memory=_memory(root, "memory"),
+        state="running" if active else "stopped",
+        autostart=autostart,
+        pool=record.pool,
+        boot=_boot(root),
+        disks=disks,
+        nics=_nics(devices),
+        shares=_shares(devices),
+        devices=_paravirt(devices),
+        cloud_init=record.cloud_init,
+        seed=_seed(devices, record, pool_paths),
+        prevent_destroy=record.prevent_destroy,
+    )
+    return guest, targets
+
+
+def _os_type(root: ET.Element) -> ET.Element:
+    found = root.find("os/type")
+    return found if found is not None else ET.Element("type")
+
+
+def _is_uefi(root: ET.Element) -> bool:
+    os_el = root.find("os")
+    if os_el is None:
+        return False
+    loader = os_el.find("loader")
+    return os_el.get("firmware") == "efi" or (loader is not None and loader.get("type") == "pflash")
+
+
+def _cpu_model(root: ET.Element) -> str | None:
+    cpu = root.find("cpu")
+    if cpu is None:
+        return None
+    mode = cpu.get("mode", "custom")
+    if mode != "custom":
+        return mode
+    return cpu.findtext("model") or None
+
+
+def _memory(root: ET.Element, tag: str) -> int:
+    element = root.find(tag)
+    if element is None or not element.text:
+        return 0
+    return int(element.text) * _UNITS.get(element.get("unit", "KiB").lower(), 1024)
+
+
+def _boot(root: ET.Element) -> BootSpec | None:
+    kernel = root.findtext("os/kernel")
+    if not kernel:
+        return None
+    initrd = root.findtext("os/initrd")
+    return BootSpec(
+        FileRef(PurePosixPath(kernel), PurePosixPath(kernel).name),
+        FileRef(PurePosixPath(initrd), PurePosixPath(initrd).name) if initrd else None,
+        root.findtext("os/cmdline") or "",
+    )
+
+
+def _alias(device: ET.Element) -> str:
+    found = device.find("alias")
+    return found.get("name", "") if found is not None else ""
+
+
+def _source_volume(device: ET.Element, pool_paths: Mapping[str, str]) -> tuple[str, str]:
+    """(pool, volume) of a disk, whether it names a pool volume or a file inside a pool's directory."""
+    source = device.find("source")
+    if source is None:
+        return "", ""
+    if source.get("volume"):
+        return source.get("pool", ""), source.get("volume", "")
+    path = PurePosixPath(source.get("file") or source.get("dev") or "")
+    for pool, directory in pool_paths.items():
+        if str(path.parent) == directory.rstrip("/"):
+            return pool, path.name
+    return "", str(path)
+
+
+def _disks(
+    devices: ET.Element, record: GuestRecord, pool_paths: Mapping[str, str], disk_size: DiskSize
+) -> tuple[tuple[DiskSpec, ...], dict[str, str]]:
+    disks, targets = [], {}
+    for device in devices.findall("disk"):
+        if device.get("device", "disk") != "disk":
+            continue
+        target = device.find("target")
+        dev = target.get("dev", "") if target is not None else ""
+        name = _alias(device).removeprefix("ua-disk-") if _alias(device).startswith("ua-disk-") else f"<{dev}>"
+        pool, volume = _source_volume(device, pool_paths)
+        made = record.disk(name)
+        bus = cast(Any, target.get("bus", "virtio") if target is not None else "virtio")
+        image, sha = (made.image, made.image_sha256) if made else (None, None)
+        driver = device.find("driver")
+        fmt = driver.get("type", "raw") if driver is not None else "raw"
+        size = disk_size(pool, volume, fmt) if pool else None
+        disks.append(DiskSpec(name, bus, pool, volume, size, image, sha))
+        targets[name] = dev
+    return tuple(disks), targets
+
+
+def _seed(devices: ET.Element, record: GuestRecord, pool_paths: Mapping[str, str]) -> SeedSpec | None:
+    for device in devices.findall("disk"):
+        if device.get("device") == "cdrom" and _alias(device) == "ua-seed" and device.find("source") is not None:
+            pool, volume = _source_volume(device, pool_paths)
+            return SeedSpec(volume, pool, record.seed_digest or "")
+    return None
+
+
+def _nics(devices: ET.Element) -> tuple[NicSpec, ...]:
+    nics = []
+    for device in devices.findall("interface"):
+        kind = device.get("type", "user")
+        mac_el = device.find("mac")
+        mac = mac_el.get("address", "").lower() if mac_el is not None else ""
+        alias_ = _alias(device)
+        name = alias_.removeprefix("ua-nic-") if alias_.startswith("ua-nic-") else f"<{mac}>"
+        source = device.find("source")
+        source_name = (source.get("network") or source.get("bridge") or "") if source is not None else ""
+        model_el = device.find("model")
+        model = model_el.get("type", "") if model_el is not None else ""
+        nics.append(NicSpec(name, cast(Any, kind), source_name, mac, model))
+    return tuple(nics)
+
+
+def _shares(devices: ET.Element) -> tuple[ShareSpec, ...]:
+    shares = []
+    for device in devices.findall("filesystem"):
+        driver = device.find("driver")
+        if driver is None or driver.get("type") != "virtiofs":
+            continue
+        source, target = device.find("source"), device.find("target")
+        shares.append(
+            ShareSpec(
+                target.get("dir", "") if target is not None else "",
+                source.get("dir", "") if source is not None else "",
+                device.find("readonly") is not None,
+            )
+        )
+    return tuple(shares)
+
+
+def _paravirt(devices: ET.Element) -> DevicesSpec:
+    balloon = devices.find("memballoon")
+    agent = any(
+        (t := channel.find("target")) is not None and t.get("name") == AGENT_CHANNEL
+        for channel in devices.findall("channel")
+    )
+    return DevicesSpec(
+        rng=devices.find("rng") is not None,
+        balloon=balloon is not None and balloon.get("model") != "none",
+        agent=agent,
+        vsock=devices.find("vsock") is not None,
+        console="serial" if devices.find("serial") is not None else "none",
+    )

@@ -1,0 +1,53 @@
+"""Storage pool and volume XML, built and read with ElementTree."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+
+from vmctl.model.types import LivePool, Owner
+
+# Pools have no <metadata>: vmctl marks the pools it creates by a UUID derived from their owner.
+_POOL_NAMESPACE = uuid.UUID("5b0c8d3e-8f6a-4a55-9b0e-7d1c0f6e2a41")
+
+
+def pool_uuid(owner: Owner, pool: str) -> str:
+    return str(uuid.uuid5(_POOL_NAMESPACE, f"{owner.project}/{owner.workspace or ''}/{pool}"))
+
+
+def pool_xml(name: str, path: str, owner: Owner) -> str:
+    root = ET.Element("pool", {"type": "dir"})
+    ET.SubElement(root, "name").text = name
+    ET.SubElement(root, "uuid").text = pool_uuid(owner, name)
+    target = ET.SubElement(root, "target")
+    ET.SubElement(target, "path").text = path
+    return ET.tostring(root, encoding="unicode")
+
+
+def read_pool(xml: str, active: bool, owner: Owner) -> LivePool:
+    """A pool as read; owned when its UUID is the one vmctl gives pools it creates for `owner`."""
+    root = ET.fromstring(xml)
+    name = root.findtext("name", "")
+    path = (root.findtext("target/path") or "").rstrip("/") or "/"
+    owned = root.findtext("uuid", "") == pool_uuid(owner, name)
+    return LivePool(name, path, active, owner if owned else None, root.get("type", "dir"))
+
+
+def volume_xml(
+    name: str, capacity: int, fmt: str, backing_path: str | None = None, backing_format: str = "qcow2"
+) -> str:
+    root = ET.Element("volume")
+    ET.SubElement(root, "name").text = name
+    ET.SubElement(root, "capacity", {"unit": "bytes"}).text = str(capacity)
+    target = ET.SubElement(root, "target")
+    ET.SubElement(target, "format", {"type": fmt})
+    if backing_path:
+        backing = ET.SubElement(root, "backingStore")
+        ET.SubElement(backing, "path").text = backing_path
+        ET.SubElement(backing, "format", {"type": backing_format})
+    return ET.tostring(root, encoding="unicode")
+
+
+def backing_path(xml: str) -> str | None:
+    """The file a volume is an overlay of, if any."""
+    return ET.fromstring(xml).findtext("backingStore/path") or None

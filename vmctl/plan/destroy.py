@@ -1,0 +1,85 @@
+"""What `vmctl destroy` removes: this project's and workspace's objects, and nothing else (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from vmctl.errors import PlanError
+from vmctl.model.types import OwnedGuest, OwnedState, Owner, VolumeRef
+from vmctl.plan.changes import Action, Change, Effect, FieldChange, Plan
+
+
+def destroy_plan(live: OwnedState, owner: Owner, uri: str, only: Collection[str] = (), images: bool = False) -> Plan:
+    """Guests (all, or those named), their volumes; networks and pools once nothing of ours needs them."""
+    chosen = {g.name for g in live.guests if not only or g.name in only or g.record.hostname in only}
+    targets = [g for g in live.guests if g.name in chosen]
+    remaining = [g for g in live.guests if g.name not in chosen]
+    _refuse_protected(targets)
+    changes: list[Change] = []
+    for guest in targets:
+        changes.extend(_guest_deletion(guest))
+    if not remaining:
+        changes.extend(_network_deletions(live, owner))
+    if images:
+        changes.extend(_image_deletions(targets, remaining, live))
+    if not remaining:
+        changes.extend(_pool_deletions(live, owner))
+    return Plan(owner.project, owner.workspace, uri, tuple(changes))
+
+
+def unknown_guests(live: OwnedState, only: Collection[str]) -> list[str]:
+    known = {g.name for g in live.guests} | {g.record.hostname for g in live.guests}
+    return [name for name in only if name not in known]
+
+
+def _refuse_protected(targets: list[OwnedGuest]) -> None:
+    protected = [g.name for g in targets if g.record.prevent_destroy]
+    if protected:
+        raise PlanError(
+            "destroy is refused",
+            [f"guest {name}: prevent_destroy is set" for name in protected],
+            "set prevent_destroy: false in the spec and apply first",
+        )
+
+
+def _guest_deletion(guest: OwnedGuest) -> list[Change]:
+    destroys = bool(guest.record.claims)
+    state = "running" if guest.active else "stopped"
+    fields = (FieldChange("state", state, None, Effect.DELETE, "destroyed", destructive=destroys),)
+    changes = [Change("guest", guest.name, Action.DELETE, fields)]
+    for ref in guest.record.claims:
+        field = FieldChange("data", None, None, Effect.DELETE, "its guest is destroyed", destructive=True)
+        changes.append(Change("volume", ref.name, Action.DELETE, (field,), guest=guest.name, pool=ref.pool))
+    return changes
+
+
+def _network_deletions(live: OwnedState, owner: Owner) -> list[Change]:
+    changes = []
+    for net in live.networks:
+        if owner.same_scope(net.owner):
+            field = FieldChange("network", net.spec.ipv4, None, Effect.DELETE, "made by vmctl for this project")
+            changes.append(Change("network", net.spec.libvirt_name, Action.DELETE, (field,)))
+    return changes
+
+
+def _pool_deletions(live: OwnedState, owner: Owner) -> list[Change]:
+    changes = []
+    for pool in live.pools:
+        if owner.same_scope(pool.owner):
+            field = FieldChange("path", pool.path, None, Effect.DELETE, "made by vmctl; removed only if empty")
+            changes.append(Change("pool", pool.name, Action.DELETE, (field,)))
+    return changes
+
+
+def _image_deletions(targets: list[OwnedGuest], remaining: list[OwnedGuest], live: OwnedState) -> list[Change]:
+    def images_of(guests: list[OwnedGuest]) -> set[VolumeRef]:
+        disks = {d.image_volume for g in guests for d in g.record.disks if d.image_volume}
+        return disks | {ref for g in guests for ref in g.boot_volumes}
+
+    changes = []
+    for ref in sorted(images_of(targets) - images_of(remaining), key=lambda r: (r.pool, r.name)):
+        if (ref.pool, ref.name) not in live.volumes:
+            continue
+        field = FieldChange("data", None, None, Effect.DELETE, "--images: kept if another guest still uses it")
+        changes.append(Change("image", ref.name, Action.DELETE, (field,), pool=ref.pool))
+    return changes

@@ -1,0 +1,169 @@
+"""Plans shown to people (text, Terraform-style) and to programs (a versioned JSON document).
+
+Made from the Plan object and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vmctl.plan.changes import Action, Change, Effect, FieldChange, Plan
+from vmctl.units import format_size
+
+PLAN_FORMAT_VERSION = "1"
+_STYLE = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.UPDATE_RESTART: "bold yellow",
+    Action.REPLACE: "bold magenta",
+    Action.DELETE: "red",
+    Action.NOOP: "",
+}
+_HEADLINE = {
+    Action.CREATE: "will be created",
+    Action.UPDATE: "will be updated in place",
+    Action.UPDATE_RESTART: "will be updated, needs a restart",
+    Action.REPLACE: "will be replaced",
+    Action.DELETE: "will be deleted",
+    Action.NOOP: "",
+}
+_FIELD_SYMBOL = {Effect.CREATE: "+", Effect.DELETE: "-", Effect.REPLACE: "-/+"}
+
+
+def summary_line(plan: Plan) -> str:
+    if plan.empty:
+        return "No changes. Live state matches the spec."
+    restart = sum(1 for c in plan.changes if c.action is Action.UPDATE_RESTART)
+    updates = plan.count(Action.UPDATE) + restart
+    return (
+        f"Plan: {plan.count(Action.CREATE)} to create, {updates} to update ({restart} needs restart), "
+        f"{plan.count(Action.REPLACE)} to replace, {plan.count(Action.DELETE)} to delete."
+    )
+
+
+def render_text(plan: Plan, markup: bool = False, empty: str | None = None) -> str:
+    """The plan for people; with `markup`, rich colour tags (escaped where values are shown)."""
+    paint = _Painter(markup)
+    if plan.empty:
+        return paint("green", empty or summary_line(plan)) + "\n"
+    where = f"project {plan.project}" + (f", workspace {plan.workspace}" if plan.workspace else "")
+    lines = [f"vmctl will make these changes to {where} on {plan.uri}:", ""]
+    for change in plan.changes:
+        lines.extend(_change_lines(change, paint))
+    lines.append(paint("bold", summary_line(plan)))
+    if any(c.destructive for c in plan.changes):
+        lines.append(paint("bold red", "! Lines marked ! destroy data."))
+    return "\n".join(lines) + "\n"
+
+
+class _Painter:
+    def __init__(self, markup: bool) -> None:
+        self.markup = markup
+
+    def __call__(self, style: str, text: str) -> str:
+        if not self.markup:
+            return text
+        from rich.markup import escape
+
+        return f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+
+def _title(change: Change) -> str:
+    where = f" in pool {change.pool}" if change.pool and change.kind in ("volume", "image") else ""
+    owner = f" (guest {change.guest})" if change.guest else ""
+    return f"{change.kind} {change.name}{where}{owner}"
+
+
+def _change_lines(change: Change, paint: _Painter) -> list[str]:
+    style = _STYLE[change.action]
+    flag = " !" if change.destructive else ""
+    head = f"  {change.action.symbol} {_title(change)} {_HEADLINE[change.action]}{flag}"
+    lines = [paint(style, head)]
+    width = max((len(f.path) for f in change.fields), default=0)
+    for field in change.fields:
+        lines.append(_field_line(field, width, paint))
+    for note in change.notes:
+        lines.append(paint("dim", f"      note: {note}"))
+    lines.append("")
+    return lines
+
+
+def _field_line(field: FieldChange, width: int, paint: _Painter) -> str:
+    symbol = _FIELD_SYMBOL.get(field.effect) or ("+" if field.before is None else "-" if field.after is None else "~")
+    if field.effect is Effect.CREATE:
+        value = format_value(field.after, field.unit)
+    elif field.effect in (Effect.DELETE, Effect.REPLACE) and field.after is None and field.before is None:
+        value = ""
+    else:
+        value = f"{format_value(field.before, field.unit)} → {format_value(field.after, field.unit)}"
+    reason = f"  # {field.effect.value}: {field.reason}" if field.reason else ""
+    mark = " !" if field.destructive else ""
+    text = f"      {symbol} {field.path.ljust(width)}  {value}".rstrip()
+    return paint("red" if field.destructive else "", text + mark) + paint("dim", reason)
+
+
+def format_value(value: Any, unit: str | None = None) -> str:
+    """A value as people read it: sizes with units, disks and NICs in one phrase."""
+    if value is None:
+        return "(none)"
+    if unit == "bytes" and isinstance(value, int):
+        return format_size(value)
+    if unit == "disk" and isinstance(value, dict):
+        size = format_size(value["size"]) if isinstance(value.get("size"), int) else "size of image"
+        image = f" on image {value['image']}" if value.get("image") else ""
+        return f"{size} {value.get('bus', 'virtio')}{image}"
+    if unit == "nic" and isinstance(value, dict):
+        source = f"{value['kind']} {value['source']}".strip()
+        return f"{source}, {value['model']}, mac {value['mac']}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The documented, versioned JSON form of a plan (schemas/plan.schema.json)."""
+    restart = plan.count(Action.UPDATE_RESTART)
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "project": plan.project,
+        "workspace": plan.workspace,
+        "connection": plan.uri,
+        "summary": {
+            "create": plan.count(Action.CREATE),
+            "update": plan.count(Action.UPDATE) + restart,
+            "needs_restart": restart,
+            "replace": plan.count(Action.REPLACE),
+            "delete": plan.count(Action.DELETE),
+            "empty": plan.empty,
+        },
+        "changes": [_change_json(c) for c in plan.changes],
+    }
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {
+        "kind": change.kind,
+        "name": change.name,
+        "action": change.action.label,
+        "pool": change.pool,
+        "guest": change.guest,
+        "destructive": change.destructive,
+        "needs_restart": change.needs_restart,
+        "notes": list(change.notes),
+        "fields": [
+            {
+                "path": f.path,
+                "before": f.before,
+                "after": f.after,
+                "effect": f.effect.value,
+                "reason": f.reason,
+                "destructive": f.destructive,
+                "sensitive": f.sensitive,
+                "unit": f.unit,
+            }
+            for f in change.fields
+        ],
+    }

@@ -1,0 +1,342 @@
+"""One guest of the spec: its body merged over the defaults, checked, and built into a GuestSpec."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from vmctl.errors import Location
+from vmctl.model import naming
+from vmctl.model.types import (
+    BootSpec,
+    CloudInitSpec,
+    DevicesSpec,
+    DiskSpec,
+    FileRef,
+    GuestSpec,
+    ImageSpec,
+    NetworkSpec,
+    NicSpec,
+    PoolSpec,
+    ShareSpec,
+    WaitSpec,
+)
+from vmctl.spec.files import Entry
+from vmctl.spec.source import NodePath, SourceDoc, dotted
+from vmctl.units import UnitError, format_size, parse_duration, parse_size
+
+_USER_DATA_HEADERS = ("#!", "#include", "#cloud-boothook", "Content-Type:", "## template")
+
+
+class SpecContext(Protocol):
+    """What a guest needs from the whole spec: names, references, and where to report problems."""
+
+    project: str
+    workspace: str | None
+    mac_sites: dict[tuple[str, str], tuple[Location, str]]
+
+    def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None: ...
+
+    def default_pool(self, pools: tuple[PoolSpec, ...], where: Location, path: str) -> str: ...
+
+    def pool_ref(self, pools: tuple[PoolSpec, ...], name: str, where: Location, path: str) -> str: ...
+
+    def unknown_ref(self, kind: str, name: str, known: list[str], where: Location, path: str) -> None: ...
+
+
+def plain(value: Any) -> Any:
+    """YAML data as JSON-like data: dates become ISO strings, so a stored copy compares equal."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else in `over` replaces what `base` had."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_file(base: Path, value: object) -> tuple[Path, str | None]:
+    """A file named in a spec, relative to the spec's directory; the problem with it, if any."""
+    try:
+        path = (base / str(value)).resolve()
+        exists, regular = path.exists(), path.is_file()
+    except (ValueError, OSError) as exc:
+        return base, f"not a usable file name: {exc}"
+    if not exists:
+        return path, f"no such file: {path}"
+    if not regular:
+        return path, f"not a regular file: {path}"
+    return path, None
+
+
+def _has_path(data: Any, keys: NodePath) -> bool:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True
+
+
+class GuestSource:
+    """A guest's body merged over the defaults, able to say where each value was written."""
+
+    def __init__(self, entry: Entry, defaults: Entry | None) -> None:
+        self.entry = entry
+        self.defaults = defaults
+        self.data = deep_merge(defaults.body if defaults else {}, entry.body)
+
+    def _owner(self, keys: NodePath) -> tuple[SourceDoc, NodePath]:
+        for source in (self.entry, self.defaults):
+            if source is not None and _has_path(source.body, keys):
+                return source.doc, (*source.path, *keys)
+        return self.entry.doc, self.entry.path
+
+    def where(self, *keys: str | int) -> Location:
+        doc, path = self._owner(keys)
+        return doc.where(path)
+
+    def base_dir(self, *keys: str | int) -> Path:
+        return self._owner(keys)[0].base_dir
+
+    def path(self, *keys: str | int) -> str:
+        """The dotted path of the value: under `defaults` when the defaults wrote it."""
+        from_defaults = self.defaults is not None and _has_path(self.defaults.body, keys)
+        if keys and from_defaults and not _has_path(self.entry.body, keys):
+            return dotted(("defaults", *keys))
+        return dotted((*self.entry.path, *keys))
+
+
+class GuestBuilder:
+    """Builds one guest instance (one of `count`) and checks what the schema cannot."""
+
+    def __init__(
+        self,
+        spec: SpecContext,
+        source: GuestSource,
+        instance: str,
+        pools: tuple[PoolSpec, ...],
+        images: tuple[ImageSpec, ...],
+        networks: tuple[NetworkSpec, ...],
+    ) -> None:
+        self.spec = spec
+        self.src = source
+        self.data = source.data
+        self.instance = instance
+        self.pools = pools
+        self.images = {i.name: i for i in images}
+        self.networks = {n.name: n for n in networks}
+        self.domain = naming.domain_name(instance, spec.workspace)
+
+    def problem(self, keys: tuple[str | int, ...], message: str, hint: str | None = None) -> None:
+        self.spec.problem(self.src.where(*keys), self.src.path(*keys), message, hint)
+
+    def build(self) -> GuestSpec:
+        data = self.data
+        if not naming.is_valid_libvirt_name(self.domain):
+            self.problem((), f"'{self.domain}' is not a valid libvirt domain name")
+        cpus = int(data.get("cpus", 1))
+        max_cpus = int(data.get("max_cpus", cpus))
+        if cpus > max_cpus:
+            self.problem(("cpus",), f"cpus ({cpus}) is more than max_cpus ({max_cpus})", "raise max_cpus or lower cpus")
+        memory, max_memory = self._memory()
+        pool = self._guest_pool()
+        cloud_init = self._cloud_init()
+        return GuestSpec(
+            name=self.domain,
+            guest=self.src.entry.name,
+            hostname=self.instance,
+            accel=data.get("accel", "auto"),
+            machine=data.get("machine", "q35"),
+            firmware=data.get("firmware", "bios"),
+            cpu_model=data.get("cpu_model"),
+            cpus=cpus,
+            max_cpus=max_cpus,
+            memory=_round_up(memory, 1024**2),
+            max_memory=_round_up(max_memory, 1024**2),
+            state=data.get("state", "running"),
+            autostart=bool(data.get("autostart", False)),
+            pool=pool,
+            boot=self._boot(),
+            disks=self._disks(pool),
+            nics=self._nics(),
+            shares=self._shares(),
+            devices=DevicesSpec(**data.get("devices", {})),
+            cloud_init=cloud_init,
+            wait=self._wait(cloud_init is not None),
+            prevent_destroy=bool(data.get("prevent_destroy", False)),
+            origin=self.src.entry.doc.key_where(self.src.entry.path),
+        )
+
+    def _size(self, keys: tuple[str, ...], default: str | None) -> int | None:
+        value: Any = self.data
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None and default is None:
+            return None
+        try:
+            return parse_size(default if value is None else value)
+        except UnitError as exc:
+            self.problem(keys, str(exc), exc.hint)
+            return None
+
+    def _memory(self) -> tuple[int, int]:
+        memory = self._size(("memory",), "1GiB") or 1024**3
+        max_memory = self._size(("max_memory",), None) or memory
+        if memory > max_memory:
+            at = ("memory",) if "memory" in self.data else ("max_memory",)
+            message = f"memory ({format_size(memory)}) is more than max_memory ({format_size(max_memory)})"
+            self.problem(at, message, "raise max_memory or lower memory")
+        if memory < 16 * 1024**2:
+            self.problem(("memory",), "memory must be at least 16MiB")
+        return memory, max_memory
+
+    def _guest_pool(self) -> str:
+        if "pool" in self.data:
+            return self.spec.pool_ref(self.pools, self.data["pool"], self.src.where("pool"), self.src.path("pool"))
+        return self.spec.default_pool(self.pools, self.src.where(), self.src.path("pool"))
+
+    def _file(self, *keys: str) -> Path:
+        value: Any = self.data
+        for key in keys:
+            value = value[key]
+        path, problem = resolve_file(self.src.base_dir(*keys), value)
+        if problem:
+            self.problem(keys, problem)
+        return path
+
+    def _boot(self) -> BootSpec | None:
+        boot = self.data.get("boot")
+        if not boot:
+            return None
+        initrd = FileRef(self._file("boot", "initrd")) if "initrd" in boot else None
+        return BootSpec(FileRef(self._file("boot", "kernel")), initrd, boot.get("cmdline", ""))
+
+    def _disks(self, guest_pool: str) -> tuple[DiskSpec, ...]:
+        disks = []
+        for name, body in (self.data.get("disks") or {}).items():
+            keys = ("disks", name)
+            pool = guest_pool
+            if "pool" in body:
+                where, path = self.src.where(*keys, "pool"), self.src.path(*keys, "pool")
+                pool = self.spec.pool_ref(self.pools, body["pool"], where, path)
+            image = body.get("image")
+            if image is not None and image not in self.images:
+                where, path = self.src.where(*keys, "image"), self.src.path(*keys, "image")
+                self.spec.unknown_ref("image", image, list(self.images), where, path)
+            if image is None and "size" not in body:
+                self.problem(keys, "a blank disk needs a 'size'", "e.g. size: 20GiB")
+            size = self._size((*keys, "size"), None)
+            volume = naming.disk_volume(self.domain, name)
+            disks.append(DiskSpec(name, body.get("bus", "virtio"), pool, volume, size and _round_up(size, 512), image))
+        return tuple(disks)
+
+    def _nics(self) -> tuple[NicSpec, ...]:
+        nics = []
+        for name, body in (self.data.get("nics") or {}).items():
+            keys = ("nics", name)
+            given = [k for k in ("network", "bridge", "user") if k in body]
+            if len(given) != 1:
+                self.problem(keys, "a NIC needs exactly one of network, bridge or user", "e.g. {network: labnet}")
+                continue
+            kind, source = self._nic_source(given[0], body, keys)
+            mac = self._mac(body, name)
+            nics.append(NicSpec(name, kind, source, mac, body.get("model", "virtio")))
+        return tuple(nics)
+
+    def _mac(self, body: dict[str, Any], nic: str) -> str:
+        keys = ("nics", nic, "mac")
+        if "mac" not in body:
+            return naming.derived_mac(self.spec.project, self.spec.workspace, self.instance, nic)
+        mac = str(body["mac"]).lower()
+        self.spec.mac_sites[(self.domain, nic)] = (self.src.where(*keys), self.src.path(*keys))
+        if int(mac[:2], 16) & 1:
+            self.problem(
+                keys,
+                f"{mac} is a multicast address: a NIC needs a unicast MAC",
+                "make the first octet even, e.g. 52:54:00:...",
+            )
+        return mac
+
+    def _nic_source(self, given: str, body: dict[str, Any], keys: NodePath) -> tuple[Any, str]:
+        if given == "bridge":
+            return "bridge", body["bridge"]
+        if given == "user":
+            return "user", ""
+        network = self.networks.get(body["network"])
+        if network is None:
+            where, path = self.src.where(*keys, "network"), self.src.path(*keys, "network")
+            self.spec.unknown_ref("network", body["network"], list(self.networks), where, path)
+            return "network", body["network"]
+        if network.mode == "user":
+            return "user", ""
+        if network.mode == "bridge":
+            return "bridge", network.bridge or ""
+        return "network", network.libvirt_name
+
+    def _shares(self) -> tuple[ShareSpec, ...]:
+        shares = self.data.get("shares") or {}
+        return tuple(ShareSpec(n, b["source"], bool(b.get("readonly", False))) for n, b in shares.items())
+
+    def _cloud_init(self) -> CloudInitSpec | None:
+        body = self.data.get("cloud_init")
+        if body is None:
+            return None
+        if "user_data" in body and "user_data_file" in body:
+            self.problem(("cloud_init", "user_data_file"), "give user_data or user_data_file, not both")
+        user_data = plain(body.get("user_data"))
+        keys: tuple[str, ...] = ("cloud_init", "user_data")
+        if "user_data_file" in body:
+            keys = ("cloud_init", "user_data_file")
+            path = self._file(*keys)
+            user_data = path.read_text("utf-8", errors="replace") if path.is_file() else None
+        if isinstance(user_data, str):
+            self._check_user_data_text(user_data, keys)
+        network_config = plain(body["network_config"]) if "network_config" in body else None
+        sensitive = tuple(body.get("sensitive", ()))
+        return CloudInitSpec(user_data, plain(body.get("meta_data", {})), network_config, sensitive)
+
+    def _check_user_data_text(self, text: str, keys: tuple[str, ...]) -> None:
+        first = text.lstrip().split("\n", 1)[0].strip()
+        if first.startswith("#cloud-config"):
+            try:
+                yaml.safe_load(text)
+            except yaml.MarkedYAMLError as exc:
+                line = f" (its line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
+                self.problem(keys, f"user-data is #cloud-config but not valid YAML: {exc.problem}{line}")
+        elif not first.startswith(_USER_DATA_HEADERS):
+            hint = "start it with '#cloud-config' (or write user_data as a mapping), or '#!' for a script"
+            self.problem(keys, "user-data text has no header cloud-init recognises", hint)
+
+    def _wait(self, has_cloud_init: bool) -> WaitSpec:
+        body = self.data.get("wait") or {}
+        agent_device = bool((self.data.get("devices") or {}).get("agent", True))
+        agent = bool(body.get("agent", agent_device))
+        cloud_init = bool(body.get("cloud_init", has_cloud_init and agent_device))
+        if (agent or cloud_init) and not agent_device:
+            self.problem(("wait",), "waiting needs the guest agent, but devices.agent is false")
+        try:
+            timeout = parse_duration(body.get("timeout", "5m"))
+        except UnitError as exc:
+            self.problem(("wait", "timeout"), str(exc), exc.hint)
+            timeout = 300.0
+        return WaitSpec(agent, cloud_init, timeout, enabled="wait" in self.data)
+
+
+def _round_up(value: int, unit: int) -> int:
+    return -(-value // unit) * unit

@@ -1,0 +1,221 @@
+"""The spec's JSON Schema, and its validation errors turned into located, readable problems."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vmctl.errors import Problem
+from vmctl.spec.source import NodePath, SourceDoc, dotted
+from vmctl.units import UnitError, parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
+
+
+@cache
+def schema_text() -> str:
+    """The schema as published (schemas/vmctl.schema.json), installed as package data beside the code.
+
+    Read from the package's directory: importlib.resources would add its zip support to every run.
+    """
+    from importlib.util import find_spec
+
+    package = find_spec("vmctl.schemas")
+    assert package is not None and package.submodule_search_locations, "vmctl.schemas is not installed"
+    return (Path(package.submodule_search_locations[0]) / "vmctl.schema.json").read_text("utf-8")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(schema_text())
+    return loaded
+
+
+# Pattern rules people can read, for patterns whose description is about something else.
+_PATTERN_RULES = {
+    "mac": "six pairs of hex digits separated by ':', like 52:54:00:12:34:56",
+    "url": "an http://, https:// or file:// URL",
+    "sha256": "64 hex digits",
+    "ipv4": "an address and prefix, like 198.51.100.1/24",
+    "bridge": "a host bridge name: letters, digits, '.', '_', ':' or '-', at most 15 characters",
+    "source": "an absolute directory on the hypervisor host",
+    "path": "an absolute directory on the hypervisor host",
+}
+
+
+@cache
+def _validator_class() -> Any:
+    """Draft 2020-12, except that a pattern's '$' does not accept a trailing newline (Python's re does)."""
+    import re
+
+    from jsonschema import Draft202012Validator, ValidationError, validators
+
+    def pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Any:
+        if not validator.is_type(instance, "string"):
+            return
+        if not re.search(regex, instance) or (regex.endswith("$") and instance.endswith("\n")):
+            yield ValidationError(f"{instance!r} does not match {regex!r}")
+
+    return validators.extend(Draft202012Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
+
+
+def check_document(doc: SourceDoc) -> list[Problem]:
+    """Every schema violation in one spec file, each at the line of the offending node.
+
+    Values the YAML reader already reported (an unknown tag, say) are not reported again. A document
+    that passed before (same content, same schema) is not checked again: that keeps jsonschema out
+    of every run that changes nothing in the spec.
+    """
+    marker = _valid_marker(doc)
+    if marker is not None and marker.exists():
+        return []
+    validator = _validator_class()(schema())
+    already = {p.path for p in doc.problems}
+    problems: list[Problem] = []
+    for error in validator.iter_errors(doc.data):
+        problems.extend(p for p in _problems_for(error, doc) if p.path not in already)
+    if not problems and marker is not None:
+        _remember_valid(marker)
+    return problems
+
+
+def _valid_marker(doc: SourceDoc) -> Path | None:
+    from vmctl.resolve.localfiles import cache_dir
+
+    try:
+        content = json.dumps(doc.data, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return None
+    key = hashlib.sha256(f"{schema_text()}\0{content}".encode()).hexdigest()
+    return cache_dir() / "valid" / key
+
+
+def _remember_valid(marker: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+def _subschema(error: ValidationError) -> dict[str, Any]:
+    return error.schema if isinstance(error.schema, dict) else {}
+
+
+def _missing_key(error: ValidationError) -> str:
+    return str(error.message).split("'")[1] if "'" in error.message else str(error.message)
+
+
+def _problems_for(error: ValidationError, doc: SourceDoc) -> list[Problem]:
+    path: NodePath = tuple(error.absolute_path)
+    if error.validator == "required" and not path:
+        missing = _missing_key(error)
+        return [Problem(doc.where(()), missing, f"missing required key '{missing}'", None)]
+    if "propertyNames" in error.relative_schema_path:
+        return [_bad_name(error, doc, path)]
+    if error.validator == "additionalProperties":
+        return _unknown_keys(error, doc, path)
+    message, hint = _describe(error)
+    return [Problem(doc.where(path), dotted(path), message, hint)]
+
+
+def _bad_name(error: ValidationError, doc: SourceDoc, path: NodePath) -> Problem:
+    name = str(error.instance)
+    rule = _subschema(error).get("description", "not a valid name")
+    return Problem(doc.key_where((*path, name)), dotted((*path, name)), f"invalid name {name!r}: {rule}")
+
+
+def _unknown_keys(error: ValidationError, doc: SourceDoc, path: NodePath) -> list[Problem]:
+    allowed = sorted(_subschema(error).get("properties", {}))
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    problems = []
+    for key in (k for k in instance if k not in allowed):
+        problems.append(
+            Problem(doc.key_where((*path, key)), dotted((*path, key)), f"unknown key '{key}'", _suggest(key, allowed))
+        )
+    return problems
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "allowed keys: " + ", ".join(choices) if choices else "no keys are allowed here"
+
+
+def _describe(error: ValidationError) -> tuple[str, str | None]:
+    defs = schema()["$defs"]
+    if _subschema(error) == defs["size"]:
+        return _unit_message(parse_size, error.instance)
+    if _subschema(error) == defs["duration"]:
+        return _unit_message(parse_duration, error.instance)
+    return _generic_message(error)
+
+
+def _unit_message(parser: Any, value: object) -> tuple[str, str | None]:
+    try:
+        parser(value)
+    except UnitError as exc:
+        return str(exc), exc.hint
+    return f"invalid value {value!r}", None  # pragma: no cover - schema and parser agree
+
+
+def _generic_message(error: ValidationError) -> tuple[str, str | None]:
+    kind = error.validator
+    value = error.instance
+    if kind == "type":
+        wanted: Any = error.validator_value
+        names = [wanted] if isinstance(wanted, str) else list(wanted)
+        hint = "quote it" if isinstance(value, (int, float)) and "string" in names else None
+        return f"expected {' or '.join(_TYPE_NAMES[n] for n in names)}, got {_kind_of(value)}", hint
+    if kind == "enum":
+        allowed: Any = error.validator_value
+        choices = [str(c) for c in allowed]
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else None
+        return f"must be one of {', '.join(choices)}; got {value!r}", hint
+    if kind == "const":
+        return f"must be {error.validator_value!r}; got {value!r}", None
+    if kind == "required":
+        return f"missing required key '{_missing_key(error)}'", None
+    if kind == "pattern":
+        field = str(error.absolute_path[-1]) if error.absolute_path else ""
+        rule = _PATTERN_RULES.get(field) or _subschema(error).get("description")
+        return f"invalid value {value!r}" + (f": {rule}" if rule else ""), None
+    if kind in ("minimum", "maximum"):
+        word = "at least" if kind == "minimum" else "at most"
+        return f"must be {word} {error.validator_value}; got {value!r}", None
+    if kind == "minLength":
+        return "must not be empty", None
+    return error.message, None
+
+
+def _kind_of(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
