@@ -1,0 +1,279 @@
+"""The commands that change the hypervisor, apply and destroy: plan, show, confirm, then carry out
+the plan under the project's lock."""
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from vmctl.cli.console import Output
+from vmctl.cli.options import Connect, NoColor, SpecPaths, Workspace, global_options
+from vmctl.cli.planning import show_plan
+from vmctl.errors import AbortedByUser, ApplyError, VmctlError
+
+if TYPE_CHECKING:
+    from vmctl.apply.progress import Reporter
+    from vmctl.cli.session import Session
+    from vmctl.model import LiveState, OwnedState
+    from vmctl.plan.changes import Plan
+
+SpecsOrSavedPlan = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="PATH",
+        help="Spec files or directories (all *.yaml/*.yml in them). Default: ./vmctl.yaml. "
+        "Or one saved plan (vmctl plan --out).",
+        show_default=False,
+    ),
+]
+Guests = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="GUEST",
+        help="Guests to destroy (default: all of this project and workspace). Never a spec file: that is -f.",
+        show_default=False,
+    ),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts and CI).")]
+Parallel = Annotated[
+    int, typer.Option("--parallel", "-p", min=1, max=64, metavar="N", help="Guests worked on at once.")
+]
+LockTimeout = Annotated[
+    str,
+    typer.Option(
+        "--lock-timeout",
+        metavar="DURATION",
+        help="How long to wait for another vmctl working on this project and workspace.",
+    ),
+]
+ShutdownTimeout = Annotated[
+    str,
+    typer.Option(
+        "--shutdown-timeout",
+        metavar="DURATION",
+        help="How long a guest gets to shut down cleanly before it is powered off.",
+    ),
+]
+AllowRestart = Annotated[
+    bool, typer.Option("--allow-restart", help="Restart guests whose changes need it (graceful shutdown first).")
+]
+Wait = Annotated[
+    bool,
+    typer.Option("--wait/--no-wait", help="After starting a guest, wait for its agent and cloud-init (spec: wait:)."),
+]
+Images = Annotated[bool, typer.Option("--images", help="Also delete base-image volumes no other guest uses.")]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeOptions:
+    """How to carry out a plan, as the user asked beyond the spec."""
+
+    yes: bool
+    parallel: int
+    lock_timeout: float
+    shutdown_timeout: float
+    allow_restart: bool = False
+    wait: bool = False
+
+
+def apply(
+    ctx: typer.Context,
+    paths: SpecsOrSavedPlan = None,
+    connect: Connect = None,
+    workspace: Workspace = None,
+    yes: Yes = False,
+    parallel: Parallel = 4,
+    lock_timeout: LockTimeout = "5m",
+    shutdown_timeout: ShutdownTimeout = "1m",
+    allow_restart: AllowRestart = False,
+    wait: Wait = False,
+    no_color: NoColor = False,
+) -> None:
+    """Make the hypervisor match the spec: shows the plan, asks, then applies it (live where possible)."""
+    from vmctl.cli.session import open_session
+
+    given = global_options(ctx, connect, workspace, no_color)
+    how = _change_options(yes, parallel, lock_timeout, shutdown_timeout, allow_restart=allow_restart, wait=wait)
+    paths = paths or []
+    if _is_saved_plan(paths):
+        _apply_saved(paths[0], how, given.output())
+        return
+    session = open_session(paths, given.workspace, given.uri)
+    _apply(session, given.workspace, how, given.output())
+
+
+def _is_saved_plan(paths: Sequence[str]) -> bool:
+    """One path, to a JSON file: a plan saved by `vmctl plan --out`."""
+    return len(paths) == 1 and paths[0].endswith(".json") and Path(paths[0]).is_file()
+
+
+def _apply_saved(path: str, how: ChangeOptions, out: Output) -> None:
+    """Apply a saved plan with the spec, workspace and connection it was made with, if it still holds.
+
+    It was reviewed when it was made, so nothing is asked.
+    """
+    from vmctl.cli.session import open_session
+    from vmctl.plan import saved
+
+    document = saved.load(path)
+    session = open_session(document["spec_paths"], document["workspace"], lambda _spec_says: document["connection"])
+    still_holds = partial(saved.check_fresh, document, path, session)
+    _apply(session, document["workspace"], replace(how, yes=True), out, still_holds)
+
+
+def _apply(
+    session: "Session",
+    workspace: str | None,
+    how: ChangeOptions,
+    out: Output,
+    check: "Callable[[LiveState], None] | None" = None,
+) -> None:
+    """Plan again under the lock (a saved plan must still hold), show, confirm, execute."""
+    from vmctl.apply.lock import apply_lock
+    from vmctl.cli.session import plan_session
+
+    try:
+        with apply_lock(session.uri, session.spec.project, workspace, how.lock_timeout, _announce_wait(out)):
+            plan, live = plan_session(session)
+            if check is not None:
+                check(live)
+            show_plan(out, plan)
+            if plan.empty:
+                return
+            _confirm(out, "Apply these changes?", how.yes)
+            _execute(plan, session, live, how, out, "Apply")
+    finally:
+        session.backend.close()
+
+
+def destroy(
+    ctx: typer.Context,
+    guests: Guests = None,
+    spec_paths: SpecPaths = None,
+    connect: Connect = None,
+    workspace: Workspace = None,
+    yes: Yes = False,
+    parallel: Parallel = 4,
+    lock_timeout: LockTimeout = "5m",
+    shutdown_timeout: ShutdownTimeout = "1m",
+    images: Images = False,
+    no_color: NoColor = False,
+) -> None:
+    """Remove what vmctl made for this project and workspace, and nothing else."""
+    from vmctl.apply.lock import apply_lock
+    from vmctl.cli.session import open_session
+
+    given = global_options(ctx, connect, workspace, no_color)
+    how = _change_options(yes, parallel, lock_timeout, shutdown_timeout)
+    out = given.output()
+    session = open_session(spec_paths or [], given.workspace, given.uri, resolve=False)
+    try:
+        with apply_lock(session.uri, session.spec.project, given.workspace, how.lock_timeout, _announce_wait(out)):
+            _destroy(session, guests or [], images, how, out)
+    finally:
+        session.backend.close()
+
+
+def _destroy(session: "Session", only: Sequence[str], images: bool, how: ChangeOptions, out: Output) -> None:
+    """Read what this project owns, plan its removal (or only the named guests'), show, confirm, execute."""
+    from vmctl.plan.destroy import destroy_plan, unknown_guests
+
+    live = session.backend.read_owned(session.owner, boot_volumes=images)
+    missing = unknown_guests(live, only)
+    if missing:
+        raise VmctlError(f"no guest of this project named {', '.join(missing)}")
+    plan = destroy_plan(live, session.owner, session.uri, only, images)
+    show_plan(out, plan, empty="Nothing to destroy.")
+    if plan.empty:
+        return
+    _confirm(out, "Destroy these?", how.yes)
+    _execute(plan, session, live, how, out, "Destroy")
+
+
+def _change_options(
+    yes: bool, parallel: int, lock_timeout: str, shutdown_timeout: str, allow_restart: bool = False, wait: bool = False
+) -> ChangeOptions:
+    return ChangeOptions(
+        yes=yes,
+        parallel=parallel,
+        lock_timeout=_seconds(lock_timeout, "--lock-timeout"),
+        shutdown_timeout=_seconds(shutdown_timeout, "--shutdown-timeout"),
+        allow_restart=allow_restart,
+        wait=wait,
+    )
+
+
+def _seconds(text: str, option: str) -> float:
+    from vmctl.units import UnitError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except UnitError as exc:
+        raise VmctlError(f"{option}: {exc}", hint=exc.hint) from None
+
+
+def _announce_wait(out: Output) -> Callable[[], None]:
+    return lambda: out.err.print("waiting for another vmctl to finish with this project and workspace…")
+
+
+def _confirm(out: Output, question: str, yes: bool) -> None:
+    """Ask on a terminal; elsewhere only --yes (or a saved plan) says go."""
+    if yes:
+        return
+    if not out.interactive:
+        raise VmctlError(
+            "not on a terminal, and --yes was not given: nothing was changed", hint="add --yes to apply without asking"
+        )
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise AbortedByUser("nothing was changed")
+
+
+def _execute(
+    plan: "Plan", session: "Session", live: "LiveState | OwnedState", how: ChangeOptions, out: Output, verb: str
+) -> None:
+    from vmctl.apply.context import ApplyContext, ApplyOptions
+    from vmctl.apply.executor import execute
+
+    options = ApplyOptions(how.allow_restart, how.wait, how.shutdown_timeout)
+    ctx = ApplyContext(session.backend, session.desired, session.host, session.pool_paths(live), options)
+    reporter = _reporter(out)
+    try:
+        report = execute(plan, ctx, reporter, how.parallel)
+    except KeyboardInterrupt:
+        reporter.close()
+        out.error("interrupted: work in flight stops here", ["run the same command again: it finishes the job"])
+        sys.stdout.flush()
+        os._exit(130)  # worker threads may be inside libvirt calls; a re-run converges from any point
+    reporter.close()
+    _summary(report, out, verb)
+
+
+def _reporter(out: Output) -> "Reporter":
+    from vmctl.apply.progress import LineReporter, LiveReporter
+
+    if out.interactive and out.color:
+        return LiveReporter(out.out)
+    return LineReporter()
+
+
+def _summary(report: Any, out: Output, verb: str) -> None:
+    """Warnings of what succeeded, then the count; what failed becomes the error."""
+    done = [o for o in report.outcomes if o.ok]
+    for outcome in done:
+        for warning in outcome.warnings:
+            out.say(f"[yellow]note[/]: {outcome.subject}: {warning}")
+    if report.ok:
+        out.say(f"[bold green]{verb} complete[/]: {len(done)} change(s) made.")
+        return
+    failed = report.failed
+    raise ApplyError(
+        f"{len(failed)} change(s) failed, {len(done)} succeeded",
+        reasons=[line for o in failed for line in (f"{o.subject}: {o.summary}", *(f"  {d}" for d in o.details))],
+        hint="fix the cause and run apply again: what succeeded is not redone",
+    )

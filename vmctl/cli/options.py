@@ -1,0 +1,89 @@
+"""Options several commands share, and how the global ones given before a command meet its own.
+
+typer reads options before the command only in the app's callback. So that `--connect`,
+`--workspace` and `--no-color` may also follow the command, each command declares them again, and
+the value given after the command wins over the one given before it.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+
+from vmctl.cli.console import Output
+
+PATHS_HELP = "Spec files or directories (all *.yaml/*.yml in them). Default: ./vmctl.yaml"
+CONNECT_HELP = "libvirt URI. Also VMCTL_CONNECT; then the spec's connection; then LIBVIRT_DEFAULT_URI."
+WORKSPACE_HELP = "Prefix domain names with NAME-, so one spec runs many times on a host. Also VMCTL_WORKSPACE."
+NO_COLOR_HELP = "No colours (also NO_COLOR)."
+
+Paths = Annotated[list[str] | None, typer.Argument(metavar="PATH", help=PATHS_HELP, show_default=False)]
+SpecPaths = Annotated[
+    list[str] | None,
+    typer.Option("--spec", "-f", metavar="PATH", help="Spec file or directory (repeatable).", show_default=False),
+]
+Connect = Annotated[str | None, typer.Option("--connect", "-c", metavar="URI", help=CONNECT_HELP, show_default=False)]
+Workspace = Annotated[
+    str | None, typer.Option("--workspace", "-w", metavar="NAME", help=WORKSPACE_HELP, show_default=False)
+]
+NoColor = Annotated[bool, typer.Option("--no-color", help=NO_COLOR_HELP)]
+Json = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
+
+# Before the command, the environment stands in for an option not given: a command's own option
+# still wins over it, and the spec's connection comes after it.
+GlobalConnect = Annotated[
+    str | None,
+    typer.Option(
+        "--connect",
+        "-c",
+        metavar="URI",
+        envvar="VMCTL_CONNECT",
+        show_envvar=False,
+        help=CONNECT_HELP,
+        show_default=False,
+    ),
+]
+GlobalWorkspace = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        metavar="NAME",
+        envvar="VMCTL_WORKSPACE",
+        show_envvar=False,
+        help=WORKSPACE_HELP,
+        show_default=False,
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalOptions:
+    """Where to connect, which workspace, and whether to colour: the same for every command."""
+
+    connect: str | None = None
+    workspace: str | None = None
+    no_color: bool = False
+
+    def uri(self, spec_connection: str | None) -> str:
+        """--connect > VMCTL_CONNECT > the spec's connection > LIBVIRT_DEFAULT_URI > qemu:///system.
+
+        `connect` holds VMCTL_CONNECT already when no --connect was given (see GlobalConnect).
+        """
+        return self.connect or spec_connection or os.environ.get("LIBVIRT_DEFAULT_URI") or "qemu:///system"
+
+    def output(self) -> Output:
+        return Output(color=not self.no_color)
+
+
+def global_options(
+    ctx: typer.Context, connect: str | None = None, workspace: str | None = None, no_color: bool = False
+) -> GlobalOptions:
+    """The global options given after the command, each falling back to the one given before it."""
+    before = ctx.find_object(GlobalOptions) or GlobalOptions()
+    return GlobalOptions(
+        connect=connect or before.connect,
+        workspace=workspace or before.workspace or None,
+        no_color=no_color or before.no_color,
+    )

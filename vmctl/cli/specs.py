@@ -1,0 +1,89 @@
+"""The commands about the spec itself: validate it, print its schema, print the XML it makes for a guest.
+
+validate must stay fast and offline: it never imports libvirt or pycdlib.
+"""
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from vmctl.cli.exitstatus import ExitStatus
+from vmctl.cli.options import Connect, Json, NoColor, Paths, SpecPaths, Workspace, global_options
+from vmctl.errors import Problem, SpecError, VmctlError
+
+Guest = Annotated[str, typer.Argument(metavar="GUEST", help="Guest (domain) name, as in the spec (with count: web-1).")]
+
+
+def schema() -> None:
+    """Print the spec's JSON Schema (for editors: # yaml-language-server: $schema=...)."""
+    from vmctl.spec.schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+def validate(
+    ctx: typer.Context,
+    paths: Paths = None,
+    workspace: Workspace = None,
+    as_json: Json = False,
+    no_color: NoColor = False,
+) -> ExitStatus:
+    """Check spec files and print every problem, each as FILE:LINE:COL: path: message."""
+    from vmctl.spec.load import load_spec
+
+    given = global_options(ctx, workspace=workspace, no_color=no_color)
+    out = given.output()
+    try:
+        spec = load_spec(paths or [], given.workspace)
+    except SpecError as exc:
+        if not as_json:
+            raise
+        out.json({"valid": False, "problems": [_problem_json(p) for p in exc.problems]})
+        return ExitStatus.ERROR
+    if as_json:
+        guests = [g.name for g in spec.guests]
+        out.json({"valid": True, "project": spec.project, "files": list(spec.files), "guests": guests})
+    else:
+        count = len(spec.guests)
+        plural = "s" if count != 1 else ""
+        out.say(f"[green]ok[/]: {len(spec.files)} file(s), {count} guest{plural} in project {spec.project}")
+    return ExitStatus.OK
+
+
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    loc = problem.location
+    return {
+        "file": loc.file if loc else None,
+        "line": loc.line if loc else None,
+        "column": loc.column if loc else None,
+        "path": problem.path,
+        "message": problem.message,
+        "hint": problem.hint,
+    }
+
+
+def xml(
+    ctx: typer.Context,
+    guest: Guest,
+    spec_paths: SpecPaths = None,
+    connect: Connect = None,
+    workspace: Workspace = None,
+) -> None:
+    """Print the domain XML vmctl would define for GUEST."""
+    from vmctl.cli.session import open_session
+    from vmctl.libvirtxml.definition import domain_definition, guest_record
+
+    given = global_options(ctx, connect, workspace)
+    session = open_session(spec_paths or [], given.workspace, given.uri)
+    try:
+        live = session.read_live()
+    finally:
+        session.backend.close()
+    wanted = session.desired.guest(guest) or next((g for g in session.desired.guests if g.hostname == guest), None)
+    if wanted is None:
+        names = ", ".join(g.name for g in session.desired.guests) or "none"
+        raise VmctlError(f"no guest named {guest!r} in the spec", hint=f"guests: {names}")
+    current = live.guest(wanted.name)
+    record = guest_record(wanted, session.desired, current)
+    sys.stdout.write(domain_definition(wanted, record, session.host, session.pool_paths(live), current))

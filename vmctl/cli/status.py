@@ -1,0 +1,85 @@
+"""`vmctl status`: per guest, its state, drift from the spec, IP addresses, and whether it is ready."""
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from vmctl.cli.console import Output
+from vmctl.cli.options import Connect, Json, NoColor, Paths, Workspace, global_options
+
+if TYPE_CHECKING:
+    from vmctl.cli.session import Session
+    from vmctl.model import LiveState
+    from vmctl.plan.changes import Plan
+
+
+def status(
+    ctx: typer.Context,
+    paths: Paths = None,
+    connect: Connect = None,
+    workspace: Workspace = None,
+    as_json: Json = False,
+    no_color: NoColor = False,
+) -> None:
+    """Per guest: state, drift from the spec, IP addresses, and whether it is ready."""
+    from vmctl.cli.session import open_session, plan_session
+
+    given = global_options(ctx, connect, workspace, no_color)
+    session = open_session(paths or [], given.workspace, given.uri)
+    try:
+        plan, live = plan_session(session)
+        rows = [_guest_status(session, plan, name) for name in _guest_names(session, live)]
+    finally:
+        session.backend.close()
+    if as_json:
+        given.output().json({"project": session.spec.project, "workspace": session.spec.workspace, "guests": rows})
+    else:
+        _status_table(rows, given.output())
+
+
+def _guest_names(session: "Session", live: "LiveState") -> list[str]:
+    """The spec's guests in its order, then guests of this project the spec no longer has."""
+    names = [g.name for g in session.desired.guests]
+    return names + [g.name for g in live.guests if g.name not in names]
+
+
+def _guest_status(session: "Session", plan: "Plan", name: str) -> dict[str, Any]:
+    change = next((c for c in plan.guest_changes() if c.name == name), None)
+    row: dict[str, Any] = {"name": name, "state": "absent", "drift": change is not None, "ips": [], "ready": False}
+    if not session.backend.domain_exists(name):
+        return row
+    active = session.backend.is_active(name)
+    row["state"] = "running" if active else "stopped"
+    if change is not None:
+        row["pending"] = change.action.label
+    if active:
+        addresses = session.backend.addresses(name)
+        row["ips"] = sorted({ip for ips in addresses.values() for ip in ips})
+        row["ready"] = _ready(session, name)
+    return row
+
+
+def _ready(session: "Session", name: str) -> bool:
+    """The guest agent answers, and cloud-init has finished if the spec waits for it."""
+    from vmctl.apply.waiting import cloud_init_done
+    from vmctl.errors import VmctlError
+
+    guest = session.desired.guest(name)
+    try:
+        session.backend.agent(name, "guest-ping", timeout=2)
+        return not (guest and guest.wait.cloud_init) or cloud_init_done(session.backend, name)
+    except VmctlError:  # HypervisorError included: no agent yet
+        return False
+
+
+def _status_table(rows: list[dict[str, Any]], out: Output) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("GUEST", "STATE", "DRIFT", "READY", "IP ADDRESSES"):
+        table.add_column(column)
+    for row in rows:
+        drift = f"yes ({row['pending']})" if row.get("pending") else ("yes" if row["drift"] else "no")
+        ready = "yes" if row["ready"] else "no" if row["state"] == "running" else "-"
+        table.add_row(row["name"], row["state"], drift, ready, ", ".join(row["ips"]) or "-")
+    out.out.print(table)
