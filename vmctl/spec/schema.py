@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import vmctl
 from vmctl.errors import Problem
 from vmctl.spec.source import NodePath, SourceDoc, dotted
 from vmctl.units import UnitError, parse_duration, parse_size
@@ -27,17 +28,25 @@ _TYPE_NAMES = {
 }
 
 
-@cache
-def schema_text() -> str:
-    """The schema as published (schemas/vmctl.schema.json), installed as package data beside the code.
+def schema_file(name: str) -> Path:
+    """A published JSON Schema (schemas/NAME): vmctl.schemas package data when installed, else the
+    checkout's schemas/ beside the vmctl package (PYTHONPATH=. without an install).
 
-    Read from the package's directory: importlib.resources would add its zip support to every run.
+    The package's directory, not importlib.resources: that would load tempfile and zipfile on every
+    run, and vmctl is never imported from a zip (libvirt-python is a C extension).
     """
     from importlib.util import find_spec
 
     package = find_spec("vmctl.schemas")
-    assert package is not None and package.submodule_search_locations, "vmctl.schemas is not installed"
-    return (Path(package.submodule_search_locations[0]) / "vmctl.schema.json").read_text("utf-8")
+    if package is not None and package.submodule_search_locations:
+        return Path(next(iter(package.submodule_search_locations))) / name
+    return Path(next(iter(vmctl.__path__))).parent / "schemas" / name
+
+
+@cache
+def schema_text() -> str:
+    """The spec's schema as published (schemas/vmctl.schema.json)."""
+    return schema_file("vmctl.schema.json").read_text("utf-8")
 
 
 @cache
@@ -101,7 +110,8 @@ def _valid_marker(doc: SourceDoc) -> Path | None:
         content = json.dumps(doc.data, sort_keys=True, default=repr)
     except (TypeError, ValueError):
         return None
-    key = hashlib.sha256(f"{schema_text()}\0{content}".encode()).hexdigest()
+    # The version too: a release can add checks in code that the schema text does not show.
+    key = hashlib.sha256(f"{vmctl.__version__}\0{schema_text()}\0{content}".encode()).hexdigest()
     return cache_dir() / "valid" / key
 
 
