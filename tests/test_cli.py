@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from vmctl import __version__
 
 from .conftest import CliResult
@@ -59,6 +61,15 @@ def test_a_usage_error_shows_the_usage_of_the_command_it_was_meant_for(cli: Cli)
     assert result.code == 1
     assert result.err.startswith("Usage: vmctl destroy [OPTIONS] [GUEST]...\n")
     assert "hint: vmctl destroy --help lists what it takes" in result.err
+
+
+def test_ctrl_c_exits_130_with_a_message(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted() -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("vmctl.spec.schema.schema_text", interrupted)
+    result = cli("schema")
+    assert result.code == 130 and result.err == "error: interrupted\n"
 
 
 def test_a_mistyped_command_or_option_gets_a_suggestion(cli: Cli) -> None:
