@@ -22,6 +22,37 @@ TEST_DRIVER = "test:///default"
 SCRATCH = Path("/var/lib/vmctl-tests")
 
 
+def _not_installed() -> str | None:
+    """What keeps the suite from testing this checkout: a distribution pyproject names (or vmctl
+    itself, installed editable from here) missing from this environment. Metadata lookups only."""
+    import json
+    import re
+    import sys
+    import tomllib
+    from importlib import metadata
+
+    # Not the checkout itself: an editable install leaves vmctl.egg-info there, installed or not.
+    site = [p for p in sys.path if p and Path(p).resolve() != ROOT]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"], "vmctl"]
+    names = [re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0] for spec in wanted]
+    missing = [name for name in names if not any(metadata.distributions(name=name, path=site))]
+    if missing:
+        return f"not installed: {', '.join(missing)}"
+    vmctl = next(iter(metadata.distributions(name="vmctl", path=site)))
+    origin = json.loads(vmctl.read_text("direct_url.json") or "{}")
+    if origin and (origin.get("url") != ROOT.as_uri() or not origin.get("dir_info", {}).get("editable")):
+        return f"the vmctl installed here is not an editable install of {ROOT} but of {origin.get('url')}"
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    problem = _not_installed()
+    if problem:
+        hint = "Run `make test`, or `pip install -e '.[test]'` in this virtualenv, first."
+        pytest.exit(f"vmctl's tests run against this checkout: {problem}. {hint}", pytest.ExitCode.USAGE_ERROR)
+
+
 @dataclass
 class CliResult:
     code: int

@@ -200,3 +200,21 @@ def test_the_validity_cache_misses_after_an_upgrade(monkeypatch: pytest.MonkeyPa
     assert len(first) == 1
     assert checked_with("1.0") == first  # a hit: nothing new remembered
     assert len(checked_with("1.1") - first) == 1  # a miss: checked, and remembered under the new version
+
+
+def test_pytest_without_an_editable_install_says_what_to_run(venv: Path) -> None:
+    """The suite run by a Python whose vmctl is the wheel, not this checkout: a message, not 500 errors."""
+    command = [
+        venv / "bin" / "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--co",
+        "tests/test_layering.py",
+    ]
+    ran = subprocess.run(command, cwd=ROOT, env=_outside_env(), capture_output=True, text=True)
+    assert ran.returncode == pytest.ExitCode.USAGE_ERROR, ran.stdout + ran.stderr
+    assert f"not an editable install of {ROOT}" in ran.stderr
+    assert "pip install -e '.[test]'" in ran.stderr
