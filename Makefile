@@ -2,13 +2,18 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench deps lint clean-demo
+.PHONY: demo test bench deps system-deps libvirtd lint clean-demo
 
-deps:
+deps: system-deps libvirtd
+
+system-deps:
 	bash scripts/system-deps.sh
+
+libvirtd:
 	bash scripts/start-libvirtd.sh
 
-$(BIN)/vmctl: pyproject.toml
+# Order-only on system-deps: building libvirt-python needs libvirt-dev, even for `make lint` or `make -j`.
+$(BIN)/vmctl: pyproject.toml | system-deps
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
