@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vmctl.cachedir import cache_dir
 from vmctl.errors import VmctlError
-from vmctl.model.types import ImageFacts, Spec
+from vmctl.model import ImageFacts, Spec
 from vmctl.resolve.disksize import virtual_size
 
 _CHUNK = 1024 * 1024
@@ -24,13 +25,6 @@ class LocalFacts:
     images: dict[str, ImageFacts] = field(default_factory=dict)
     image_files: dict[str, Path] = field(default_factory=dict)  # image name -> local file (cached download)
     files: dict[Path, ImageFacts] = field(default_factory=dict)  # boot files (kernel, initrd)
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("VMCTL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vmctl"
-    )
-    return Path(base)
 
 
 def gather(spec: Spec, progress: Progress | None = None) -> LocalFacts:

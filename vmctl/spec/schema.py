@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import vmctl
+import vmctl.schemas
 from vmctl.errors import Problem
 from vmctl.spec.source import NodePath, SourceDoc, dotted
 from vmctl.units import UnitError, parse_duration, parse_size
@@ -29,18 +30,13 @@ _TYPE_NAMES = {
 
 
 def schema_file(name: str) -> Path:
-    """A published JSON Schema (schemas/NAME): vmctl.schemas package data when installed, else the
-    checkout's schemas/ beside the vmctl package (PYTHONPATH=. without an install).
+    """A published JSON Schema (schemas/NAME), found as the vmctl.schemas package's data: installed, the
+    wheel carries it there; in a checkout, vmctl/schemas is a link to the top-level schemas/.
 
     The package's directory, not importlib.resources: that would load tempfile and zipfile on every
     run, and vmctl is never imported from a zip (libvirt-python is a C extension).
     """
-    from importlib.util import find_spec
-
-    package = find_spec("vmctl.schemas")
-    if package is not None and package.submodule_search_locations:
-        return Path(next(iter(package.submodule_search_locations))) / name
-    return Path(next(iter(vmctl.__path__))).parent / "schemas" / name
+    return Path(next(iter(vmctl.schemas.__path__))) / name
 
 
 @cache
@@ -104,7 +100,7 @@ def check_document(doc: SourceDoc) -> list[Problem]:
 
 
 def _valid_marker(doc: SourceDoc) -> Path | None:
-    from vmctl.resolve.localfiles import cache_dir
+    from vmctl.cachedir import cache_dir
 
     try:
         content = json.dumps(doc.data, sort_keys=True, default=repr)
