@@ -14,7 +14,7 @@ import pytest
 
 from vmctl.hypervisor import connect
 from vmctl.hypervisor.libvirt.reading import _Capacities
-from vmctl.model.types import Owner
+from vmctl.model import Owner
 
 GIB = 1024**3
 

@@ -16,7 +16,7 @@ from vmctl.libvirtxml.domain import carry_over
 from vmctl.libvirtxml.network import network_xml, read_network
 from vmctl.libvirtxml.readback import read_domain
 from vmctl.libvirtxml.storage import pool_xml, read_pool, volume_xml
-from vmctl.model.types import DesiredState, HostFacts, LiveGuest, Owner
+from vmctl.model import DesiredState, HostFacts, LiveGuest, Owner
 from vmctl.plan.guest import diff_guest
 from vmctl.resolve.desired import desired_state
 from vmctl.resolve.localfiles import gather
@@ -135,7 +135,7 @@ def test_domain_xml_reads_back_to_the_same_guest(resolve: Resolve, host: HostFac
         assert view.guest is not None
         sizes = {d.name: d.size for d in guest.disks}
         parsed = replace(view.guest, disks=tuple(replace(d, size=sizes[d.name]) for d in view.guest.disks))
-        live = LiveGuest(guest.name, "uuid", record, replace(parsed, state=guest.state), None, view.targets)
+        live = LiveGuest(guest.name, "uuid", record, replace(parsed, state=guest.state), None)
         assert diff_guest(guest, live).fields == [], guest.name
 
 

@@ -16,7 +16,7 @@ import pytest
 from vmctl.hypervisor import LibvirtBackend, connect
 from vmctl.libvirtxml.definition import domain_definition, guest_record
 from vmctl.libvirtxml.metadata import guest_element
-from vmctl.model.types import DesiredState, VolumeRef
+from vmctl.model import DesiredState, VolumeRef
 
 from .test_roundtrip import EXAMPLE_NAMES, example_copy, resolve
 

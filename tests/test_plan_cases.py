@@ -5,6 +5,8 @@ Each case has:
   live.yaml     what the hypervisor holds, described as the spec that was applied (`applied:`, a file
                 name) plus what changed behind vmctl's back (`drift:`), foreign objects, and volumes
   plan.txt      the expected plan, exactly as `vmctl plan` prints it (or error.txt for a refused plan)
+  steps.txt     how apply will carry it out, as the plan decided: each guest's live requests, disk
+                targets, what it writes and its power; each volume's operation
   case.yaml     optional: stub image files to create ({images: {name.qcow2: size}}), host facts;
                 `known_bug: why` marks a case whose plan is wrong: it has no expected file yet and
                 xfails (UPDATE_GOLDEN leaves it alone) until the bug is fixed and the key removed
@@ -32,7 +34,7 @@ import yaml
 from vmctl.errors import PlanError
 from vmctl.libvirtxml.definition import domain_definition, guest_record
 from vmctl.libvirtxml.readback import read_domain
-from vmctl.model.types import (
+from vmctl.model import (
     DesiredState,
     GuestRecord,
     GuestSpec,
@@ -46,6 +48,7 @@ from vmctl.model.types import (
     VolumeInfo,
     VolumeRef,
 )
+from vmctl.plan.changes import Change, Plan
 from vmctl.plan.planner import make_plan
 from vmctl.plan.render import render_text
 from vmctl.resolve.desired import desired_state
@@ -103,7 +106,7 @@ def _live_guest(guest: GuestSpec, applied: DesiredState, live_doc: dict[str, Any
     running = None
     if guest.state == "running":
         running = _drifted(replace(parsed, state="running"), drift.get("running", {}))
-    return LiveGuest(guest.name, view.uuid or "uuid-" + guest.name, record, config, running, view.targets)
+    return LiveGuest(guest.name, view.uuid or "uuid-" + guest.name, record, config, running)
 
 
 def _record_drifted(record: GuestRecord, changes: dict[str, Any]) -> GuestRecord:
@@ -146,12 +149,12 @@ def _volumes(
 ) -> dict[tuple[str, str], VolumeInfo]:
     volumes: dict[tuple[str, str], VolumeInfo] = {}
     for upload in applied.uploads if applied else ():
-        volumes[(upload.pool, upload.volume)] = VolumeInfo(upload.pool, upload.volume, -1)
+        volumes[(upload.pool, upload.volume)] = VolumeInfo(upload.pool, upload.volume, None)
     for guest in guests:
         for disk in guest.config.disks:
-            volumes[(disk.pool, disk.volume)] = VolumeInfo(disk.pool, disk.volume, disk.size or -1)
+            volumes[(disk.pool, disk.volume)] = VolumeInfo(disk.pool, disk.volume, disk.size)
         for claim in guest.record.claims:
-            volumes.setdefault((claim.pool, claim.name), VolumeInfo(claim.pool, claim.name, -1))
+            volumes.setdefault((claim.pool, claim.name), VolumeInfo(claim.pool, claim.name, None))
     for missing in live_doc.get("missing_volumes", []):
         volumes.pop(tuple(missing.split("/", 1)), None)  # type: ignore[arg-type]
     return volumes
@@ -167,7 +170,7 @@ def _foreign_network(doc: dict[str, Any]) -> LiveNetwork:
     return LiveNetwork(spec, owner, True, True)
 
 
-def compute(case: str, tmp_path: Path) -> tuple[str, Path, dict[str, Any]]:
+def compute(case: str, tmp_path: Path) -> tuple[str, Path, dict[str, Any], Plan | None]:
     folder, meta = prepare(case, tmp_path)
     host = HostFacts(**meta.get("host", {}))
     live_doc = yaml.safe_load((folder / "live.yaml").read_text()) or {}
@@ -175,15 +178,49 @@ def compute(case: str, tmp_path: Path) -> tuple[str, Path, dict[str, Any]]:
     live = live_from(folder, live_doc, host, cache)
     try:
         desired = resolved(folder / "spec.yaml", meta.get("workspace"), host, cache)
-        text = render_text(make_plan(desired, live, URI))
-        return text.replace(str(folder), "<case>"), CASES / case / "plan.txt", meta
+        plan = make_plan(desired, live, URI)
+        return render_text(plan).replace(str(folder), "<case>"), CASES / case / "plan.txt", meta, plan
     except PlanError as exc:
-        return "\n".join([exc.message, *exc.details()]) + "\n", CASES / case / "error.txt", meta
+        return "\n".join([exc.message, *exc.details()]) + "\n", CASES / case / "error.txt", meta, None
+
+
+def steps_text(plan: Plan) -> str:
+    """What apply will do, change by change, as the plan decided it."""
+    lines = []
+    for change in plan.changes:
+        if change.steps is not None:
+            lines.extend(_guest_steps(change))
+        if change.volume is not None:
+            step = change.volume
+            extra = [f"size {step.size}" if step.size else "", f"disk {step.disk}" if step.disk else ""]
+            extra.append(f"device {step.target}" if step.target else "")
+            detail = ", ".join(e for e in extra if e)
+            lines.append(
+                f"volume {step.ref.pool}/{step.ref.name}: {step.work.value}" + (f" ({detail})" if detail else "")
+            )
+    return "\n".join(lines) + "\n" if lines else "(nothing)\n"
+
+
+def _guest_steps(change: Change) -> list[str]:
+    steps = change.steps
+    assert steps is not None
+    lines = [f"guest {change.name} ({change.action.label}):"]
+    for request in steps.devices:
+        words = [request.work.value, request.device, request.target, str(request.amount) if request.amount else ""]
+        lines.append("  live: " + " ".join(w for w in words if w))
+    if steps.targets:
+        lines.append("  targets: " + ", ".join(f"{disk}={dev}" for disk, dev in sorted(steps.targets.items())))
+    writes = [name for name in ("claim_first", "write_config", "write_record", "verify") if getattr(steps, name)]
+    lines.append("  writes: " + (", ".join(writes) or "nothing"))
+    if steps.autostart is not None:
+        lines.append(f"  autostart: {str(steps.autostart).lower()}")
+    lines.append(f"  power: {steps.power.value}")
+    return lines
 
 
 @pytest.mark.parametrize("case", case_names())
 def test_plan_case(case: str, tmp_path: Path) -> None:
-    text, expected_file, meta = compute(case, tmp_path)
+    text, expected_file, meta, _plan = compute(case, tmp_path)
     known_bug = meta.get("known_bug")
     if os.environ.get("UPDATE_GOLDEN") and not known_bug:
         expected_file.write_text(text)
@@ -191,6 +228,18 @@ def test_plan_case(case: str, tmp_path: Path) -> None:
         pytest.xfail(f"known bug: {known_bug}\nthe plan now is:\n{text}")
     assert expected_file.exists(), f"{case}: expected {expected_file.name} (the plan was: {text})"
     assert text == expected_file.read_text()
+
+
+@pytest.mark.parametrize("case", [c for c in case_names() if (CASES / c / "plan.txt").exists()])
+def test_plan_case_steps(case: str, tmp_path: Path) -> None:
+    """Apply executes exactly these: the planner's decisions, pinned per case."""
+    _text, _file, _meta, plan = compute(case, tmp_path)
+    assert plan is not None
+    expected_file = CASES / case / "steps.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        expected_file.write_text(steps_text(plan))
+    assert expected_file.exists(), f"{case}: expected steps.txt (the steps were:\n{steps_text(plan)})"
+    assert steps_text(plan) == expected_file.read_text()
 
 
 @pytest.mark.parametrize("case", [c for c in case_names() if (CASES / c / "plan.txt").exists()])

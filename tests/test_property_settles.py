@@ -15,11 +15,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vmctl.apply.context import ApplyContext, ApplyOptions
 from vmctl.apply.executor import execute
-from vmctl.apply.guest import ApplyContext, ApplyOptions
 from vmctl.apply.progress import LineReporter
 from vmctl.hypervisor import LibvirtBackend, connect
-from vmctl.model.types import Owner
+from vmctl.model import Owner
 from vmctl.plan.destroy import destroy_plan
 from vmctl.plan.planner import make_plan
 from vmctl.resolve.desired import desired_state

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
+from vmctl.apply.context import ApplyContext, ApplyOptions
 from vmctl.apply.executor import execute
-from vmctl.apply.guest import ApplyContext, ApplyOptions
 from vmctl.apply.progress import LineReporter
 from vmctl.hypervisor import LibvirtBackend, connect
 from vmctl.libvirtxml.definition import domain_definition, guest_record
-from vmctl.model.types import DesiredState, GuestSpec, Owner
+from vmctl.model import DesiredState, GuestSpec, GuestState, Owner
 from vmctl.plan.guest import same_machine
 from vmctl.plan.planner import make_plan
 from vmctl.resolve.desired import desired_state
@@ -59,7 +59,7 @@ def resolve(
     return stopped(desired_state(spec, gather(spec), backend.host_facts()))
 
 
-def comparable(guest: GuestSpec) -> dict[str, Any]:
+def comparable(guest: GuestSpec | GuestState) -> dict[str, Any]:
     """The fields a spec sets, in the form both sides share."""
     return {
         "accel": guest.accel,
@@ -70,7 +70,10 @@ def comparable(guest: GuestSpec) -> dict[str, Any]:
         "state": guest.state,
         "autostart": guest.autostart,
         "boot": guest.boot,
-        "disks": sorted(guest.disks, key=lambda d: d.name),
+        "disks": sorted(
+            ((d.name, d.bus, d.pool, d.volume, d.size, d.image, d.image_sha256) for d in guest.disks),
+            key=lambda d: d[0],
+        ),
         "nics": sorted(guest.nics, key=lambda n: n.name),
         "shares": guest.shares,
         "devices": guest.devices,

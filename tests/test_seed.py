@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from vmctl.cloudinit.seed import build_iso, seed_content
-from vmctl.model.types import CloudInitSpec
+from vmctl.model import CloudInitSpec
 
 USER_DATA = {
     "hostname": "web",

@@ -13,7 +13,7 @@ import libvirt
 
 from vmctl.libvirtxml.network import read_network
 from vmctl.libvirtxml.readback import read_domain
-from vmctl.model.types import Owner
+from vmctl.model import Owner
 
 OwnerTest = Callable[[Owner], bool]
 NameTest = Callable[[str], bool]

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from vmctl.apply.guest import ApplyContext, GuestWork, Outcome
+from vmctl.apply.context import ApplyContext, Outcome
+from vmctl.apply.guest import GuestWork
 from vmctl.apply.progress import Reporter
 from vmctl.errors import VmctlError
-from vmctl.plan.changes import Action, Change, Plan
+from vmctl.plan.changes import Action, Change, Kind, Plan
 
 
 @dataclass
@@ -35,28 +36,28 @@ class ApplyReport:
 def execute(plan: Plan, ctx: ApplyContext, reporter: Reporter, parallel: int = 4) -> ApplyReport:
     report = ApplyReport()
     runner = _Runner(ctx, reporter, report)
-    for change in _of_kind(plan, "pool", deletes=False):
+    for change in _of_kind(plan, Kind.POOL, deletes=False):
         runner.run(f"pool {change.name}", partial(runner.pool, change))
-    for change in _of_kind(plan, "image", deletes=False):
+    for change in _of_kind(plan, Kind.IMAGE, deletes=False):
         runner.run(f"image {change.name}", partial(runner.upload, change))
-    for change in _of_kind(plan, "network", deletes=False):
+    for change in _of_kind(plan, Kind.NETWORK, deletes=False):
         runner.run(f"network {change.name}", partial(runner.network, change))
     if not report.ok:
         report.outcomes.append(Outcome("guests", False, "not started: what they need could not be made"))
         return report
     runner.guests([c for c in plan.guest_changes() if c.action is not Action.DELETE], plan, parallel)
     runner.guests([c for c in plan.guest_changes() if c.action is Action.DELETE], plan, parallel)
-    for change in _of_kind(plan, "image", deletes=True):
+    for change in _of_kind(plan, Kind.IMAGE, deletes=True):
         runner.run(f"image {change.name}", partial(runner.delete_image, change))
-    for change in _of_kind(plan, "network", deletes=True):
+    for change in _of_kind(plan, Kind.NETWORK, deletes=True):
         runner.run(f"network {change.name}", partial(runner.delete_network, change))
-    for change in _of_kind(plan, "pool", deletes=True):
+    for change in _of_kind(plan, Kind.POOL, deletes=True):
         runner.run(f"pool {change.name}", partial(runner.delete_pool, change))
     return report
 
 
-def _of_kind(plan: Plan, kind: str, deletes: bool) -> list[Change]:
-    return [c for c in plan.changes if c.kind == kind and (c.action is Action.DELETE) == deletes]
+def _of_kind(plan: Plan, kind: Kind, deletes: bool) -> list[Change]:
+    return [c for c in plan.of_kind(kind) if (c.action is Action.DELETE) == deletes]
 
 
 class _Runner:
@@ -129,17 +130,13 @@ class _Runner:
     def guests(self, changes: list[Change], plan: Plan, parallel: int) -> None:
         if not changes:
             return
-        volumes: dict[str | None, list[Change]] = {}
-        for change in plan.changes:
-            if change.kind == "volume":
-                volumes.setdefault(change.guest, []).append(change)
         with ThreadPoolExecutor(max(1, parallel)) as pool:
-            futures = [pool.submit(self._guest, c, volumes.get(c.name, [])) for c in changes]
+            futures = [pool.submit(self._guest, c, plan.volumes_of(c.name)) for c in changes]
             for future in futures:
                 outcome = future.result()
                 self.report.outcomes.append(outcome)
 
-    def _guest(self, change: Change, volumes: list[Change]) -> Outcome:
+    def _guest(self, change: Change, volumes: tuple[Change, ...]) -> Outcome:
         subject = f"guest {change.name}"
         work = GuestWork(self.ctx, change, volumes, lambda message: self.reporter.event(subject, message))
         try:

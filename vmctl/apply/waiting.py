@@ -6,21 +6,17 @@ import base64
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
 from vmctl.errors import HypervisorError, VmctlError, WaitTimeout
-from vmctl.model.types import GuestSpec
+from vmctl.hypervisor.interface import Hypervisor
+from vmctl.model import GuestSpec
 
 AGENT_POLL = 0.25  # a ping is cheap: answer as soon as the agent is up
 CLOUD_INIT_POLL = 1.0  # each check starts a process in the guest
 
 
-class AgentChannel(Protocol):
-    def agent(self, name: str, command: str, arguments: dict[str, Any] | None = None, timeout: int = 5) -> Any: ...
-
-
 def wait_ready(
-    backend: AgentChannel,
+    backend: Hypervisor,
     guest: GuestSpec,
     log_path: str | None,
     say: Callable[[str], None],
@@ -66,7 +62,7 @@ def _until(
     )
 
 
-def _agent_answers(backend: AgentChannel, name: str) -> bool:
+def _agent_answers(backend: Hypervisor, name: str) -> bool:
     try:
         backend.agent(name, "guest-ping", timeout=1)
     except HypervisorError:
@@ -74,7 +70,7 @@ def _agent_answers(backend: AgentChannel, name: str) -> bool:
     return True
 
 
-def guest_exec(backend: AgentChannel, name: str, path: str, args: list[str], timeout: float = 30) -> tuple[int, str]:
+def guest_exec(backend: Hypervisor, name: str, path: str, args: list[str], timeout: float = 30) -> tuple[int, str]:
     """Run a program in the guest through its agent; (exit code, stdout+stderr)."""
     started = backend.agent(name, "guest-exec", {"path": path, "arg": args, "capture-output": True}, timeout=10)
     pid = started["pid"]
@@ -82,13 +78,13 @@ def guest_exec(backend: AgentChannel, name: str, path: str, args: list[str], tim
     while time.monotonic() < deadline:
         status = backend.agent(name, "guest-exec-status", {"pid": pid}, timeout=10)
         if status.get("exited"):
-            output = b"".join(base64.b64decode(status.get(k, "")) for k in ("out-data", "err-data"))
+            output = base64.b64decode(status.get("out-data", "")) + base64.b64decode(status.get("err-data", ""))
             return int(status.get("exitcode", -1)), output.decode("utf-8", "replace")
         time.sleep(0.2)
     raise HypervisorError(f"guest-exec {path}", f"did not finish within {timeout:g}s", name)
 
 
-def cloud_init_done(backend: AgentChannel, name: str) -> bool:
+def cloud_init_done(backend: Hypervisor, name: str) -> bool:
     """True once `cloud-init status` says done; an error status fails at once."""
     try:
         _code, output = guest_exec(backend, name, "cloud-init", ["status"], timeout=20)

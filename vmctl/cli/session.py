@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vmctl.model.types import DesiredState, HostFacts, LiveState, OwnedState, Owner, Spec, VolumeRef
+from vmctl.model import DesiredState, HostFacts, LiveState, OwnedState, Owner, Spec, VolumeRef
 from vmctl.spec.load import load_spec
 
 if TYPE_CHECKING:
@@ -75,31 +73,3 @@ def plan_session(session: Session) -> tuple[Plan, LiveState]:
 
     live = session.read_live()
     return make_plan(session.desired, live, session.uri), live
-
-
-def fingerprint(value: Any) -> str:
-    """A stable digest of what a plan depends on: compared fields only (not source lines or paths)."""
-    text = json.dumps(_plain(value), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.compare}
-    if isinstance(value, Mapping):
-        return {_key(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _key(key: Any) -> str:
-    return "/".join(map(str, key)) if isinstance(key, tuple) else str(key)
-
-
-def spec_fingerprint(session: Session) -> str:
-    return fingerprint({"desired": session.desired, "uri": session.uri})
-
-
-def live_fingerprint(live: LiveState) -> str:
-    return fingerprint(live)

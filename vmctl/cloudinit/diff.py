@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from vmctl.model.types import CloudInitSpec
+from vmctl.model import CloudInitSpec
 
 SENSITIVE = "(sensitive)"
 # Keys whose values are secrets wherever they appear in user-data (cloud-init's own names first).

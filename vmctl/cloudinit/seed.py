@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from vmctl.model.types import CloudInitSpec
+from vmctl.model import CloudInitSpec
 
 VOLUME_LABEL = "cidata"
 SEED_FORMAT = 1  # bump when the files rendered from the same data change

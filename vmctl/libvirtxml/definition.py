@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from vmctl.cloudinit.diff import stored_form
 from vmctl.libvirtxml.domain import DomainContext, build_domain, carry_over
-from vmctl.model.types import (
+from vmctl.model import (
     DesiredState,
     DiskRecord,
     DiskSpec,
@@ -70,14 +70,21 @@ def domain_definition(
     pool_paths: Mapping[str, str],
     live: LiveGuest | None = None,
     current_config_xml: str | None = None,
+    targets: Mapping[str, str] | None = None,
 ) -> str:
-    """Full domain XML; an existing domain keeps its UUID, disk targets and PCI addresses."""
+    """Full domain XML; an existing domain keeps its UUID, disk targets and PCI addresses.
+
+    `targets` are the disk targets the plan chose; without them, disks keep the config's and new ones
+    take the first free.
+    """
+    if targets is None:
+        targets = live.config.targets if live else {}
     context = DomainContext(
         record=record,
         pool_paths=pool_paths,
         log_dir=host.log_dir,
         uuid=live.uuid if live else None,
-        targets=dict(live.targets) if live else {},
+        targets=targets,
     )
     root = build_domain(guest, context)
     if current_config_xml:

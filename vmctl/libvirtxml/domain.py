@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from vmctl.libvirtxml.metadata import guest_element
-from vmctl.model.types import DiskSpec, GuestRecord, GuestSpec, NicSpec, SeedSpec, ShareSpec
+from vmctl.model import DiskSpec, GuestRecord, GuestSpec, NicSpec, SeedSpec, ShareSpec
 
 SPARE_PCIE_PORTS = 8  # free hot-plug slots on q35 beyond the devices present at boot
 SEED_TARGET = "sda"
+GUEST_ARCH = "x86_64"  # the machine types (q35, pc) and firmware (OVMF) vmctl writes are x86's
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
 
@@ -80,12 +81,6 @@ def build_domain(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
     return root
 
 
-def domain_xml(guest: GuestSpec, ctx: DomainContext) -> str:
-    root = build_domain(guest, ctx)
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode") + "\n"
-
-
 def _memory_backing(root: ET.Element) -> None:
     # virtiofs needs guest memory that virtiofsd can map: shared memfd.
     backing = _el(root, "memoryBacking")
@@ -97,7 +92,7 @@ def _os(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
     os_el = ET.Element("os")
     if guest.firmware == "uefi":
         os_el.set("firmware", "efi")
-    _el(os_el, "type", "hvm", arch="x86_64", machine=guest.machine)
+    _el(os_el, "type", "hvm", arch=GUEST_ARCH, machine=guest.machine)
     if guest.firmware == "uefi":
         # Secure boot firmware needs SMM, which TCG emulates slowly: ask for the plain one.
         firmware = _el(os_el, "firmware")
@@ -193,9 +188,11 @@ def _root_ports(devices: ET.Element, count: int) -> None:
         _el(devices, "controller", type="pci", index=str(index), model="pcie-root-port")
 
 
-def assign_targets(disks: Iterable[DiskSpec], existing: Mapping[str, str]) -> dict[str, str]:
+def assign_targets(
+    disks: Iterable[DiskSpec], existing: Mapping[str, str], also_taken: Iterable[str] = ()
+) -> dict[str, str]:
     """Target devs by disk name: a disk keeps the target it has; new disks take the first free one."""
-    taken = set(existing.values()) | {SEED_TARGET}
+    taken = set(existing.values()) | set(also_taken) | {SEED_TARGET}
     result = {}
     for disk in disks:
         if disk.name in existing:

@@ -10,7 +10,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from vmctl.model.types import CloudInitSpec, DiskRecord, GuestRecord, Owner, VolumeRef
+from vmctl.model import CloudInitSpec, DiskRecord, GuestRecord, Owner, VolumeRef
 
 NAMESPACE = "urn:vmctl:metadata:1"
 PREFIX = "vmctl"

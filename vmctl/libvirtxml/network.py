@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from typing import Literal
 
 from vmctl.libvirtxml.metadata import find_network_owner, network_element
-from vmctl.model.types import LiveNetwork, NetworkSpec, Owner
+from vmctl.model import LiveNetwork, NetworkSpec, Owner
 
 
 def network_xml(spec: NetworkSpec, owner: Owner) -> str:

@@ -1,4 +1,4 @@
-"""Read libvirt domain XML back into the spec's dataclasses, so live state diffs field by field.
+"""Read libvirt domain XML back into the live model (GuestState), so live state diffs field by field.
 
 Reads what it understands and ignores the rest: libvirt adds controllers, aliases, addresses and
 expands machine types; domains vmctl did not write parse too (only their name matters then).
@@ -9,19 +9,19 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, cast
 
 from vmctl.libvirtxml.domain import AGENT_CHANNEL
 from vmctl.libvirtxml.metadata import NAMESPACE, find_guest_record
-from vmctl.model.types import (
+from vmctl.model import (
     BootSpec,
     DevicesSpec,
-    DiskSpec,
+    DiskState,
     FileRef,
     GuestRecord,
-    GuestSpec,
+    GuestState,
     NicSpec,
     SeedSpec,
     ShareSpec,
@@ -53,8 +53,7 @@ class DomainView:
     uuid: str
     active: bool
     record: GuestRecord | None
-    guest: GuestSpec | None = None  # None for domains vmctl does not own
-    targets: Mapping[str, str] = field(default_factory=dict)  # disk name -> target dev
+    guest: GuestState | None = None  # None for domains vmctl does not own
 
 
 _PER_THREAD = threading.local()
@@ -104,8 +103,8 @@ def read_domain(
     record = find_guest_record(root.find("metadata")) if is_vmctl_xml(xml) else None
     if record is None:
         return DomainView(name, uuid, active, None)
-    guest, targets = _guest_from(root, record, active, autostart, pool_paths or {}, disk_size or _unknown_size)
-    return DomainView(name, uuid, active, record, guest, targets)
+    guest = _guest_from(root, record, active, autostart, pool_paths or {}, disk_size or _unknown_size)
+    return DomainView(name, uuid, active, record, guest)
 
 
 def domain_uses(xml: str, pool: str, volume: str, path: str) -> bool:
@@ -133,13 +132,13 @@ def _guest_from(
     autostart: bool,
     pool_paths: Mapping[str, str],
     disk_size: DiskSize,
-) -> tuple[GuestSpec, dict[str, str]]:
+) -> GuestState:
     devices = root.find("devices")
     devices = devices if devices is not None else ET.Element("devices")
-    disks, targets = _disks(devices, record, pool_paths, disk_size)
+    disks = _disks(devices, record, pool_paths, disk_size)
     vcpu = root.find("vcpu")
     max_cpus = int(vcpu.text or 1) if vcpu is not None else 1
-    guest = GuestSpec(
+    return GuestState(
         name=root.findtext("name", ""),
         guest=record.guest,
         hostname=record.hostname,
@@ -162,8 +161,8 @@ def _guest_from(
         cloud_init=record.cloud_init,
         seed=_seed(devices, record, pool_paths),
         prevent_destroy=record.prevent_destroy,
+        scsi_controller=any(c.get("type") == "scsi" for c in devices.findall("controller")),
     )
-    return guest, targets
 
 
 def _os_type(root: ET.Element) -> ET.Element:
@@ -229,8 +228,8 @@ def _source_volume(device: ET.Element, pool_paths: Mapping[str, str]) -> tuple[s
 
 def _disks(
     devices: ET.Element, record: GuestRecord, pool_paths: Mapping[str, str], disk_size: DiskSize
-) -> tuple[tuple[DiskSpec, ...], dict[str, str]]:
-    disks, targets = [], {}
+) -> tuple[DiskState, ...]:
+    disks = []
     for device in devices.findall("disk"):
         if device.get("device", "disk") != "disk":
             continue
@@ -244,9 +243,8 @@ def _disks(
         driver = device.find("driver")
         fmt = driver.get("type", "raw") if driver is not None else "raw"
         size = disk_size(pool, volume, fmt) if pool else None
-        disks.append(DiskSpec(name, bus, pool, volume, size, image, sha))
-        targets[name] = dev
-    return tuple(disks), targets
+        disks.append(DiskState(name, bus, pool, volume, size, dev, image, sha))
+    return tuple(disks)
 
 
 def _seed(devices: ET.Element, record: GuestRecord, pool_paths: Mapping[str, str]) -> SeedSpec | None:

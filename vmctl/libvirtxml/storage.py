@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 import xml.etree.ElementTree as ET
 
-from vmctl.model.types import LivePool, Owner
+from vmctl.model import LivePool, Owner
 
 # Pools have no <metadata>: vmctl marks the pools it creates by a UUID derived from their owner.
 _POOL_NAMESPACE = uuid.UUID("5b0c8d3e-8f6a-4a55-9b0e-7d1c0f6e2a41")

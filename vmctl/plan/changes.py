@@ -1,12 +1,18 @@
-"""The plan: what apply will do, change by change, field by field, and why."""
+"""The plan: what apply will do, change by change, field by field, and why.
+
+Every decision is made here, once: each field's effect, the volume operations, the live device
+steps, the disk targets, whether the guest's config is rewritten and what happens to its power.
+Apply walks these and decides nothing of its own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from vmctl.model.types import DesiredState, GuestSpec, LiveGuest
+from vmctl.model import DesiredState, GuestSpec, LiveGuest, VolumeRef
 
 
 class Action(Enum):
@@ -17,7 +23,6 @@ class Action(Enum):
     UPDATE_RESTART = ("update-restart", "~!")
     REPLACE = ("replace", "-/+")
     DELETE = ("delete", "-")
-    NOOP = ("no-op", " ")
 
     @property
     def label(self) -> str:
@@ -26,6 +31,16 @@ class Action(Enum):
     @property
     def symbol(self) -> str:
         return self.value[1]
+
+
+class Kind(Enum):
+    """The kind of object a change is about."""
+
+    POOL = "pool"
+    IMAGE = "image"
+    NETWORK = "network"
+    GUEST = "guest"
+    VOLUME = "volume"
 
 
 class Effect(Enum):
@@ -39,6 +54,48 @@ class Effect(Enum):
     DELETE = "delete"
 
 
+class Unit(Enum):
+    """What a field's value is, so renderers can show it (2GiB, a disk's summary)."""
+
+    BYTES = "bytes"
+    DISK = "disk"
+    NIC = "nic"
+
+
+class VolumeWork(Enum):
+    """What apply does to one volume."""
+
+    CREATE = "create"  # make it: a disk (on its image, or empty) or a seed
+    GROW = "grow"  # resize the volume in its pool (the guest is stopped)
+    GROW_LIVE = "grow-live"  # QEMU resizes the running guest's block device (it owns the image)
+    RECREATE = "recreate"  # delete it and make it anew: its data is lost
+    DELETE = "delete"
+
+
+class DeviceWork(Enum):
+    """One request to a running guest, in the order the planner lists them."""
+
+    ADD_SCSI_CONTROLLER = "add-scsi-controller"
+    ATTACH_DISK = "attach-disk"
+    DETACH_DISK = "detach-disk"
+    DETACH_NIC = "detach-nic"
+    ATTACH_NIC = "attach-nic"
+    MOVE_NIC = "move-nic"
+    SWAP_SEED = "swap-seed"
+    BALLOON = "balloon"
+    PLUG_VCPUS = "plug-vcpus"
+    ONLINE_VCPUS = "online-vcpus"  # ask the guest agent to online the hot-plugged vCPUs
+
+
+class Power(Enum):
+    """What happens to the guest's power once its other steps are done."""
+
+    KEEP = "keep"  # as it is, or as `state` asks: start a stopped guest that should run, stop the reverse
+    RESTART = "restart"  # a change needs a restart: done with --allow-restart, else reported
+    REBOOT_FOR_SEED = "reboot-for-seed"  # only the new cloud-init seed waits for a boot
+    SHUT_DOWN = "shut-down"  # before the guest is deleted: it was read running
+
+
 @dataclass(frozen=True, slots=True)
 class FieldChange:
     """One field: its value before and after, how it is done, and why."""
@@ -50,20 +107,57 @@ class FieldChange:
     reason: str = ""
     destructive: bool = False
     sensitive: bool = False
-    unit: str | None = None  # "bytes" for sizes, so renderers can show 2GiB
+    unit: Unit | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeStep:
+    """One volume operation, decided by the planner."""
+
+    work: VolumeWork
+    ref: VolumeRef
+    size: int | None = None  # bytes, for a disk made or grown
+    disk: str | None = None  # the guest's disk it backs; None for a seed or a leftover
+    target: str | None = None  # the running guest's device, for GROW_LIVE
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStep:
+    """One live request to a running guest, decided by the planner."""
+
+    work: DeviceWork
+    device: str = ""  # the disk's or NIC's name in the spec
+    target: str = ""  # the disk's target device, for ATTACH_DISK and DETACH_DISK
+    amount: int = 0  # bytes for BALLOON, vCPUs for PLUG_VCPUS
+
+
+@dataclass(frozen=True, slots=True)
+class GuestSteps:
+    """How one guest's change is carried out, beyond its volumes."""
+
+    devices: tuple[DeviceStep, ...] = ()  # live requests, only for a running guest
+    targets: Mapping[str, str] = field(default_factory=dict)  # disk name -> target device, every desired disk
+    claim_first: bool = False  # record new volumes in vmctl's metadata before making them
+    write_config: bool = False  # define the whole desired definition as the persistent config
+    write_record: bool = False  # rewrite vmctl's record alone (claims, hostname, prevent_destroy)
+    autostart: bool | None = None  # set the autostart flag to this; None: leave it
+    power: Power = Power.KEEP
+    verify: bool = False  # read the domain back until the live requests are honoured
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     """One object's change: a guest, volume, image, network or pool."""
 
-    kind: str
+    kind: Kind
     name: str
     action: Action
     fields: tuple[FieldChange, ...] = ()
     notes: tuple[str, ...] = ()
     guest: str | None = None  # for volumes: the guest they belong to
     pool: str | None = None  # for volumes and images
+    volume: VolumeStep | None = None  # for volumes: what apply does
+    steps: GuestSteps | None = None  # for guests created or updated: how apply does it
     desired: GuestSpec | None = field(default=None, compare=False, repr=False)
     live: LiveGuest | None = field(default=None, compare=False, repr=False)
 
@@ -94,5 +188,12 @@ class Plan:
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
 
+    def of_kind(self, kind: Kind) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.kind is kind)
+
     def guest_changes(self) -> tuple[Change, ...]:
-        return tuple(c for c in self.changes if c.kind == "guest")
+        return self.of_kind(Kind.GUEST)
+
+    def volumes_of(self, guest: str) -> tuple[Change, ...]:
+        """A guest's volume changes, in plan order."""
+        return tuple(c for c in self.changes if c.kind is Kind.VOLUME and c.guest == guest)

@@ -5,8 +5,19 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from vmctl.errors import PlanError
-from vmctl.model.types import OwnedGuest, OwnedState, Owner, VolumeRef
-from vmctl.plan.changes import Action, Change, Effect, FieldChange, Plan
+from vmctl.model import OwnedGuest, OwnedState, Owner, VolumeRef
+from vmctl.plan.changes import (
+    Action,
+    Change,
+    Effect,
+    FieldChange,
+    GuestSteps,
+    Kind,
+    Plan,
+    Power,
+    VolumeStep,
+    VolumeWork,
+)
 
 
 def destroy_plan(live: OwnedState, owner: Owner, uri: str, only: Collection[str] = (), images: bool = False) -> Plan:
@@ -46,10 +57,14 @@ def _guest_deletion(guest: OwnedGuest) -> list[Change]:
     destroys = bool(guest.record.claims)
     state = "running" if guest.active else "stopped"
     fields = (FieldChange("state", state, None, Effect.DELETE, "destroyed", destructive=destroys),)
-    changes = [Change("guest", guest.name, Action.DELETE, fields)]
+    steps = GuestSteps(power=Power.SHUT_DOWN if guest.active else Power.KEEP)
+    changes = [Change(Kind.GUEST, guest.name, Action.DELETE, fields, steps=steps)]
     for ref in guest.record.claims:
         field = FieldChange("data", None, None, Effect.DELETE, "its guest is destroyed", destructive=True)
-        changes.append(Change("volume", ref.name, Action.DELETE, (field,), guest=guest.name, pool=ref.pool))
+        step = VolumeStep(VolumeWork.DELETE, ref)
+        changes.append(
+            Change(Kind.VOLUME, ref.name, Action.DELETE, (field,), guest=guest.name, pool=ref.pool, volume=step)
+        )
     return changes
 
 
@@ -58,7 +73,7 @@ def _network_deletions(live: OwnedState, owner: Owner) -> list[Change]:
     for net in live.networks:
         if owner.same_scope(net.owner):
             field = FieldChange("network", net.spec.ipv4, None, Effect.DELETE, "made by vmctl for this project")
-            changes.append(Change("network", net.spec.libvirt_name, Action.DELETE, (field,)))
+            changes.append(Change(Kind.NETWORK, net.spec.libvirt_name, Action.DELETE, (field,)))
     return changes
 
 
@@ -67,7 +82,7 @@ def _pool_deletions(live: OwnedState, owner: Owner) -> list[Change]:
     for pool in live.pools:
         if owner.same_scope(pool.owner):
             field = FieldChange("path", pool.path, None, Effect.DELETE, "made by vmctl; removed only if empty")
-            changes.append(Change("pool", pool.name, Action.DELETE, (field,)))
+            changes.append(Change(Kind.POOL, pool.name, Action.DELETE, (field,)))
     return changes
 
 
@@ -81,5 +96,5 @@ def _image_deletions(targets: list[OwnedGuest], remaining: list[OwnedGuest], liv
         if (ref.pool, ref.name) not in live.volumes:
             continue
         field = FieldChange("data", None, None, Effect.DELETE, "--images: kept if another guest still uses it")
-        changes.append(Change("image", ref.name, Action.DELETE, (field,), pool=ref.pool))
+        changes.append(Change(Kind.IMAGE, ref.name, Action.DELETE, (field,), pool=ref.pool))
     return changes

@@ -1,19 +1,22 @@
 """Compare one guest's spec with its live domain, field by field, and say how each change is made.
 
 This is the effects table of the plan: which changes happen live, which need a restart, and which
-replace the guest (losing the data of the replaced disks).
+replace the guest (losing the data of the replaced disks). Where a field changes live on a running
+guest, the request that does it (a DeviceStep) is decided in the same place as the field's effect,
+so the plan cannot say one thing and apply do another.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vmctl.cloudinit.diff import cloud_init_diff
-from vmctl.model.types import DiskSpec, GuestSpec, LiveGuest, NicSpec, VolumeRef
-from vmctl.plan.changes import Effect, FieldChange
+from vmctl.libvirtxml.domain import assign_targets
+from vmctl.model import DiskSpec, DiskState, GuestSpec, GuestState, LiveGuest, NicSpec, VolumeRef
+from vmctl.plan.changes import DeviceStep, DeviceWork, Effect, FieldChange, Unit, VolumeStep, VolumeWork
 
 _RESTART_REASONS = {
     "accel": "the accelerator is chosen when QEMU starts",
@@ -30,23 +33,33 @@ _LIVE_REASONS = {
 
 
 @dataclass(frozen=True, slots=True)
-class VolumeOp:
-    """A volume the guest's change creates, grows or deletes."""
+class PlannedVolume:
+    """A volume operation with what the plan shows of it."""
 
-    ref: VolumeRef
-    op: str  # "create" | "grow" | "delete" | "recreate"
-    size: int | None = None
+    step: VolumeStep
     reason: str = ""
     before: int | None = None  # the size it has now, for a grow
 
 
 @dataclass
 class GuestDiff:
-    """The outcome of comparing one guest: field changes, notes, and volume operations."""
+    """The outcome of comparing one guest: field changes, notes, volume operations and live requests."""
 
-    fields: list[FieldChange]
-    notes: list[str]
-    volumes: list[VolumeOp]
+    running: bool
+    fields: list[FieldChange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    volumes: list[PlannedVolume] = field(default_factory=list)
+    devices: list[DeviceStep] = field(default_factory=list)
+
+    def add(self, change: FieldChange, *requests: DeviceStep) -> None:
+        """A field change, and the live requests that carry it out when it is live on a running guest."""
+        self.fields.append(change)
+        if self.running and change.effect is Effect.LIVE:
+            self.devices.extend(requests)
+
+    def volume(self, work: VolumeWork, ref: VolumeRef, size: int | None = None, **shown: Any) -> None:
+        disk, target = shown.pop("disk", None), shown.pop("target", None)
+        self.volumes.append(PlannedVolume(VolumeStep(work, ref, size, disk, target), **shown))
 
 
 def same_machine(desired: str, live: str) -> bool:
@@ -60,13 +73,13 @@ def same_machine(desired: str, live: str) -> bool:
 
 def diff_guest(desired: GuestSpec, live: LiveGuest) -> GuestDiff:
     """Every difference between `desired` and `live`, with its effect."""
-    out = GuestDiff([], [], [])
+    out = GuestDiff(running=live.running is not None)
     current = live.current
     if live.record.guest != desired.guest:
         _identity_changed(out, desired, live)
         return out
     _scalars(out, desired, current)
-    _disks(out, desired, live)
+    _disks(out, desired, live, disk_targets(desired, live))
     _nics(out, desired, current)
     _shares(out, desired, current)
     _devices(out, desired, current)
@@ -79,16 +92,44 @@ def diff_guest(desired: GuestSpec, live: LiveGuest) -> GuestDiff:
         _pending_restart_note(out, desired, live)
     else:
         out.fields = [_as_config(f) for f in out.fields]
+    out.devices.sort(key=lambda step: _REQUEST_ORDER.index(step.work))
     return out
+
+
+# Live requests go in this order: a controller before its disk, every unplug before a plug (a NIC
+# whose MAC changes is unplugged, then plugged back), seed and memory last.
+_REQUEST_ORDER = [
+    DeviceWork.ADD_SCSI_CONTROLLER,
+    DeviceWork.ATTACH_DISK,
+    DeviceWork.DETACH_DISK,
+    DeviceWork.DETACH_NIC,
+    DeviceWork.ATTACH_NIC,
+    DeviceWork.MOVE_NIC,
+    DeviceWork.SWAP_SEED,
+    DeviceWork.BALLOON,
+    DeviceWork.PLUG_VCPUS,
+    DeviceWork.ONLINE_VCPUS,
+]
+
+
+def disk_targets(desired: GuestSpec, live: LiveGuest | None) -> dict[str, str]:
+    """The target device of every desired disk: a disk keeps the one it has; a new disk takes the first
+    one free in both the running guest and its config (a hot-plugged disk must keep its target there)."""
+    if live is None:
+        return assign_targets(desired.disks, {})
+    have = {**live.config.targets, **live.current.targets}
+    taken = set(have.values()) | set(live.config.targets.values())
+    kept = {name: target for name, target in have.items() if desired.disk(name) is not None}
+    return assign_targets(desired.disks, kept, taken)
 
 
 def _identity_changed(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
     reason = f"domain {live.name} was made for guest '{live.record.guest}', the spec now gives it to '{desired.guest}'"
     out.fields.append(FieldChange("guest", live.record.guest, desired.guest, Effect.REPLACE, reason, destructive=True))
     for claim in live.record.claims:
-        out.volumes.append(VolumeOp(claim, "delete", reason="the guest is replaced"))
+        out.volume(VolumeWork.DELETE, claim, reason="the guest is replaced")
     for disk in desired.disks:
-        out.volumes.append(VolumeOp(VolumeRef(disk.pool, disk.volume), "create", disk.size))
+        out.volume(VolumeWork.CREATE, VolumeRef(disk.pool, disk.volume), disk.size, disk=disk.name)
 
 
 def _as_config(change: FieldChange) -> FieldChange:
@@ -98,7 +139,7 @@ def _as_config(change: FieldChange) -> FieldChange:
     return change
 
 
-def _scalars(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
+def _scalars(out: GuestDiff, desired: GuestSpec, current: GuestState) -> None:
     for name, reason in _RESTART_REASONS.items():
         before, after = getattr(current, name), getattr(desired, name)
         equal = same_machine(after, before) if name == "machine" else before == after
@@ -115,11 +156,11 @@ def _scalars(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
             out.fields.append(FieldChange(name, before, after, Effect.LIVE, reason))
 
 
-def _unit(name: str) -> str | None:
-    return "bytes" if name in ("memory", "max_memory") else None
+def _unit(name: str) -> Unit | None:
+    return Unit.BYTES if name in ("memory", "max_memory") else None
 
 
-def _cpus(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
+def _cpus(out: GuestDiff, desired: GuestSpec, current: GuestState) -> None:
     if desired.cpus == current.cpus:
         return
     if desired.cpus < current.cpus:
@@ -128,10 +169,13 @@ def _cpus(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
         effect, reason = Effect.LIVE, "vCPU hot-plug, then onlined in the guest by its agent"
     else:
         effect, reason = Effect.RESTART, f"above the running guest's max_cpus ({current.max_cpus})"
-    out.fields.append(FieldChange("cpus", current.cpus, desired.cpus, effect, reason))
+    plug = [DeviceStep(DeviceWork.PLUG_VCPUS, amount=desired.cpus)]
+    if current.devices.agent:
+        plug.append(DeviceStep(DeviceWork.ONLINE_VCPUS, amount=desired.cpus))
+    out.add(FieldChange("cpus", current.cpus, desired.cpus, effect, reason), *plug)
 
 
-def _memory(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
+def _memory(out: GuestDiff, desired: GuestSpec, current: GuestState) -> None:
     if desired.memory == current.memory:
         return
     if not (desired.devices.balloon and current.devices.balloon):
@@ -140,10 +184,11 @@ def _memory(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
         effect, reason = Effect.LIVE, "memory balloon"
     else:
         effect, reason = Effect.RESTART, "above the running guest's max_memory"
-    out.fields.append(FieldChange("memory", current.memory, desired.memory, effect, reason, unit="bytes"))
+    balloon = DeviceStep(DeviceWork.BALLOON, amount=desired.memory)
+    out.add(FieldChange("memory", current.memory, desired.memory, effect, reason, unit=Unit.BYTES), balloon)
 
 
-def _disk_summary(disk: DiskSpec | None) -> dict[str, Any] | None:
+def _disk_summary(disk: DiskSpec | DiskState | None) -> dict[str, Any] | None:
     if disk is None:
         return None
     summary: dict[str, Any] = {"size": disk.size, "bus": disk.bus}
@@ -152,59 +197,67 @@ def _disk_summary(disk: DiskSpec | None) -> dict[str, Any] | None:
     return summary
 
 
-def _disks(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
+def _disks(out: GuestDiff, desired: GuestSpec, live: LiveGuest, targets: dict[str, str]) -> None:
     current = live.current
     claimed = set(live.record.claims)
     wanted = {d.name: d for d in desired.disks}
     have = {d.name: d for d in current.disks}
     in_config = {d.name for d in live.config.disks}
+    needs_controller = not current.scsi_controller
     for name in sorted(wanted.keys() - have.keys()):
         disk = wanted[name]
         reason = "new disk, hot-plugged" + (f" (a copy-on-write overlay of {disk.image})" if disk.image else "")
-        out.fields.append(FieldChange(f"disks.{name}", None, _disk_summary(disk), Effect.LIVE, reason, unit="disk"))
-        out.volumes.append(VolumeOp(VolumeRef(disk.pool, disk.volume), "create", disk.size))
+        plug = [DeviceStep(DeviceWork.ATTACH_DISK, name, targets[name])]
+        if disk.bus == "scsi" and needs_controller:
+            plug.insert(0, DeviceStep(DeviceWork.ADD_SCSI_CONTROLLER))
+            needs_controller = False
+        out.add(FieldChange(f"disks.{name}", None, _disk_summary(disk), Effect.LIVE, reason, unit=Unit.DISK), *plug)
+        out.volume(VolumeWork.CREATE, VolumeRef(disk.pool, disk.volume), disk.size, disk=name)
     for name in sorted(have.keys() - wanted.keys()):
         _disk_removed(out, have[name], claimed, pending=name not in in_config)
     for name in sorted(wanted.keys() & have.keys()):
         _disk_changed(out, wanted[name], have[name])
 
 
-def _disk_removed(out: GuestDiff, disk: DiskSpec, claimed: set[VolumeRef], pending: bool) -> None:
+def _disk_removed(out: GuestDiff, disk: DiskState, claimed: set[VolumeRef], pending: bool) -> None:
     ref = VolumeRef(disk.pool, disk.volume)
     owned = ref in claimed
     reason = "hot-unplug pending: the guest has not released it yet" if pending else "hot-unplugged"
     reason += "; its volume is deleted once released" if owned else "; its volume is not vmctl's and stays"
-    field = FieldChange(
-        f"disks.{disk.name}", _disk_summary(disk), None, Effect.LIVE, reason, destructive=owned, unit="disk"
+    change = FieldChange(
+        f"disks.{disk.name}", _disk_summary(disk), None, Effect.LIVE, reason, destructive=owned, unit=Unit.DISK
     )
-    out.fields.append(field)
+    out.add(change, DeviceStep(DeviceWork.DETACH_DISK, disk.name, disk.target))
     if owned:
-        out.volumes.append(VolumeOp(ref, "delete", reason="disk removed from the spec"))
+        out.volume(VolumeWork.DELETE, ref, reason="disk removed from the spec")
 
 
-def _disk_changed(out: GuestDiff, want: DiskSpec, have: DiskSpec) -> None:
+def _disk_changed(out: GuestDiff, want: DiskSpec, have: DiskState) -> None:
     path = f"disks.{want.name}"
     ref = VolumeRef(want.pool, want.volume)
     recreate = _disk_recreate_reasons(want, have)
     for field_name, before, after, reason in recreate:
-        unit = "bytes" if field_name == "size" else None
+        unit = Unit.BYTES if field_name == "size" else None
         out.fields.append(
             FieldChange(f"{path}.{field_name}", before, after, Effect.REPLACE, reason, destructive=True, unit=unit)
         )
     if recreate:
-        out.volumes.append(VolumeOp(ref, "recreate", want.size, reason=recreate[0][3]))
+        out.volume(VolumeWork.RECREATE, ref, want.size, disk=want.name, reason=recreate[0][3])
         return
     if have.size is None:
         reason = "its volume is missing: created anew"
         out.fields.append(FieldChange(f"{path}.volume", None, want.volume, Effect.REPLACE, reason, destructive=True))
-        out.volumes.append(VolumeOp(ref, "recreate", want.size, reason=reason))
+        out.volume(VolumeWork.RECREATE, ref, want.size, disk=want.name, reason=reason)
     elif want.size is not None and want.size > have.size:
         reason = "volume grown and the guest's block device resized live; grow the filesystem in the guest"
-        out.fields.append(FieldChange(f"{path}.size", have.size, want.size, Effect.LIVE, reason, unit="bytes"))
-        out.volumes.append(VolumeOp(ref, "grow", want.size, before=have.size))
+        out.fields.append(FieldChange(f"{path}.size", have.size, want.size, Effect.LIVE, reason, unit=Unit.BYTES))
+        # QEMU owns the image of a running guest: it must do the resize itself.
+        live_target = have.target if out.running else None
+        work = VolumeWork.GROW_LIVE if live_target else VolumeWork.GROW
+        out.volume(work, ref, want.size, disk=want.name, target=live_target, before=have.size)
 
 
-def _disk_recreate_reasons(want: DiskSpec, have: DiskSpec) -> list[tuple[str, Any, Any, str]]:
+def _disk_recreate_reasons(want: DiskSpec, have: DiskState) -> list[tuple[str, Any, Any, str]]:
     lost = f"disk {want.name} is recreated: its data is lost"
     reasons: list[tuple[str, Any, Any, str]] = []
     if (want.image, want.image_sha256) != (have.image, have.image_sha256):
@@ -226,32 +279,38 @@ def _nic_summary(nic: NicSpec | None) -> dict[str, Any] | None:
     return {"kind": nic.kind, "source": nic.source, "mac": nic.mac, "model": nic.model}
 
 
-def _nics(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
+def _nics(out: GuestDiff, desired: GuestSpec, current: GuestState) -> None:
     wanted = {n.name: n for n in desired.nics}
     have = {n.name: n for n in current.nics}
     for name in sorted(wanted.keys() - have.keys()):
         nic = _nic_summary(wanted[name])
-        out.fields.append(FieldChange(f"nics.{name}", None, nic, Effect.LIVE, "new NIC, hot-plugged", unit="nic"))
+        plug = DeviceStep(DeviceWork.ATTACH_NIC, name)
+        out.add(FieldChange(f"nics.{name}", None, nic, Effect.LIVE, "new NIC, hot-plugged", unit=Unit.NIC), plug)
     for name in sorted(have.keys() - wanted.keys()):
         nic = _nic_summary(have[name])
-        out.fields.append(FieldChange(f"nics.{name}", nic, None, Effect.LIVE, "hot-unplugged", unit="nic"))
+        unplug = DeviceStep(DeviceWork.DETACH_NIC, name)
+        out.add(FieldChange(f"nics.{name}", nic, None, Effect.LIVE, "hot-unplugged", unit=Unit.NIC), unplug)
     for name in sorted(wanted.keys() & have.keys()):
         _nic_changed(out, wanted[name], have[name])
 
 
 def _nic_changed(out: GuestDiff, want: NicSpec, have: NicSpec) -> None:
     path = f"nics.{want.name}"
+    moved = (want.kind, want.source) != (have.kind, have.source)
     if want.mac != have.mac:
-        out.fields.append(FieldChange(f"{path}.mac", have.mac, want.mac, Effect.LIVE, "unplugged and plugged back"))
-    if (want.kind, want.source) != (have.kind, have.source):
+        replug = (DeviceStep(DeviceWork.DETACH_NIC, want.name), DeviceStep(DeviceWork.ATTACH_NIC, want.name))
+        out.add(FieldChange(f"{path}.mac", have.mac, want.mac, Effect.LIVE, "unplugged and plugged back"), *replug)
+    if moved:
         before, after = f"{have.kind} {have.source}".strip(), f"{want.kind} {want.source}".strip()
-        out.fields.append(FieldChange(f"{path}.source", before, after, Effect.LIVE, "moved to the new source live"))
+        # A NIC plugged back with its new MAC is already on the new source.
+        move = () if want.mac != have.mac else (DeviceStep(DeviceWork.MOVE_NIC, want.name),)
+        out.add(FieldChange(f"{path}.source", before, after, Effect.LIVE, "moved to the new source live"), *move)
     if want.model != have.model:
         reason = "a NIC's model is fixed while the guest runs"
         out.fields.append(FieldChange(f"{path}.model", have.model, want.model, Effect.RESTART, reason))
 
 
-def _shares(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
+def _shares(out: GuestDiff, desired: GuestSpec, current: GuestState) -> None:
     wanted = {s.name: s for s in desired.shares}
     have = {s.name: s for s in current.shares}
     reason = "virtiofs shares change at a restart"
@@ -264,7 +323,7 @@ def _shares(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
             )
 
 
-def _devices(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
+def _devices(out: GuestDiff, desired: GuestSpec, current: GuestState) -> None:
     for name in ("rng", "balloon", "agent", "vsock", "console"):
         before, after = getattr(current.devices, name), getattr(desired.devices, name)
         if before != after:
@@ -272,7 +331,7 @@ def _devices(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
             out.fields.append(FieldChange(f"devices.{name}", before, after, Effect.RESTART, reason))
 
 
-def _boot(out: GuestDiff, desired: GuestSpec, current: GuestSpec) -> None:
+def _boot(out: GuestDiff, desired: GuestSpec, current: GuestState) -> None:
     want, have = desired.boot, current.boot
     parts = {
         "kernel": (have and have.kernel.volume, want and want.kernel.volume),
@@ -295,25 +354,29 @@ def _seed(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
         effect = Effect.RESTART
         reason = "the seed CD-ROM is added or removed at a restart (SATA has no hot-plug)"
     content = cloud_init_diff(live.record.cloud_init, desired.cloud_init)
-    for path, before, after, sensitive in content:
-        out.fields.append(FieldChange(path, before, after, effect, reason, sensitive=sensitive))
-    if not content:
+    fields = [
+        FieldChange(path, before, after, effect, reason, sensitive=sensitive)
+        for path, before, after, sensitive in content
+    ]
+    if not fields:
         reason += " (what changed is marked sensitive)" if want and have else ""
-        out.fields.append(FieldChange("seed", have and have.volume, want and want.volume, effect, reason))
+        fields.append(FieldChange("seed", have and have.volume, want and want.volume, effect, reason))
+    out.add(fields[0], DeviceStep(DeviceWork.SWAP_SEED))  # one swap carries every content change
+    out.fields.extend(fields[1:])
     if want:
-        out.volumes.append(VolumeOp(VolumeRef(want.pool, want.volume), "create"))
+        out.volume(VolumeWork.CREATE, VolumeRef(want.pool, want.volume))
     if have and VolumeRef(have.pool, have.volume) in live.record.claims:
-        out.volumes.append(VolumeOp(VolumeRef(have.pool, have.volume), "delete", reason="replaced by the new seed"))
+        out.volume(VolumeWork.DELETE, VolumeRef(have.pool, have.volume), reason="replaced by the new seed")
 
 
 def _leftover_volumes(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
     """Volumes the guest claims but neither the spec nor the domain uses: leftovers of an interrupted apply."""
     used = {VolumeRef(d.pool, d.volume) for g in (desired, live.config, live.current) for d in g.disks}
     used |= {VolumeRef(s.pool, s.volume) for s in (desired.seed, live.config.seed, live.current.seed) if s}
-    handled = {op.ref for op in out.volumes}
+    handled = {op.step.ref for op in out.volumes}
     leftovers = [c for c in live.record.claims if c not in used and c not in handled]
     for claim in leftovers:
-        out.volumes.append(VolumeOp(claim, "delete", reason="left over from an interrupted apply"))
+        out.volume(VolumeWork.DELETE, claim, reason="left over from an interrupted apply")
     if leftovers:
         names = sorted(c.name for c in leftovers)
         reason = "claimed by the guest but used by nothing: left over from an interrupted apply"
@@ -326,7 +389,7 @@ def _record(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
     wanted_claims = [VolumeRef(d.pool, d.volume) for d in desired.disks]
     if desired.seed:
         wanted_claims.append(VolumeRef(desired.seed.pool, desired.seed.volume))
-    handled = {op.ref for op in out.volumes}
+    handled = {op.step.ref for op in out.volumes}
     unclaimed = [r.name for r in wanted_claims if r not in record.claims and r not in handled]
     if unclaimed or record.hostname != desired.hostname or record.pool != desired.pool:
         reason = "vmctl's record of this guest is out of date: rewritten"
@@ -351,7 +414,7 @@ def _config_drift(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
         if disk.name not in config_disks and live.current.disk(disk.name) is not None:
             reason = "attached to the running guest but missing from its config"
             out.fields.append(
-                FieldChange(f"disks.{disk.name}", None, _disk_summary(disk), Effect.CONFIG, reason, unit="disk")
+                FieldChange(f"disks.{disk.name}", None, _disk_summary(disk), Effect.CONFIG, reason, unit=Unit.DISK)
             )
 
 
@@ -361,7 +424,7 @@ def _pending_restart_note(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -
         out.notes.append("already written to the persistent config; waiting for a restart (apply --allow-restart)")
 
 
-def _restart_fields_in_config(fields: list[FieldChange], desired: GuestSpec, config: GuestSpec) -> bool:
+def _restart_fields_in_config(fields: list[FieldChange], desired: GuestSpec, config: GuestState) -> bool:
     for change in fields:
         name = change.path.split(".")[0]
         if not hasattr(config, name):

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from vmctl.cloudinit.diff import mask
 from vmctl.errors import PlanError
-from vmctl.model.types import DesiredState, GuestSpec, LiveGuest, LiveState, NetworkSpec, Owner, VolumeRef
-from vmctl.plan.changes import Action, Change, Effect, FieldChange, Plan
-from vmctl.plan.guest import GuestDiff, VolumeOp, diff_guest
+from vmctl.model import DesiredState, GuestSpec, LiveGuest, LiveState, NetworkSpec, Owner, VolumeRef
+from vmctl.plan.changes import (
+    Action,
+    Change,
+    Effect,
+    FieldChange,
+    GuestSteps,
+    Kind,
+    Plan,
+    Power,
+    Unit,
+    VolumeStep,
+    VolumeWork,
+)
+from vmctl.plan.guest import GuestDiff, PlannedVolume, diff_guest, disk_targets
 
 
 def make_plan(desired: DesiredState, live: LiveState, uri: str = "") -> Plan:
@@ -61,7 +73,7 @@ def _check_guards(changes: list[Change], conflicts: list[str]) -> None:
     problems = list(conflicts)
     hint = None
     for change in changes:
-        protected = change.kind == "guest" and _protected(change)
+        protected = change.kind is Kind.GUEST and _protected(change)
         if protected and change.action in (Action.REPLACE, Action.DELETE):
             problems.append(
                 f"guest {change.name}: prevent_destroy is set, but this plan would {change.action.label} it"
@@ -92,10 +104,10 @@ def _pool_changes(desired: DesiredState, live: LiveState, conflicts: list[str]) 
         existing = live.pool(pool.name)
         if existing is None:
             fields = (FieldChange("path", None, pool.path, Effect.CREATE, "directory pool"),)
-            changes.append(Change("pool", pool.name, Action.CREATE, fields))
+            changes.append(Change(Kind.POOL, pool.name, Action.CREATE, fields))
         elif not existing.active and existing.path == pool.path:
             fields = (FieldChange("active", False, True, Effect.LIVE, "start the pool"),)
-            changes.append(Change("pool", pool.name, Action.UPDATE, fields))
+            changes.append(Change(Kind.POOL, pool.name, Action.UPDATE, fields))
     return changes
 
 
@@ -109,9 +121,9 @@ def _upload_changes(desired: DesiredState, live: LiveState) -> list[Change]:
             FieldChange(
                 "source", None, source, Effect.CREATE, f"uploaded once; shared by every guest that uses {upload.name}"
             ),
-            FieldChange("size", None, upload.size, Effect.CREATE, "bytes to upload", unit="bytes"),
+            FieldChange("size", None, upload.size, Effect.CREATE, "bytes to upload", unit=Unit.BYTES),
         )
-        changes.append(Change("image", upload.volume, Action.CREATE, fields, pool=upload.pool))
+        changes.append(Change(Kind.IMAGE, upload.volume, Action.CREATE, fields, pool=upload.pool))
     return changes
 
 
@@ -128,7 +140,7 @@ def _network_changes(desired: DesiredState, live: LiveState, conflicts: list[str
     for net in desired.networks:
         existing = live.network(net.libvirt_name)
         if existing is None:
-            changes.append(Change("network", net.libvirt_name, Action.CREATE, _network_summary(net)))
+            changes.append(Change(Kind.NETWORK, net.libvirt_name, Action.CREATE, _network_summary(net)))
             continue
         if not _ours(existing.owner, desired):
             continue  # reported as a conflict
@@ -144,10 +156,10 @@ def _network_changes(desired: DesiredState, live: LiveState, conflicts: list[str
             if getattr(existing.spec, name) != getattr(net, name)
         ]
         if fields:
-            changes.append(Change("network", net.libvirt_name, Action.REPLACE, tuple(fields)))
+            changes.append(Change(Kind.NETWORK, net.libvirt_name, Action.REPLACE, tuple(fields)))
         elif not existing.active or not existing.autostart:
             fields = [FieldChange("active", existing.active, True, Effect.LIVE, "start the network and autostart it")]
-            changes.append(Change("network", net.libvirt_name, Action.UPDATE, tuple(fields)))
+            changes.append(Change(Kind.NETWORK, net.libvirt_name, Action.UPDATE, tuple(fields)))
     return changes
 
 
@@ -166,8 +178,57 @@ def _guest_changes(desired: GuestSpec, live: LiveState) -> list[Change]:
     if not diff.fields and not diff.volumes:
         return []
     action = _guest_action(diff)
-    change = Change("guest", desired.name, action, tuple(diff.fields), tuple(diff.notes), desired=desired, live=current)
+    steps = _update_steps(diff, action, desired, current)
+    change = Change(
+        Kind.GUEST,
+        desired.name,
+        action,
+        tuple(diff.fields),
+        tuple(diff.notes),
+        steps=steps,
+        desired=desired,
+        live=current,
+    )
     return [change, *_volume_changes(diff.volumes, desired.name)]
+
+
+# Fields that live in vmctl's record or in libvirt's flags, not in the domain's definition.
+_NOT_IN_CONFIG = {"state", "autostart", "prevent_destroy", "metadata", "volumes"}
+_IN_RECORD = {"prevent_destroy", "metadata", "volumes"}
+
+
+def _update_steps(diff: GuestDiff, action: Action, desired: GuestSpec, live: LiveGuest) -> GuestSteps:
+    """How apply carries out an update or a replace: every choice made here, none left to apply."""
+    top = {f.path.split(".")[0] for f in diff.fields if not _grown_disk(f)}
+    write_config = action is Action.REPLACE or bool(top - _NOT_IN_CONFIG)
+    made = {v.step.ref for v in diff.volumes if v.step.work in (VolumeWork.CREATE, VolumeWork.RECREATE)}
+    devices = () if action is Action.REPLACE else tuple(diff.devices)
+    return GuestSteps(
+        devices=devices,
+        targets=disk_targets(desired, live),
+        claim_first=bool(made - set(live.record.claims)),
+        write_config=write_config,
+        write_record=not write_config and bool(top & _IN_RECORD),
+        autostart=desired.autostart if desired.autostart != live.config.autostart else None,
+        power=_power(diff, action, desired, live),
+        verify=bool(devices),
+    )
+
+
+def _grown_disk(change: FieldChange) -> bool:
+    """A disk grows in its volume (or by QEMU's resize): its definition does not hold its size."""
+    parts = change.path.split(".")
+    return parts[0] == "disks" and parts[-1] == "size" and change.effect is not Effect.REPLACE
+
+
+def _power(diff: GuestDiff, action: Action, desired: GuestSpec, live: LiveGuest) -> Power:
+    if live.running is None or action is Action.REPLACE:
+        return Power.KEEP  # a replace stops the guest first and starts it as `state` says
+    if any(f.effect is Effect.RESTART for f in diff.fields):
+        return Power.RESTART
+    if desired.seed != live.current.seed:
+        return Power.REBOOT_FOR_SEED
+    return Power.KEEP
 
 
 def _guest_action(diff: GuestDiff) -> Action:
@@ -181,17 +242,31 @@ def _guest_action(diff: GuestDiff) -> Action:
 
 def _created(desired: GuestSpec, resumed: LiveGuest | None) -> list[Change]:
     notes = ("an earlier apply was interrupted while creating it: its volumes are made anew",) if resumed else ()
-    change = Change(
-        "guest", desired.name, Action.CREATE, _creation_fields(desired), notes, desired=desired, live=resumed
+    steps = GuestSteps(
+        targets=disk_targets(desired, None),
+        write_config=True,
+        autostart=True if desired.autostart else None,
     )
-    volumes = [VolumeOp(VolumeRef(d.pool, d.volume), "create", d.size) for d in desired.disks]
+    change = Change(
+        Kind.GUEST,
+        desired.name,
+        Action.CREATE,
+        _creation_fields(desired),
+        notes,
+        steps=steps,
+        desired=desired,
+        live=resumed,
+    )
+    volumes = [
+        PlannedVolume(VolumeStep(VolumeWork.CREATE, VolumeRef(d.pool, d.volume), d.size, d.name)) for d in desired.disks
+    ]
     if desired.seed:
-        volumes.append(VolumeOp(VolumeRef(desired.seed.pool, desired.seed.volume), "create"))
+        volumes.append(PlannedVolume(VolumeStep(VolumeWork.CREATE, VolumeRef(desired.seed.pool, desired.seed.volume))))
     return [change, *_volume_changes(volumes, desired.name)]
 
 
 def _creation_fields(guest: GuestSpec) -> tuple[FieldChange, ...]:
-    def field(path: str, value: object, unit: str | None = None, sensitive: bool = False) -> FieldChange:
+    def field(path: str, value: object, unit: Unit | None = None, sensitive: bool = False) -> FieldChange:
         return FieldChange(path, None, value, Effect.CREATE, unit=unit, sensitive=sensitive)
 
     fields = [
@@ -200,19 +275,21 @@ def _creation_fields(guest: GuestSpec) -> tuple[FieldChange, ...]:
         field("firmware", guest.firmware),
         field("cpus", guest.cpus),
         field("max_cpus", guest.max_cpus),
-        field("memory", guest.memory, "bytes"),
-        field("max_memory", guest.max_memory, "bytes"),
+        field("memory", guest.memory, Unit.BYTES),
+        field("max_memory", guest.max_memory, Unit.BYTES),
         field("state", guest.state),
     ]
     if guest.autostart:
         fields.append(field("autostart", True))
     for disk in guest.disks:
         summary = {"size": disk.size, "bus": disk.bus, **({"image": disk.image} if disk.image else {})}
-        fields.append(field(f"disks.{disk.name}", summary, "disk"))
+        fields.append(field(f"disks.{disk.name}", summary, Unit.DISK))
     for nic in guest.nics:
         fields.append(
             field(
-                f"nics.{nic.name}", {"kind": nic.kind, "source": nic.source, "mac": nic.mac, "model": nic.model}, "nic"
+                f"nics.{nic.name}",
+                {"kind": nic.kind, "source": nic.source, "mac": nic.mac, "model": nic.model},
+                Unit.NIC,
             )
         )
     for share in guest.shares:
@@ -239,22 +316,31 @@ def _cloud_init_fields(guest: GuestSpec) -> list[FieldChange]:
     return shown
 
 
-def _volume_changes(ops: list[VolumeOp], guest: str) -> list[Change]:
-    changes = []
-    for op in ops:
-        if op.op == "create":
-            fields = (FieldChange("size", None, op.size, Effect.CREATE, op.reason, unit="bytes"),) if op.size else ()
-            changes.append(Change("volume", op.ref.name, Action.CREATE, fields, guest=guest, pool=op.ref.pool))
-        elif op.op == "grow":
-            fields = (FieldChange("size", op.before, op.size, Effect.LIVE, "grown", unit="bytes"),)
-            changes.append(Change("volume", op.ref.name, Action.UPDATE, fields, guest=guest, pool=op.ref.pool))
-        elif op.op == "recreate":
-            fields = (FieldChange("data", None, None, Effect.REPLACE, op.reason, destructive=True),)
-            changes.append(Change("volume", op.ref.name, Action.REPLACE, fields, guest=guest, pool=op.ref.pool))
-        else:
-            fields = (FieldChange("data", None, None, Effect.DELETE, op.reason, destructive=True),)
-            changes.append(Change("volume", op.ref.name, Action.DELETE, fields, guest=guest, pool=op.ref.pool))
-    return changes
+_VOLUME_ACTIONS = {
+    VolumeWork.CREATE: Action.CREATE,
+    VolumeWork.GROW: Action.UPDATE,
+    VolumeWork.GROW_LIVE: Action.UPDATE,
+    VolumeWork.RECREATE: Action.REPLACE,
+    VolumeWork.DELETE: Action.DELETE,
+}
+
+
+def _volume_changes(planned: list[PlannedVolume], guest: str) -> list[Change]:
+    return [_volume_change(p, guest) for p in planned]
+
+
+def _volume_change(planned: PlannedVolume, guest: str) -> Change:
+    step, reason = planned.step, planned.reason
+    if step.work is VolumeWork.CREATE:
+        fields = (FieldChange("size", None, step.size, Effect.CREATE, reason, unit=Unit.BYTES),) if step.size else ()
+    elif step.work in (VolumeWork.GROW, VolumeWork.GROW_LIVE):
+        fields = (FieldChange("size", planned.before, step.size, Effect.LIVE, "grown", unit=Unit.BYTES),)
+    elif step.work is VolumeWork.RECREATE:
+        fields = (FieldChange("data", None, None, Effect.REPLACE, reason, destructive=True),)
+    else:
+        fields = (FieldChange("data", None, None, Effect.DELETE, reason, destructive=True),)
+    action = _VOLUME_ACTIONS[step.work]
+    return Change(Kind.VOLUME, step.ref.name, action, fields, guest=guest, pool=step.ref.pool, volume=step)
 
 
 # -- deletions ---------------------------------------------------------------------------------------------
@@ -269,12 +355,13 @@ def _deletions(desired: DesiredState, live: LiveState) -> list[Change]:
         reason = "no longer in the spec; its volumes are deleted with it"
         destroys = bool(guest.record.claims)
         fields = (FieldChange("state", guest.current.state, None, Effect.DELETE, reason, destructive=destroys),)
-        changes.append(Change("guest", guest.name, Action.DELETE, fields, live=guest))
-        ops = [VolumeOp(c, "delete", reason="its guest is deleted") for c in guest.record.claims]
+        steps = GuestSteps(power=Power.SHUT_DOWN if guest.running else Power.KEEP)
+        changes.append(Change(Kind.GUEST, guest.name, Action.DELETE, fields, steps=steps, live=guest))
+        ops = [PlannedVolume(VolumeStep(VolumeWork.DELETE, c), "its guest is deleted") for c in guest.record.claims]
         changes.extend(_volume_changes(ops, guest.name))
     wanted_nets = {n.libvirt_name for n in desired.networks}
     for net in live.networks:
         if net.spec.libvirt_name not in wanted_nets and _ours(net.owner, desired):
             fields = (FieldChange("network", net.spec.ipv4, None, Effect.DELETE, "no longer in the spec"),)
-            changes.append(Change("network", net.spec.libvirt_name, Action.DELETE, fields))
+            changes.append(Change(Kind.NETWORK, net.spec.libvirt_name, Action.DELETE, fields))
     return changes

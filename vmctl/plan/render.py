@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vmctl.plan.changes import Action, Change, Effect, FieldChange, Plan
+from vmctl.plan.changes import Action, Change, Effect, FieldChange, Kind, Plan, Unit
 from vmctl.units import format_size
 
 PLAN_FORMAT_VERSION = "1"
@@ -18,7 +18,6 @@ _STYLE = {
     Action.UPDATE_RESTART: "bold yellow",
     Action.REPLACE: "bold magenta",
     Action.DELETE: "red",
-    Action.NOOP: "",
 }
 _HEADLINE = {
     Action.CREATE: "will be created",
@@ -26,7 +25,6 @@ _HEADLINE = {
     Action.UPDATE_RESTART: "will be updated, needs a restart",
     Action.REPLACE: "will be replaced",
     Action.DELETE: "will be deleted",
-    Action.NOOP: "",
 }
 _FIELD_SYMBOL = {Effect.CREATE: "+", Effect.DELETE: "-", Effect.REPLACE: "-/+"}
 
@@ -70,9 +68,9 @@ class _Painter:
 
 
 def _title(change: Change) -> str:
-    where = f" in pool {change.pool}" if change.pool and change.kind in ("volume", "image") else ""
+    where = f" in pool {change.pool}" if change.pool and change.kind in (Kind.VOLUME, Kind.IMAGE) else ""
     owner = f" (guest {change.guest})" if change.guest else ""
-    return f"{change.kind} {change.name}{where}{owner}"
+    return f"{change.kind.value} {change.name}{where}{owner}"
 
 
 def _change_lines(change: Change, paint: _Painter) -> list[str]:
@@ -103,17 +101,17 @@ def _field_line(field: FieldChange, width: int, paint: _Painter) -> str:
     return paint("red" if field.destructive else "", text + mark) + paint("dim", reason)
 
 
-def format_value(value: Any, unit: str | None = None) -> str:
+def format_value(value: Any, unit: Unit | None = None) -> str:
     """A value as people read it: sizes with units, disks and NICs in one phrase."""
     if value is None:
         return "(none)"
-    if unit == "bytes" and isinstance(value, int):
+    if unit is Unit.BYTES and isinstance(value, int):
         return format_size(value)
-    if unit == "disk" and isinstance(value, dict):
+    if unit is Unit.DISK and isinstance(value, dict):
         size = format_size(value["size"]) if isinstance(value.get("size"), int) else "size of image"
         image = f" on image {value['image']}" if value.get("image") else ""
         return f"{size} {value.get('bus', 'virtio')}{image}"
-    if unit == "nic" and isinstance(value, dict):
+    if unit is Unit.NIC and isinstance(value, dict):
         source = f"{value['kind']} {value['source']}".strip()
         return f"{source}, {value['model']}, mac {value['mac']}"
     if isinstance(value, bool):
@@ -145,7 +143,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 def _change_json(change: Change) -> dict[str, Any]:
     return {
-        "kind": change.kind,
+        "kind": change.kind.value,
         "name": change.name,
         "action": change.action.label,
         "pool": change.pool,
@@ -162,7 +160,7 @@ def _change_json(change: Change) -> dict[str, Any]:
                 "reason": f.reason,
                 "destructive": f.destructive,
                 "sensitive": f.sensitive,
-                "unit": f.unit,
+                "unit": f.unit.value if f.unit else None,
             }
             for f in change.fields
         ],

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from vmctl.cli.session import Session, live_fingerprint, spec_fingerprint
 from vmctl.errors import PlanError
-from vmctl.model.types import LiveState
+from vmctl.model import DesiredState, LiveState
 from vmctl.plan.changes import Plan
 from vmctl.plan.render import plan_json
 
 SAVED_FORMAT = "vmctl-saved-plan/1"
 
 
-def save(path: str, plan: Plan, session: Session, live: LiveState, spec_paths: list[str]) -> None:
+class PlannedFrom(Protocol):
+    """What a plan was made from: the desired state and the hypervisor's URI."""
+
+    @property
+    def desired(self) -> DesiredState: ...
+
+    @property
+    def uri(self) -> str: ...
+
+
+def save(path: str, plan: Plan, session: PlannedFrom, live: LiveState, spec_paths: list[str]) -> None:
     document = {
         "format": SAVED_FORMAT,
         "spec_paths": [str(Path(p).resolve()) for p in spec_paths] or [str(Path("vmctl.yaml").resolve())],
-        "workspace": session.spec.workspace,
+        "workspace": session.desired.workspace,
         "connection": session.uri,
         "spec_fingerprint": spec_fingerprint(session),
         "live_fingerprint": live_fingerprint(live),
@@ -38,7 +50,7 @@ def load(path: str) -> dict[str, Any]:
     return document
 
 
-def check_fresh(document: dict[str, Any], path: str, session: Session, live: LiveState) -> None:
+def check_fresh(document: dict[str, Any], path: str, session: PlannedFrom, live: LiveState) -> None:
     """Refuse, touching nothing, if the spec or the hypervisor changed since the plan was saved."""
     stale = []
     if document.get("spec_fingerprint") != spec_fingerprint(session):
@@ -47,3 +59,31 @@ def check_fresh(document: dict[str, Any], path: str, session: Session, live: Liv
         stale.append("the hypervisor's state changed since the plan was made")
     if stale:
         raise PlanError(f"{path} is stale; nothing was changed", stale, hint="make a new plan: vmctl plan -o FILE")
+
+
+def spec_fingerprint(session: PlannedFrom) -> str:
+    return fingerprint({"desired": session.desired, "uri": session.uri})
+
+
+def live_fingerprint(live: LiveState) -> str:
+    return fingerprint(live)
+
+
+def fingerprint(value: Any) -> str:
+    """A stable digest of what a plan depends on: compared fields only (not source lines or paths)."""
+    text = json.dumps(_plain(value), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.compare}
+    if isinstance(value, Mapping):
+        return {_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> str:
+    return "/".join(map(str, key)) if isinstance(key, tuple) else str(key)

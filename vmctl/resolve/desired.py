@@ -8,8 +8,7 @@ from pathlib import Path
 from vmctl.cloudinit.seed import seed_digest
 from vmctl.errors import Problem, SpecError
 from vmctl.libvirtxml.domain import cpu_model
-from vmctl.model import naming
-from vmctl.model.types import (
+from vmctl.model import (
     BootSpec,
     DesiredState,
     DiskSpec,
@@ -19,6 +18,7 @@ from vmctl.model.types import (
     ImageUpload,
     SeedSpec,
     Spec,
+    naming,
 )
 from vmctl.resolve.localfiles import LocalFacts
 from vmctl.units import format_size

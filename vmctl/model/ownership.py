@@ -1,0 +1,60 @@
+"""vmctl's ownership record: what it keeps inside the libvirt objects it made (in their <metadata>)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vmctl.model.wanted import CloudInitSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """vmctl's ownership record, kept in a domain's (or network's) <metadata>."""
+
+    project: str
+    workspace: str | None = None
+    created: str = ""
+    digest: str = ""
+
+    def same_scope(self, other: Owner | None) -> bool:
+        """The same project and workspace: when and from which spec each was made do not matter."""
+        return other is not None and (self.project, self.workspace) == (other.project, other.workspace)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeRef:
+    """A volume in a pool, by name."""
+
+    pool: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiskRecord:
+    """Which image (name and digest) a disk was made from."""
+
+    name: str
+    image: str | None = None
+    image_sha256: str | None = None
+    image_volume: VolumeRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuestRecord:
+    """Everything vmctl keeps about a domain it manages."""
+
+    owner: Owner
+    guest: str
+    hostname: str
+    pool: str = "default"
+    prevent_destroy: bool = False
+    disks: tuple[DiskRecord, ...] = ()
+    claims: tuple[VolumeRef, ...] = ()
+    cloud_init: CloudInitSpec | None = None
+    seed_digest: str | None = None
+    creating: bool = False  # set until every volume exists: an interrupted create is redone
+
+    def disk(self, name: str) -> DiskRecord | None:
+        return next((d for d in self.disks if d.name == name), None)

@@ -1,0 +1,214 @@
+"""What the spec wants: the guests, disks, networks, pools and images it asks for, and the desired
+state they resolve to. Sizes are bytes; names are the hypervisor's names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any, Literal
+
+from vmctl.errors import Location
+
+Accel = Literal["auto", "kvm", "tcg"]
+Firmware = Literal["bios", "uefi"]
+PowerState = Literal["running", "stopped"]
+DiskBus = Literal["virtio", "scsi"]
+NicKind = Literal["network", "bridge", "user"]
+NetworkMode = Literal["nat", "isolated", "bridge", "user"]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpec:
+    """A directory storage pool."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    """A base image; uploaded once into `pool` as a content-addressed volume."""
+
+    name: str
+    format: Literal["qcow2", "raw"]
+    pool: str
+    path: Path | None = None
+    url: str | None = None
+    sha256: str | None = None
+    origin: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    """What vmctl measured of an image file: its digest and sizes."""
+
+    sha256: str
+    virtual_size: int
+    file_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    """A network. Only nat/isolated ones are libvirt objects that vmctl manages."""
+
+    name: str
+    libvirt_name: str
+    mode: NetworkMode
+    ipv4: str | None = None
+    dhcp: bool = False
+    bridge: str | None = None
+
+    @property
+    def managed(self) -> bool:
+        return self.mode in ("nat", "isolated")
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A local file (kernel, initrd) that vmctl uploads as a content-addressed volume."""
+
+    path: PurePath = field(compare=False)  # local file (spec) or path on the host (live)
+    volume: str = ""  # content-addressed volume name, filled once the file's digest is known
+
+
+@dataclass(frozen=True, slots=True)
+class BootSpec:
+    """Direct kernel boot."""
+
+    kernel: FileRef
+    initrd: FileRef | None
+    cmdline: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSpec:
+    """A disk, identified by its name. `size` None means: the image's own size."""
+
+    name: str
+    bus: DiskBus
+    pool: str
+    volume: str
+    size: int | None = None
+    image: str | None = None
+    image_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NicSpec:
+    """A NIC, identified by its name; `source` is the libvirt network or bridge name."""
+
+    name: str
+    kind: NicKind
+    source: str
+    mac: str
+    model: str = "virtio"
+
+
+@dataclass(frozen=True, slots=True)
+class ShareSpec:
+    """A virtiofs share; the mount tag is its name."""
+
+    name: str
+    source: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DevicesSpec:
+    """Paravirtualized device toggles."""
+
+    rng: bool = True
+    balloon: bool = True
+    agent: bool = True
+    vsock: bool = False
+    console: Literal["serial", "none"] = "serial"
+
+
+@dataclass(frozen=True, slots=True)
+class CloudInitSpec:
+    """cloud-init NoCloud content. `user_data` is a mapping (#cloud-config) or text."""
+
+    user_data: Any = None
+    meta_data: Mapping[str, Any] = field(default_factory=dict)
+    network_config: Mapping[str, Any] | None = None
+    sensitive: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SeedSpec:
+    """The seed ISO made from a CloudInitSpec: `digest` identifies its content."""
+
+    volume: str  # carries the digest: a new content is a new volume
+    pool: str
+    digest: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitSpec:
+    """What `apply --wait` waits for after starting a guest."""
+
+    agent: bool = True
+    cloud_init: bool = False
+    timeout: float = 300.0
+    enabled: bool = False  # the spec asked to wait (a `wait:` section); `apply --wait` asks for every guest
+
+
+@dataclass(frozen=True, slots=True)
+class GuestSpec:
+    """One virtual machine as the spec wants it, or as libvirt has it."""
+
+    name: str  # the libvirt domain name
+    guest: str  # the spec's guest key (before count expansion)
+    hostname: str
+    accel: Accel = "auto"
+    machine: str = "q35"
+    firmware: Firmware = "bios"
+    cpu_model: str | None = None
+    cpus: int = 1
+    max_cpus: int = 1
+    memory: int = 1024**3
+    max_memory: int = 1024**3
+    state: PowerState = "running"
+    autostart: bool = False
+    pool: str = "default"
+    boot: BootSpec | None = None
+    disks: tuple[DiskSpec, ...] = ()
+    nics: tuple[NicSpec, ...] = ()
+    shares: tuple[ShareSpec, ...] = ()
+    devices: DevicesSpec = DevicesSpec()
+    cloud_init: CloudInitSpec | None = None
+    seed: SeedSpec | None = None
+    wait: WaitSpec = field(default=WaitSpec(), compare=False)
+    prevent_destroy: bool = False
+    origin: Location | None = field(default=None, compare=False)
+
+    def disk(self, name: str) -> DiskSpec | None:
+        return next((d for d in self.disks if d.name == name), None)
+
+    def nic(self, name: str) -> NicSpec | None:
+        return next((n for n in self.nics if n.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """Everything the spec files ask for, validated and merged."""
+
+    project: str
+    workspace: str | None
+    connection: str | None
+    pools: tuple[PoolSpec, ...]
+    images: tuple[ImageSpec, ...]
+    networks: tuple[NetworkSpec, ...]
+    guests: tuple[GuestSpec, ...]
+    files: tuple[str, ...] = ()
+
+    def guest(self, name: str) -> GuestSpec | None:
+        return next((g for g in self.guests if g.name == name), None)
+
+    def image(self, name: str) -> ImageSpec | None:
+        return next((i for i in self.images if i.name == name), None)
+
+    def pool(self, name: str) -> PoolSpec | None:
+        return next((p for p in self.pools if p.name == name), None)
