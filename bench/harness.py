@@ -109,7 +109,7 @@ def machine() -> dict[str, str]:
     }
 
 
-def report(results: list[Result]) -> str:
+def report(results: list[Result], wall_time: float | None = None) -> str:
     lines = [
         "| benchmark | runs | vmctl median (spread) | baseline | baseline median (spread) | ratio | target | met |",
         "|---|---|---|---|---|---|---|---|",
@@ -122,7 +122,10 @@ def report(results: list[Result]) -> str:
             f"{'yes' if r.met else '**no**'} |"
         )
     notes = [f"- {r.name}: {n}" for r in results for n in r.notes]
-    info = "\n".join(f"- {k}: {v}" for k, v in machine().items())
+    facts = machine()
+    if wall_time is not None:
+        facts["whole run"] = f"{wall_time / 60:.1f} min"
+    info = "\n".join(f"- {k}: {v}" for k, v in facts.items())
     return "\n".join(
         [*lines, "", "Runs: of each side, vmctl and baseline interleaved.", "", *notes, "", "Machine:", info, ""]
     )
