@@ -1,23 +1,29 @@
-"""The connection every part of the libvirt backend shares: objects found, error translation."""
+"""The connection every part of the libvirt backend shares: the objects found through it, and errors.
+
+Objects found while reading are remembered here and reused by the operations that follow: one
+lookup saved per call, a thousand on a big apply.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 
 import libvirt
 
-from vmctl.errors import HypervisorError
+from vmctl.errors import ConnectError, HypervisorError
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # libvirt's own stderr printer: silenced
 
 
-def _detail(exc: libvirt.libvirtError) -> str:
+def error_detail(exc: libvirt.libvirtError) -> str:
+    """libvirt's own message."""
     return str(exc.get_error_message() or exc)
 
 
-def _missing(exc: libvirt.libvirtError) -> bool:
+def is_missing(exc: libvirt.libvirtError) -> bool:
+    """The error says the object is not there (never was, or vanished)."""
     return exc.get_error_code() in (
         libvirt.VIR_ERR_NO_DOMAIN,
         libvirt.VIR_ERR_NO_STORAGE_VOL,
@@ -26,58 +32,51 @@ def _missing(exc: libvirt.libvirtError) -> bool:
     )
 
 
+def is_unsupported(exc: libvirt.libvirtError) -> bool:
+    """The driver cannot do it this way (the test driver knows few flags)."""
+    return exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT or "unsupported flags" in error_detail(exc)
+
+
 @contextmanager
-def _translated(operation: str, guest: str | None = None) -> Iterator[None]:
+def translated(operation: str, guest: str | None = None) -> Iterator[None]:
     """libvirt errors become HypervisorErrors that keep libvirt's message and say what was being done."""
     try:
         yield
     except libvirt.libvirtError as exc:
-        raise HypervisorError(operation, _detail(exc), guest) from None
+        raise HypervisorError(operation, error_detail(exc), guest) from None
 
 
-def _flags(live: bool, config: bool) -> int:
-    flags = 0
-    if live:
-        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
-    if config:
-        flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
-    return flags
-
-
-def _shutdown(dom: libvirt.virDomain, flags: int) -> None:
+def open_connection(uri: str) -> libvirt.virConnect:
+    """Open a connection, with a message that says how to fix the usual failures."""
     try:
-        dom.shutdownFlags(flags)
+        return libvirt.open(uri)
     except libvirt.libvirtError as exc:
-        if "unsupported flags" not in _detail(exc) and exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
-            raise
-        dom.shutdown()  # drivers that cannot choose the method (the test driver)
+        detail = error_detail(exc)
+        raise ConnectError(f"connect to {uri}", detail, hint=_connect_hint(uri, detail)) from None
 
 
-def _capacity(vol: libvirt.virStorageVol) -> int:
-    """A volume's size in bytes; -2 when it vanished while being read."""
-    try:
-        return int(vol.info()[1])
-    except libvirt.libvirtError as exc:
-        if _missing(exc):
-            return -2
-        raise HypervisorError(f"read volume {vol.name()}", _detail(exc)) from None
+def _connect_hint(uri: str, detail: str) -> str:
+    if "No such file" in detail or "Connection refused" in detail:
+        return "is libvirtd running? start it (systemctl start libvirtd, or: virtlogd -d; libvirtd -d)"
+    if "Permission denied" in detail or "authentication" in detail.lower():
+        return "add your user to the 'libvirt' group, or use --connect qemu:///session"
+    return f"check the URI ({uri}) and that the hypervisor is reachable"
 
 
 class Connection:
-    """A libvirt connection and the objects already found through it."""
+    """A libvirt connection and the domains, pools and volumes already found through it."""
 
     def __init__(self, conn: libvirt.virConnect, uri: str) -> None:
         self.conn = conn
         self.uri = uri
-        # Objects found while reading, reused by the operations that follow: one lookup saved per call.
-        self._pool_cache: dict[str, libvirt.virStoragePool] = {}
+        self._pools: dict[str, libvirt.virStoragePool] = {}
         self._domains: dict[str, libvirt.virDomain] = {}
         self._volumes: dict[tuple[str, str], libvirt.virStorageVol] = {}
         # Streams get a connection of their own, one at a time: libvirt 9.0's client can lose replies
         # (and hang, or drop the connection) when a stream shares a connection with concurrent calls.
         self._stream_conn: libvirt.virConnect | None = None
         self._stream_lock = threading.Lock()
-        self._lock = threading.Lock()
+        self._pool_lock = threading.Lock()
 
     def close(self) -> None:
         for conn in (self._stream_conn, self.conn):
@@ -85,48 +84,83 @@ class Connection:
                 with suppress(libvirt.libvirtError):
                     conn.close()
 
-    def _pool(self, name: str) -> libvirt.virStoragePool:
-        with self._lock:
-            if name not in self._pool_cache:
-                with _translated(f"find pool {name}"):
-                    self._pool_cache[name] = self.conn.storagePoolLookupByName(name)
-            return self._pool_cache[name]
+    # Domains
 
-    def _volume(self, pool: str, name: str) -> libvirt.virStorageVol | None:
-        if (pool, name) in self._volumes:
-            return self._volumes[(pool, name)]
-        try:
-            vol = self._pool(pool).storageVolLookupByName(name)
-        except libvirt.libvirtError as exc:
-            if _missing(exc):
-                return None
-            raise HypervisorError(f"find volume {name}", _detail(exc)) from None
-        self._volumes[(pool, name)] = vol
-        return vol
+    def list_domains(self) -> list[libvirt.virDomain]:
+        """Every domain, remembered by name (instead of those remembered so far)."""
+        with translated("list domains"):
+            domains: list[libvirt.virDomain] = self.conn.listAllDomains(0)
+        self._domains = {d.name(): d for d in domains}
+        return domains
 
-    def _find_domain(self, name: str) -> libvirt.virDomain | None:
+    def find_domain(self, name: str) -> libvirt.virDomain | None:
         if name in self._domains:
             return self._domains[name]
         try:
             dom = self.conn.lookupByName(name)
         except libvirt.libvirtError as exc:
-            if _missing(exc):
+            if is_missing(exc):
                 return None
-            raise HypervisorError("find domain", _detail(exc), name) from None
+            raise HypervisorError("find domain", error_detail(exc), name) from None
         self._domains[name] = dom
         return dom
 
-    def _domain(self, name: str) -> libvirt.virDomain:
-        dom = self._find_domain(name)
+    def domain(self, name: str) -> libvirt.virDomain:
+        dom = self.find_domain(name)
         if dom is None:
             raise HypervisorError("find domain", f"no domain named {name}", name)
         return dom
 
+    def remember_domain(self, name: str, dom: libvirt.virDomain) -> None:
+        self._domains[name] = dom
+
+    def forget_domain(self, name: str) -> None:
+        self._domains.pop(name, None)
+
+    # Pools
+
+    def pool(self, name: str) -> libvirt.virStoragePool:
+        with self._pool_lock:
+            if name not in self._pools:
+                with translated(f"find pool {name}"):
+                    self._pools[name] = self.conn.storagePoolLookupByName(name)
+            return self._pools[name]
+
+    def remember_pool(self, name: str, pool: libvirt.virStoragePool) -> None:
+        self._pools[name] = pool
+
+    def forget_pool(self, name: str) -> None:
+        self._pools.pop(name, None)
+
+    # Volumes
+
+    def volume(self, pool: str, name: str) -> libvirt.virStorageVol | None:
+        if (pool, name) in self._volumes:
+            return self._volumes[(pool, name)]
+        try:
+            vol = self.pool(pool).storageVolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if is_missing(exc):
+                return None
+            raise HypervisorError(f"find volume {name}", error_detail(exc)) from None
+        self._volumes[(pool, name)] = vol
+        return vol
+
+    def remember_volumes(self, found: Mapping[tuple[str, str], libvirt.virStorageVol]) -> None:
+        """The volumes just listed, instead of those remembered so far."""
+        self._volumes = dict(found)
+
+    def remember_volume(self, pool: str, name: str, vol: libvirt.virStorageVol) -> None:
+        self._volumes[(pool, name)] = vol
+
+    def forget_volume(self, pool: str, name: str) -> None:
+        self._volumes.pop((pool, name), None)
+
     @contextmanager
-    def _streaming(self, pool: str, name: str) -> Iterator[tuple[libvirt.virConnect, libvirt.virStorageVol]]:
+    def streaming(self, pool: str, name: str) -> Iterator[tuple[libvirt.virConnect, libvirt.virStorageVol]]:
         """The stream connection (opened on first use) and the volume as seen through it."""
         with self._stream_lock:
-            with _translated(f"open a stream connection to {self.uri}"):
+            with translated(f"open a stream connection to {self.uri}"):
                 if self._stream_conn is None:
                     self._stream_conn = libvirt.open(self.uri)
                 vol = self._stream_conn.storagePoolLookupByName(pool).storageVolLookupByName(name)

@@ -1,0 +1,169 @@
+"""Live state from what a hypervisor reports: domain XML, pools, networks and volume sizes, into the model.
+
+Pure: every backend (libvirt's, the tests' fake) fetches the XML its own way and builds live state
+here, so each reads the same XML into the same state.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from vmctl.libvirtxml.readback import DiskSize, DomainView, is_vmctl_xml, read_domain
+from vmctl.model import (
+    HostFacts,
+    LiveGuest,
+    LiveNetwork,
+    LivePool,
+    LiveState,
+    OwnedGuest,
+    OwnedState,
+    Owner,
+    VolumeInfo,
+    VolumeRef,
+)
+
+NOT_MANAGED = "not managed by vmctl"
+
+
+def host_facts(capabilities: str, log_dir: str | None) -> HostFacts:
+    """From libvirt's capabilities XML: KVM is usable when offered and the CPU has VMX or SVM."""
+    caps = ET.fromstring(capabilities)
+    features = {f.get("name") for f in caps.iterfind("host/cpu/feature")}
+    kvm_offered = any(d.get("type") == "kvm" for d in caps.iterfind("guest/arch/domain"))
+    return HostFacts(kvm_usable=kvm_offered and bool(features & {"vmx", "svm"}), log_dir=log_dir)
+
+
+def log_dir(uri: str) -> str | None:
+    """Where virtlogd writes serial logs on the hypervisor host: libvirt's own log directory."""
+    if uri.startswith("test:"):
+        return None
+    if "/session" in uri:
+        if "+" in uri.split(":", 1)[0]:
+            return None  # a remote user's home directory is unknown
+        return os.path.expanduser("~/.cache/libvirt/qemu/log")
+    return "/var/log/libvirt/qemu"
+
+
+def local_dirs(uri: str, pools: Iterable[LivePool]) -> dict[str, str]:
+    """Directory pools whose files are on this host: only when libvirtd runs here too."""
+    scheme, _, rest = uri.partition(":")
+    if scheme not in ("qemu", "qemu+unix") or not rest.startswith("///"):
+        return {}
+    return {p.name: p.path for p in pools if p.kind == "dir"}
+
+
+class DiskSizes:
+    """Volume sizes, each read once, when a guest's disk first needs it (from any reader thread).
+
+    `read` gives a volume's size in bytes, None if there is no such volume. `known` holds what was read.
+    """
+
+    def __init__(self, read: Callable[[str, str, str], int | None]) -> None:
+        self.read = read
+        self.known: dict[tuple[str, str], int | None] = {}
+
+    def __call__(self, pool: str, volume: str, fmt: str = "qcow2") -> int | None:
+        key = (pool, volume)
+        if key not in self.known:
+            self.known[key] = self.read(pool, volume, fmt)
+        return self.known[key]
+
+
+@dataclass(frozen=True, slots=True)
+class GuestReading:
+    """What reading each domain shares: whose guests are wanted, where pools live, disk sizes."""
+
+    owner: Owner
+    pool_paths: Mapping[str, str]
+    sizes: DiskSize
+
+
+def read_guest_xml(xml: str, reading: GuestReading, autostart: bool, config_xml: Callable[[], str]) -> LiveGuest | str:
+    """One domain from its XML as it is now: the owner's guest, or who the domain belongs to.
+
+    `config_xml` fetches the persistent definition, asked only of a running guest of the owner's.
+    """
+    if not is_vmctl_xml(xml):  # a cheap test first: foreign domains are most of a big host
+        return NOT_MANAGED
+    view = read_domain(xml, reading.pool_paths, autostart, reading.sizes)
+    if view.record is None or view.guest is None:
+        return NOT_MANAGED
+    theirs = view.record.owner
+    if not reading.owner.same_scope(theirs):
+        where = f"project {theirs.project}" + (f", workspace {theirs.workspace}" if theirs.workspace else "")
+        return f"managed by vmctl for {where}"
+    if not view.active:
+        return LiveGuest(view.name, view.uuid, view.record, view.guest, None, config_xml=xml)
+    config_text = config_xml()
+    config = read_domain(config_text, reading.pool_paths, autostart, reading.sizes)
+    return _running(view, config, config_text)
+
+
+def _running(view: DomainView, config: DomainView, config_xml: str) -> LiveGuest:
+    assert view.guest is not None and config.guest is not None and config.record is not None
+    return LiveGuest(view.name, view.uuid, config.record, config.guest, view.guest, config_xml=config_xml)
+
+
+def live_state(
+    domains: Iterable[tuple[str, LiveGuest | str | None]],
+    networks: Iterable[LiveNetwork],
+    pools: Iterable[LivePool],
+    volumes: Mapping[tuple[str, str], VolumeInfo],
+) -> LiveState:
+    """Live state from each domain as read (None: it vanished meanwhile).
+
+    Everything is in name order: libvirt lists objects in the order of its hash tables.
+    """
+    guests, others = [], {}
+    for name, seen in domains:
+        if isinstance(seen, LiveGuest):
+            guests.append(seen)
+        elif seen is not None:
+            others[name] = seen
+    guests.sort(key=lambda g: g.name)
+    return LiveState(tuple(guests), dict(sorted(others.items())), _by_name(networks), _by_pool(pools), dict(volumes))
+
+
+def _by_name(networks: Iterable[LiveNetwork]) -> tuple[LiveNetwork, ...]:
+    return tuple(sorted(networks, key=lambda n: n.spec.libvirt_name))
+
+
+def _by_pool(pools: Iterable[LivePool]) -> tuple[LivePool, ...]:
+    return tuple(sorted(pools, key=lambda p: p.name))
+
+
+def volume_infos(
+    present: Iterable[tuple[str, str]], known: Mapping[tuple[str, str], int | None]
+) -> dict[tuple[str, str], VolumeInfo]:
+    """Every volume listed, with its size where it was read; one that vanished while being sized is left out."""
+    infos = {}
+    for key in present:
+        if key not in known:
+            infos[key] = VolumeInfo(key[0], key[1], None)
+        elif (size := known[key]) is not None:
+            infos[key] = VolumeInfo(key[0], key[1], size)
+    return infos
+
+
+def with_boot_volumes(guest: OwnedGuest, config_xml: str, pool_paths: Mapping[str, str]) -> OwnedGuest:
+    """The guest with its kernel and initrd volumes, from its persistent definition."""
+    config = read_domain(config_xml, pool_paths).guest
+    boot = config.boot if config else None
+    if config is None or boot is None:
+        return guest
+    files = [f for f in (boot.kernel, boot.initrd) if f is not None]
+    return replace(guest, boot_volumes=tuple(VolumeRef(config.pool, f.volume) for f in files))
+
+
+def owned_state(
+    guests: Iterable[OwnedGuest],
+    networks: Iterable[LiveNetwork],
+    pools: Iterable[LivePool],
+    present: Iterable[tuple[str, str]],
+) -> OwnedState:
+    """What an owner owns, everything in name order; volumes are listed, not sized."""
+    volumes = {key: VolumeInfo(key[0], key[1], None) for key in present}
+    return OwnedState(tuple(sorted(guests, key=lambda g: g.name)), _by_name(networks), _by_pool(pools), volumes)
