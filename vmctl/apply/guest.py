@@ -84,7 +84,7 @@ class GuestWork:
         failpoint("create-recorded")
         if self.steps.autostart is not None:
             self.backend.set_autostart(self.name, self.steps.autostart)
-        self._settle_power(guest, restart=False)
+        self._settle_power(guest, active=False, restart=False)
         self.outcome.summary = "created" + (" and started" if guest.state == "running" else "")
 
     # -- delete -----------------------------------------------------------------------------------------
@@ -143,7 +143,9 @@ class GuestWork:
             self.backend.set_metadata(self.name, guest_xml(record), live=running)
         if self.steps.autostart is not None:
             self.backend.set_autostart(self.name, self.steps.autostart)
-        self._settle_power(guest, restart=self.steps.power in (Power.RESTART, Power.REBOOT_FOR_SEED))
+        # The plan read the guest's power moments ago, under the apply lock; a replace stopped it since.
+        restart = self.steps.power in (Power.RESTART, Power.REBOOT_FOR_SEED)
+        self._settle_power(guest, active=running, restart=restart)
         if self.steps.verify:
             self._verify(guest)
         elif replacing:
@@ -206,8 +208,7 @@ class GuestWork:
             self.say(f"no clean shutdown within {self.ctx.options.shutdown_timeout:g}s: powering off")
             self.backend.power_off(self.name)
 
-    def _settle_power(self, guest: GuestSpec, restart: bool) -> None:
-        active = self.backend.is_active(self.name)
+    def _settle_power(self, guest: GuestSpec, active: bool, restart: bool) -> None:
         if restart and active:
             if self.ctx.options.allow_restart:
                 self.say("restarting to apply the changes")
