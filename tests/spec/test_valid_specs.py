@@ -16,8 +16,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from vmctl.model import naming
-from vmctl.model.types import (
+from vmctl.model import (
     CloudInitSpec,
     DevicesSpec,
     DiskSpec,
@@ -28,6 +27,7 @@ from vmctl.model.types import (
     PoolSpec,
     ShareSpec,
     Spec,
+    naming,
 )
 from vmctl.spec.load import load_spec
 from vmctl.units import parse_duration, parse_size

@@ -9,8 +9,7 @@ from typing import Any, Protocol
 import yaml
 
 from vmctl.errors import Location
-from vmctl.model import naming
-from vmctl.model.types import (
+from vmctl.model import (
     BootSpec,
     CloudInitSpec,
     DevicesSpec,
@@ -23,6 +22,7 @@ from vmctl.model.types import (
     PoolSpec,
     ShareSpec,
     WaitSpec,
+    naming,
 )
 from vmctl.spec.files import Entry
 from vmctl.spec.source import NodePath, SourceDoc, dotted

@@ -7,8 +7,7 @@ import ipaddress
 from collections.abc import Sequence
 
 from vmctl.errors import Location, Problem, SpecError
-from vmctl.model import naming
-from vmctl.model.types import GuestSpec, ImageSpec, NetworkSpec, PoolSpec, Spec
+from vmctl.model import GuestSpec, ImageSpec, NetworkSpec, PoolSpec, Spec, naming
 from vmctl.spec.files import Entry, MergedSpec, read_and_merge
 from vmctl.spec.guest import GuestBuilder, GuestSource, SpecContext, resolve_file
 from vmctl.spec.source import dotted
