@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from vmctl.hypervisor import connect
-from vmctl.hypervisor.libvirt.reading import _Capacities
+from vmctl.hypervisor.libvirt.connection import Connection
+from vmctl.hypervisor.libvirt.reading import StateReader, _Capacities
+from vmctl.hypervisor.livestate import local_dirs
 from vmctl.model import Owner
 
 GIB = 1024**3
@@ -74,15 +75,12 @@ def test_sizes_read_from_files_are_libvirts(libvirtd: str, project: str, scratch
                 0,
             )
         pool.storageVolLookupByName("q.qcow2").resize(5 * GIB)  # grown behind vmctl's back
-        backend = connect(libvirtd)
-        try:
-            pools = backend._read_pools(Owner(project))
-            present = backend._list_volumes(pools)
-            sizes = _Capacities(lambda p, n: present.get((p, n)), backend._local_dirs(pools))
-            assert sizes.local_dirs.get(f"{project}pool") == str(scratch)
-            for name, fmt in (("q.qcow2", "qcow2"), ("r.img", "raw")):
-                assert sizes(f"{project}pool", name, fmt) == pool.storageVolLookupByName(name).info()[1], name
-        finally:
-            backend.close()
+        reader = StateReader(Connection(conn, libvirtd))
+        pools = reader.read_pools(Owner(project))
+        present = reader.list_volumes(pools)
+        sizes = _Capacities(lambda p, n: present.get((p, n)), local_dirs(libvirtd, pools))
+        assert sizes.local_dirs.get(f"{project}pool") == str(scratch)
+        for name, fmt in (("q.qcow2", "qcow2"), ("r.img", "raw")):
+            assert sizes(f"{project}pool", name, fmt) == pool.storageVolLookupByName(name).info()[1], name
     finally:
         conn.close()

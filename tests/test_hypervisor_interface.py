@@ -31,12 +31,6 @@ def test_each_implementation_takes_the_interfaces_parameters(implementation: typ
     assert parameters(getattr(implementation, operation)) == parameters(getattr(Hypervisor, operation))
 
 
-def test_the_old_name_is_the_libvirt_implementation() -> None:
-    from vmctl.hypervisor import LibvirtBackend
-
-    assert LibvirtBackend is LibvirtHypervisor
-
-
 def test_importing_the_interface_does_not_load_libvirt() -> None:
     code = "import sys, vmctl.hypervisor; print(sorted(m for m in sys.modules if m.startswith('libvirt')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vmctl.hypervisor import LibvirtBackend, connect
+from vmctl.hypervisor import connect
+from vmctl.hypervisor.libvirt import LibvirtHypervisor
 from vmctl.libvirtxml.definition import domain_definition, guest_record
 from vmctl.libvirtxml.metadata import guest_element
 from vmctl.model import DesiredState, VolumeRef
@@ -23,14 +24,14 @@ from .test_roundtrip import EXAMPLE_NAMES, example_copy, resolve
 FOREIGN = "<domain type='test'><name>{name}</name><memory>65536</memory><os><type>hvm</type></os></domain>"
 
 
-def define_all(backend: LibvirtBackend, desired: DesiredState) -> None:
+def define_all(backend: LibvirtHypervisor, desired: DesiredState) -> None:
     paths = {p.name: p.path for p in desired.pools}
     for guest in desired.guests:
         xml = domain_definition(guest, guest_record(guest, desired), backend.host_facts(), paths)
         backend.define(xml, guest.name)
 
 
-def transient_guest(backend: LibvirtBackend, desired: DesiredState, name: str) -> None:
+def transient_guest(backend: LibvirtHypervisor, desired: DesiredState, name: str) -> None:
     """A running domain with the project's record and no persistent definition (undefined while running)."""
     guest = replace(desired.guests[0], name=name, guest=name)
     record = guest_record(guest, desired)

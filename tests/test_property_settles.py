@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from vmctl.apply.context import ApplyContext, ApplyOptions
 from vmctl.apply.executor import execute
 from vmctl.apply.progress import LineReporter
-from vmctl.hypervisor import LibvirtBackend, connect
+from vmctl.hypervisor import Hypervisor, connect
 from vmctl.model import Owner
 from vmctl.plan.destroy import destroy_plan
 from vmctl.plan.planner import make_plan
@@ -63,7 +63,11 @@ def guests(draw: st.DrawFn) -> dict[str, Any]:
     guest["max_memory"] = draw(sizes(1100, 4096))
     disk_names = draw(st.lists(names, max_size=3, unique=True))
     guest["disks"] = {
-        n: {"size": draw(sizes(1, 20480)), "bus": draw(st.sampled_from(["virtio", "scsi"]))} for n in disk_names
+        n: {
+            "size": draw(sizes(1, 4096)),  # 3 guests x 3 disks fit the test driver's 100 GiB pool
+            "bus": draw(st.sampled_from(["virtio", "scsi"])),
+        }
+        for n in disk_names
     }
     nic_names = draw(st.lists(names, max_size=3, unique=True))
     guest["nics"] = {n: draw(st.sampled_from([{"user": {}}, {"network": "net"}])) for n in nic_names}
@@ -84,7 +88,7 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def apply_plan(backend: LibvirtBackend, plan: Any, desired: Any) -> None:
+def apply_plan(backend: Hypervisor, plan: Any, desired: Any) -> None:
     ctx = ApplyContext(backend, desired, backend.host_facts(), {"default-pool": "/default-pool"}, ApplyOptions())
     with closing(LineReporter(io.StringIO())) as reporter:
         report = execute(plan, ctx, reporter)
@@ -103,13 +107,22 @@ def test_a_plan_right_after_apply_is_empty(
     spec = load_spec([str(path)], workspace)
     backend = connect(URI)
     owner = Owner(spec.project, workspace)
+    desired = desired_state(spec, LocalFacts(), backend.host_facts())
     try:
-        desired = desired_state(spec, LocalFacts(), backend.host_facts())
         apply_plan(backend, make_plan(desired, backend.read_state(owner), URI), desired)
         settled = make_plan(desired, backend.read_state(owner), URI)
         assert settled.empty, [(c.name, [(f.path, f.before, f.after) for f in c.fields]) for c in settled.changes]
         apply_plan(backend, destroy_plan(backend.read_owned(owner), owner, URI), desired)
         after = backend.read_state(owner)
         assert after.guests == () and not [n for n in after.networks if n.owner == owner]
+    except BaseException:
+        # The test driver lives as long as this process: what a failing example made would fill its
+        # pool for every later one, and hypothesis's shrinking would report that instead.
+        execute(
+            destroy_plan(backend.read_owned(owner), owner, URI),
+            ApplyContext(backend, desired, backend.host_facts(), {"default-pool": "/default-pool"}, ApplyOptions()),
+            LineReporter(io.StringIO()),
+        )
+        raise
     finally:
         backend.close()

@@ -20,7 +20,7 @@ import pytest
 from vmctl.apply.context import ApplyContext, ApplyOptions
 from vmctl.apply.executor import execute
 from vmctl.apply.progress import LineReporter
-from vmctl.hypervisor import LibvirtBackend, connect
+from vmctl.hypervisor import Hypervisor, connect
 from vmctl.libvirtxml.definition import domain_definition, guest_record
 from vmctl.model import DesiredState, GuestSpec, GuestState, Owner
 from vmctl.plan.guest import same_machine
@@ -52,7 +52,7 @@ def stopped(desired: DesiredState) -> DesiredState:
 
 
 def resolve(
-    path: Path, workspace: str, backend: LibvirtBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    path: Path, workspace: str, backend: Hypervisor, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> DesiredState:
     monkeypatch.setenv("VMCTL_CACHE", str(tmp_path / "cache"))
     spec = load_spec([str(path)], workspace)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.tooling.agent import run_in_guest
 from tests.tooling.images import GuestImage, ensure_image
-from vmctl.hypervisor import LibvirtBackend, connect
+from vmctl.hypervisor import Hypervisor, connect
 
 from ..conftest import SYSTEM
 
@@ -29,7 +29,7 @@ def tiny_image() -> GuestImage:
 
 
 @pytest.fixture
-def backend(libvirtd: str) -> Iterator[LibvirtBackend]:
+def backend(libvirtd: str) -> Iterator[Hypervisor]:
     handle = connect(SYSTEM)
     yield handle
     handle.close()
@@ -38,7 +38,7 @@ def backend(libvirtd: str) -> Iterator[LibvirtBackend]:
 class Guest:
     """Commands in a guest through its agent, with retries while the agent settles after a change."""
 
-    def __init__(self, backend: LibvirtBackend, name: str) -> None:
+    def __init__(self, backend: Hypervisor, name: str) -> None:
         self.backend = backend
         self.name = name
 

@@ -18,7 +18,7 @@ import libvirt
 import pytest
 
 from tests.tooling.images import GuestImage
-from vmctl.hypervisor import LibvirtBackend
+from vmctl.hypervisor import Hypervisor
 
 from ..conftest import SCRATCH, remove_project
 from .conftest import Guest, applied, vmctl, write_spec
@@ -165,7 +165,7 @@ def test_3_new_user_data_runs_after_apply_with_allow_restart(setup: Setup) -> No
     assert vmctl("plan", "--detailed-exitcode", str(setup.spec)).returncode == 0
 
 
-def test_4_destroy_leaves_nothing_of_the_project(setup: Setup, backend: LibvirtBackend) -> None:
+def test_4_destroy_leaves_nothing_of_the_project(setup: Setup, backend: Hypervisor) -> None:
     result = vmctl("destroy", "--yes", "--images", "-f", str(setup.spec))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "shutting down" in result.stdout and "powering off" not in result.stdout  # the guest shut itself down

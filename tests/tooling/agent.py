@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from vmctl.apply.waiting import guest_exec
-from vmctl.hypervisor import LibvirtBackend, connect
+from vmctl.hypervisor import Hypervisor, connect
 
 
-def run_in_guest(backend: LibvirtBackend, guest: str, argv: Sequence[str], timeout: float = 60) -> tuple[int, str]:
+def run_in_guest(backend: Hypervisor, guest: str, argv: Sequence[str], timeout: float = 60) -> tuple[int, str]:
     """(exit code, stdout+stderr) of ARGV run in the guest."""
     return guest_exec(backend, guest, argv[0], list(argv[1:]), timeout=timeout)
 

@@ -10,7 +10,7 @@ from vmctl.model import DesiredState, HostFacts, LiveState, OwnedState, Owner, S
 from vmctl.spec.load import load_spec
 
 if TYPE_CHECKING:
-    from vmctl.hypervisor import LibvirtBackend
+    from vmctl.hypervisor import Hypervisor
     from vmctl.plan.changes import Plan
     from vmctl.resolve.localfiles import Progress
 
@@ -21,7 +21,7 @@ class Session:
 
     spec: Spec
     uri: str
-    backend: LibvirtBackend
+    backend: Hypervisor
     host: HostFacts
     desired: DesiredState
 

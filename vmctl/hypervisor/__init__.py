@@ -8,7 +8,7 @@ Must not import: `vmctl.plan`, `vmctl.apply`, `vmctl.cli`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+
 
 from vmctl.hypervisor.interface import (
     Addresses,
@@ -22,9 +22,6 @@ from vmctl.hypervisor.interface import (
     UploadProgress,
 )
 
-if TYPE_CHECKING:
-    from vmctl.hypervisor.libvirt import LibvirtBackend, LibvirtHypervisor
-
 __all__ = [
     "Addresses",
     "AgentReply",
@@ -34,28 +31,13 @@ __all__ = [
     "Hypervisor",
     "JsonArg",
     "JsonValue",
-    "LibvirtBackend",
     "UploadProgress",
     "connect",
 ]
 
 
-def connect(uri: str) -> LibvirtHypervisor:
-    """Connect to the hypervisor at a libvirt URI.
-
-    Typed as the libvirt implementation until every caller holds a `Hypervisor`; then `-> Hypervisor`.
-    """
+def connect(uri: str) -> Hypervisor:
+    """Connect to the hypervisor at a libvirt URI (libvirt is loaded only now)."""
     from vmctl.hypervisor.libvirt import connect as connect_libvirt
 
     return connect_libvirt(uri)
-
-
-if not TYPE_CHECKING:  # hidden from mypy, which would take any misspelt name for this
-
-    def __getattr__(name: str) -> Any:
-        # `LibvirtBackend`, the old name of the implementation, loads libvirt only when asked for.
-        if name == "LibvirtBackend":
-            from vmctl.hypervisor.libvirt import LibvirtBackend
-
-            return LibvirtBackend
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

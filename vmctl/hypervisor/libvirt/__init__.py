@@ -31,7 +31,7 @@ from vmctl.hypervisor.libvirt.storage import StorageOps
 from vmctl.libvirtxml.readback import DomainView
 from vmctl.model import HostFacts, LiveGuest, LiveState, NetworkSpec, OwnedState, Owner, VolumeRef
 
-__all__ = ["LibvirtBackend", "LibvirtHypervisor", "connect"]
+__all__ = ["LibvirtHypervisor", "connect"]
 
 
 def connect(uri: str) -> LibvirtHypervisor:
@@ -220,9 +220,6 @@ class LibvirtHypervisor:
 
     def delete_network(self, name: str) -> None:
         self._networks.delete_network(name)
-
-
-LibvirtBackend = LibvirtHypervisor  # the old name, until every caller holds a `Hypervisor`
 
 
 if TYPE_CHECKING:
