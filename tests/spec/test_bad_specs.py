@@ -18,6 +18,7 @@ tests/spec/multi/ holds the multi-file cases (several files given at once, direc
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import shlex
@@ -264,18 +265,92 @@ def test_binary_file(cli: Callable[..., CliResult], tmp_path: Path) -> None:
 
 
 def test_not_utf8(cli: Callable[..., CliResult], tmp_path: Path) -> None:
-    # Latin-1 'é' on line 3, column 14: the place of the first byte that is not UTF-8
+    # Latin-1 'é' on line 3, column 16: the place of the first byte that is not UTF-8
     (tmp_path / "vmctl.yaml").write_bytes(b"version: 1\nproject: lab\nconnection: caf\xe9\n")
     result = cli("validate", "vmctl.yaml", cwd=tmp_path)
-    assert_reports(result, [Expected("vmctl.yaml", 3, 16, "", "not UTF-8")])
+    assert_reports(result, [Expected("vmctl.yaml", 3, 16, "", "not UTF-8 text: save it as UTF-8")])
 
 
-def test_utf16_file(cli: Callable[..., CliResult], tmp_path: Path) -> None:
-    """An editor's 'Unicode' (UTF-16) file: a clean message, not a crash."""
-    (tmp_path / "vmctl.yaml").write_bytes("version: 1\nproject: lab\n".encode("utf-16"))
+def test_not_utf8_column_counts_characters(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    # 'connection: ét' is 14 characters (15 bytes): the stray byte is at column 15
+    (tmp_path / "vmctl.yaml").write_bytes(b"version: 1\nproject: lab\nconnection: \xc3\xa9t\xe9\n")
     result = cli("validate", "vmctl.yaml", cwd=tmp_path)
-    assert_clean_failure(result)
-    assert len(problem_lines(result)) == 1
+    assert_reports(result, [Expected("vmctl.yaml", 3, 15, "", "not UTF-8 text")])
+
+
+SPEC_WITH_ONE_PROBLEM = 'version: 1\nproject: lab\nguests:\n  web: {cloud_init: {meta_data: {note: "ü😀"}}, cpus: 0}\n'
+BYTE_ORDER_MARKS = {
+    "utf-8": codecs.BOM_UTF8,
+    "utf-16-le": codecs.BOM_UTF16_LE,
+    "utf-16-be": codecs.BOM_UTF16_BE,
+    "utf-32-le": codecs.BOM_UTF32_LE,
+    "utf-32-be": codecs.BOM_UTF32_BE,
+}
+
+
+@pytest.mark.parametrize("encoding", list(BYTE_ORDER_MARKS))
+def test_text_that_starts_with_a_byte_order_mark(encoding: str, cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """What editors save as 'Unicode' is read like UTF-8, lines and columns in characters."""
+    text = SPEC_WITH_ONE_PROBLEM
+    (tmp_path / "vmctl.yaml").write_bytes(BYTE_ORDER_MARKS[encoding] + text.encode(encoding))
+    result = cli("validate", "vmctl.yaml", cwd=tmp_path)
+    column = text.splitlines()[3].index("0}") + 1  # 54: the emoji is one character, whatever its bytes
+    assert_reports(result, [Expected("vmctl.yaml", 4, column, "guests.web.cpus", "must be at least 1; got 0")])
+    (tmp_path / "vmctl.yaml").write_bytes(BYTE_ORDER_MARKS[encoding] + text.replace("0}", "2}").encode(encoding))
+    assert cli("validate", "vmctl.yaml", cwd=tmp_path).code == 0
+
+
+def test_utf16_that_breaks_off(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """A UTF-16 byte-order mark, then an odd byte at the end: the place, and what to do."""
+    body = "version: 1\nproject: lab\n".encode("utf-16-le") + b"x"
+    (tmp_path / "vmctl.yaml").write_bytes(codecs.BOM_UTF16_LE + body)
+    result = cli("validate", "vmctl.yaml", cwd=tmp_path)
+    want = "not UTF-16 text, though it starts with a UTF-16 byte-order mark: save it as UTF-8"
+    assert_reports(result, [Expected("vmctl.yaml", 3, 1, "", want)])
+
+
+def test_utf16_without_byte_order_mark(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """Without a mark, NUL bytes are all there is to go by: binary, with a hint in case it is text."""
+    (tmp_path / "vmctl.yaml").write_bytes("version: 1\nproject: lab\n".encode("utf-16-le"))
+    result = cli("validate", "vmctl.yaml", cwd=tmp_path)
+    assert_reports(result, [Expected("vmctl.yaml", 1, 1, "", "binary file", "save it as UTF-8")])
+
+
+def test_control_character(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    (tmp_path / "vmctl.yaml").write_bytes(b'version: 1\nproject: lab\nconnection: "a\x07"\n')
+    result = cli("validate", "vmctl.yaml", cwd=tmp_path)
+    assert_reports(result, [Expected("vmctl.yaml", 3, 15, "", "the character U+0007 is not allowed", "\\x07")])
+
+
+def test_file_too_large(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """A spec file is at most 1MiB; the message gives the limit and the file's size."""
+    (tmp_path / "vmctl.yaml").write_bytes(b"version: 1\n" + b"#" * (3 * 1024**2))
+    result = cli("validate", "vmctl.yaml", cwd=tmp_path)
+    want = "a spec file may be at most 1MiB (1,048,576 bytes): this one is 3,145,739 bytes"
+    assert_reports(result, [Expected("vmctl.yaml", 1, 1, "", want, "split it into several files")])
+
+
+def test_endless_file(cli: Callable[..., CliResult]) -> None:
+    """A device that never ends is read up to the limit, not forever."""
+    result = cli("validate", "/dev/zero")
+    assert_reports(result, [Expected("/dev/zero", 1, 1, "", "at most 1MiB (1,048,576 bytes): this one is larger")])
+
+
+def test_user_data_file_too_large(cli: Callable[..., CliResult], write: Callable[[str, str], Path]) -> None:
+    write("big-user-data", "#cloud-config\n" + "#" * 1024**2)
+    path = write(
+        "vmctl.yaml",
+        """
+        version: 1
+        project: lab
+        guests:
+          web:
+            cloud_init: {user_data_file: big-user-data}
+        """,
+    )
+    result = cli("validate", "vmctl.yaml", cwd=path.parent)
+    path_ = "guests.web.cloud_init.user_data_file"
+    assert_reports(result, [Expected("vmctl.yaml", 5, 34, path_, "user-data may be at most 1MiB")])
 
 
 def test_missing_file(cli: Callable[..., CliResult], tmp_path: Path) -> None:

@@ -6,8 +6,6 @@ import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from vmctl.errors import Location
 from vmctl.model import (
     BootSpec,
@@ -25,10 +23,13 @@ from vmctl.model import (
     naming,
 )
 from vmctl.spec.files import Entry
-from vmctl.spec.source import NodePath, SourceDoc, dotted
+from vmctl.spec.source import MAX_FILE_SIZE, NodePath, SourceDoc, dotted, yaml_text_problem
 from vmctl.units import UnitError, format_size, parse_duration, parse_size
 
 _USER_DATA_HEADERS = ("#!", "#include", "#cloud-boothook", "Content-Type:", "## template")
+# User-data travels in the domain's XML (vmctl's metadata), and libvirt's RPC refuses strings over
+# 4MiB (REMOTE_STRING_MAX): 1MiB, as for a spec file, leaves room for the rest of the domain.
+MAX_USER_DATA = MAX_FILE_SIZE
 
 
 class SpecContext(Protocol):
@@ -303,22 +304,33 @@ class GuestBuilder:
         keys: tuple[str, ...] = ("cloud_init", "user_data")
         if "user_data_file" in body:
             keys = ("cloud_init", "user_data_file")
-            path = self._file(*keys)
-            user_data = path.read_text("utf-8", errors="replace") if path.is_file() else None
+            user_data = self._user_data_file(self._file(*keys), keys)
         if isinstance(user_data, str):
             self._check_user_data_text(user_data, keys)
         network_config = plain(body["network_config"]) if "network_config" in body else None
         sensitive = tuple(body.get("sensitive", ()))
         return CloudInitSpec(user_data, plain(body.get("meta_data", {})), network_config, sensitive)
 
+    def _user_data_file(self, path: Path, keys: tuple[str, ...]) -> str | None:
+        if not path.is_file():
+            return None  # reported by _file
+        try:
+            with path.open("rb") as file:
+                raw = file.read(MAX_USER_DATA + 1)
+        except OSError as exc:
+            self.problem(keys, f"cannot read {path}: {exc.strerror}")
+            return None
+        if len(raw) > MAX_USER_DATA:
+            self.problem(keys, f"user-data may be at most {format_size(MAX_USER_DATA)}: {path} is larger")
+            return None
+        return raw.decode("utf-8", errors="replace")
+
     def _check_user_data_text(self, text: str, keys: tuple[str, ...]) -> None:
         first = text.lstrip().split("\n", 1)[0].strip()
         if first.startswith("#cloud-config"):
-            try:
-                yaml.safe_load(text)
-            except yaml.MarkedYAMLError as exc:
-                line = f" (its line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
-                self.problem(keys, f"user-data is #cloud-config but not valid YAML: {exc.problem}{line}")
+            problem = yaml_text_problem(text)
+            if problem:
+                self.problem(keys, f"user-data is #cloud-config but not valid YAML: {problem}")
         elif not first.startswith(_USER_DATA_HEADERS):
             hint = "start it with '#cloud-config' (or write user_data as a mapping), or '#!' for a script"
             self.problem(keys, "user-data text has no header cloud-init recognises", hint)

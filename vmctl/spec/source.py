@@ -1,21 +1,58 @@
-"""Read a YAML spec file into plain data, remembering where every key and value came from."""
+"""Read a YAML spec file into plain data, remembering where every key and value came from.
+
+Files anyone could write are bounded before anything recursive runs on them: the file's size, how
+deep its values nest and how far its aliases expand are checked while PyYAML composes the document,
+so a hostile file costs a located problem, not minutes, gigabytes or a RecursionError.
+"""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, NodeEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from vmctl.errors import Location, Problem, SpecError
+from vmctl.units import format_size
 
 NodePath = tuple[str | int, ...]
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
+
+# The largest example spec is 1.5KiB and a thousand guests written out one by one take about 150KiB;
+# 1MiB leaves room for inline cloud-init and still reads in a few seconds with PyYAML's pure-Python
+# scanner (about 4s/MiB for ordinary YAML). Larger content belongs in user_data_file.
+MAX_FILE_SIZE = 1024**2
+# A spec nests about 6 levels (guests.web.cloud_init.user_data.write_files[0].content), cloud-config
+# mappings a few more. 64 is far beyond that and far below what Python's stack takes: PyYAML's
+# composer and constructor, the schema check and vmctl's own walks each recurse once per level.
+MAX_DEPTH = 64
+# Values in the document once every alias is expanded (each use of an alias copies what it refers to).
+# A thousand guests written out take about 20,000; 100,000 bounds an alias bomb (nine aliases nine
+# levels deep expand to 387 million) to a second or two of work.
+MAX_VALUES = 100_000
+# What PyYAML's reader refuses, found here first so the problem has a line and column.
+_NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Byte-order marks, longest first: UTF-32-LE's starts with UTF-16-LE's.
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +79,97 @@ class SourceDoc:
         return self.keys.get(path) or self.where(path)
 
 
-class _SpecLoader(yaml.SafeLoader):
+class _Limit(Exception):
+    """A bound on hostile input was crossed, at `event`."""
+
+    def __init__(self, event: NodeEvent, message: str, hint: str) -> None:
+        super().__init__(message)
+        mark = event.start_mark
+        self.line, self.column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        self.message = message
+        self.hint = hint
+
+
+_DEPTH_HINT = "a spec nests about 10 levels; look for unclosed brackets"
+_ALIAS_HINT = "each use of an alias copies everything it refers to, so aliases of aliases multiply"
+
+
+class _BoundedComposer(Composer):
+    """PyYAML's composer, counting as it goes: how deep values nest and how many there are, both
+    with every alias expanded as vmctl will expand it. It stops at the first event past a limit,
+    before the document is built and while its own recursion is still shallow."""
+
+    def __init__(self) -> None:
+        Composer.__init__(self)
+        self._depth = 0
+        self._values = 0
+        self._deepest: list[int] = []  # per node being composed: the deepest level under it so far
+        self._anchored: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) of its node
+
+    peek_event: Callable[[], NodeEvent]  # the parser's, in the loaders below
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            self._expand(event)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Limit(event, f"values nest more than {MAX_DEPTH} levels deep", _DEPTH_HINT)
+        self._count(1, event)
+        first = self._values
+        self._deepest.append(self._depth)
+        node = super().compose_node(parent, index)
+        deepest = self._deepest.pop()
+        self._depth -= 1
+        self._reached(deepest)
+        if event.anchor is not None:
+            self._anchored[event.anchor] = (self._values - first + 1, deepest - self._depth)
+        return node
+
+    def _expand(self, alias: AliasEvent) -> None:
+        # An alias to a node still being composed refers to itself: the builder reports it, as one value.
+        values, levels = self._anchored.get(alias.anchor or "", (1, 1))
+        if self._depth + levels > MAX_DEPTH:
+            message = f"this alias makes values nest more than {MAX_DEPTH} levels deep"
+            raise _Limit(alias, message, _ALIAS_HINT)
+        self._count(values, alias)
+        self._reached(self._depth + levels)
+
+    def _count(self, values: int, event: NodeEvent) -> None:
+        self._values += values
+        if self._values <= MAX_VALUES:
+            return
+        if isinstance(event, AliasEvent):
+            message = f"this alias expands the document past {MAX_VALUES:,} values"
+            raise _Limit(event, message, _ALIAS_HINT)
+        hint = "split the spec into several files"
+        raise _Limit(event, f"the document has more than {MAX_VALUES:,} values", hint)
+
+    def _reached(self, level: int) -> None:
+        if self._deepest:
+            self._deepest[-1] = max(self._deepest[-1], level)
+
+
+class _TextLoader(Reader, Scanner, Parser, _BoundedComposer, SafeConstructor, Resolver):
+    """PyYAML's SafeLoader with the bounded composer: YAML as cloud-init reads it."""
+
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _BoundedComposer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+class _SpecLoader(_TextLoader):
     """YAML 1.1 as PyYAML reads it, minus base-60 numbers: an unquoted MAC stays a string."""
 
 
 _SpecLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in Resolver.yaml_implicit_resolvers.items()
 }
 _SpecLoader.add_implicit_resolver(
     _INT,
@@ -71,6 +192,8 @@ def load_yaml(path: Path, display: str) -> SourceDoc:
     loader = _SpecLoader(text)
     try:
         root = loader.get_single_node()
+    except _Limit as exc:
+        raise SpecError([Problem(Location(display, exc.line, exc.column), "", exc.message, exc.hint)]) from None
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_yaml_problem(display, exc)]) from None
     except yaml.YAMLError as exc:
@@ -87,29 +210,99 @@ def load_yaml(path: Path, display: str) -> SourceDoc:
     return SourceDoc(display, path.parent, data, builder.values, builder.keys, tuple(builder.problems))
 
 
-def _read_text(path: Path, display: str) -> str:
+def yaml_text_problem(text: str) -> str | None:
+    """Why `text` (YAML inside a spec, such as #cloud-config user-data) cannot be read, or None.
+
+    The same bounds as for a spec file apply; lines are the text's own.
+    """
+    if bad := _NOT_PRINTABLE.search(text):
+        return f"{_character(bad[0])} is not allowed in YAML (its line {text.count(chr(10), 0, bad.start()) + 1})"
+    loader = _TextLoader(text)
     try:
-        raw = path.read_bytes()
+        loader.get_single_data()
+    except _Limit as exc:
+        return f"{exc.message} (its line {exc.line})"
+    except yaml.MarkedYAMLError as exc:
+        line = f" (its line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
+        return f"{exc.problem}{line}"
+    except yaml.YAMLError as exc:
+        return str(exc)
+    except (ValueError, OverflowError) as exc:  # a date that is no date, an integer too long to convert
+        return f"a value cannot be read: {exc}"
+    finally:
+        loader.dispose()
+    return None
+
+
+def _read_text(path: Path, display: str) -> str:
+    """The file's text: UTF-8 (a byte-order mark is allowed), or UTF-16/32 that starts with one."""
+    raw = _read_bytes(path, display)
+    bom, encoding = next(((mark, name) for mark, name in _BOMS if raw.startswith(mark)), (b"", None))
+    if encoding is None and b"\0" in raw[:8192]:
+        hint = "if it is text, save it as UTF-8"
+        raise SpecError([Problem(Location(display, 1, 1), "", "this is a binary file, not a YAML spec", hint)])
+    body = raw[len(bom) :]
+    try:
+        text = body.decode(encoding or "utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([_undecodable(display, body, exc.start, encoding)]) from None
+    if bad := _NOT_PRINTABLE.search(text):
+        where = _text_at(display, text, bad.start())
+        hint = "in a double-quoted string, write it as an escape such as \\x07"
+        raise SpecError([Problem(where, "", f"invalid YAML: {_character(bad[0])} is not allowed", hint)])
+    return text
+
+
+def _read_bytes(path: Path, display: str) -> bytes:
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_SIZE + 1)
+            size = os.fstat(file.fileno()).st_size
     except FileNotFoundError:
         raise SpecError([Problem(None, "", f"{display}: no such file")]) from None
     except IsADirectoryError:
         raise SpecError([Problem(None, "", f"{display}: is a directory, not a file")]) from None
     except OSError as exc:
         raise SpecError([Problem(None, "", f"{display}: cannot read: {exc.strerror}")]) from None
-    if b"\0" in raw[:8192]:
-        raise SpecError([Problem(Location(display, 1, 1), "", "this is a binary file, not a YAML spec")])
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        problem = Problem(Location(display, line, column), "", "the file is not UTF-8 text")
-        raise SpecError([problem]) from None
+    if len(raw) > MAX_FILE_SIZE:
+        this = f"this one is {size:,} bytes" if size > MAX_FILE_SIZE else "this one is larger"
+        message = f"a spec file may be at most {format_size(MAX_FILE_SIZE)} ({MAX_FILE_SIZE:,} bytes): {this}"
+        hint = (
+            "split it into several files (a directory of them is one spec); long cloud-init text goes in user_data_file"
+        )
+        raise SpecError([Problem(Location(display, 1, 1), "", message, hint)])
+    return raw
+
+
+def _undecodable(display: str, body: bytes, start: int, encoding: str | None) -> Problem:
+    before = body[:start].decode(encoding or "utf-8", "replace")
+    where = _text_at(display, before, len(before))
+    if encoding is None:
+        return Problem(where, "", "not UTF-8 text: save it as UTF-8")
+    name = encoding.upper().removesuffix("-LE").removesuffix("-BE")
+    return Problem(where, "", f"not {name} text, though it starts with a {name} byte-order mark: save it as UTF-8")
+
+
+def _character(char: str) -> str:
+    return f"the character U+{ord(char):04X}"
+
+
+def _text_at(display: str, text: str, index: int) -> Location:
+    line_start = text.rfind("\n", 0, index) + 1
+    return Location(display, text.count("\n", 0, index) + 1, index - line_start + 1)
+
+
+def _at(display: str, mark: _Marked | None) -> Location:
+    return Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
+
+
+class _Marked(Protocol):
+    line: int
+    column: int
 
 
 def _yaml_problem(display: str, exc: yaml.MarkedYAMLError) -> Problem:
-    mark = exc.problem_mark or exc.context_mark
-    where = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
+    where = _at(display, exc.problem_mark or exc.context_mark)
     what = exc.problem or "syntax error"
     if exc.context:
         opened = f" at line {exc.context_mark.line + 1}" if exc.context_mark and exc.problem_mark else ""
@@ -120,7 +313,7 @@ def _yaml_problem(display: str, exc: yaml.MarkedYAMLError) -> Problem:
 class _Builder:
     """Turns composed YAML nodes into dicts/lists/scalars, recording positions on the way."""
 
-    def __init__(self, display: str, loader: yaml.SafeLoader) -> None:
+    def __init__(self, display: str, loader: _SpecLoader) -> None:
         self.display = display
         self.loader = loader
         self.values: dict[NodePath, Location] = {}
@@ -129,7 +322,7 @@ class _Builder:
         self._active: set[int] = set()
 
     def at(self, node: Node) -> Location:
-        return Location(self.display, node.start_mark.line + 1, node.start_mark.column + 1)
+        return _at(self.display, node.start_mark)
 
     def build(self, node: Node, path: NodePath) -> Any:
         self.values[path] = self.at(node)
@@ -151,7 +344,18 @@ class _Builder:
             return self.loader.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
             self.problems.append(Problem(self.at(node), dotted(path), f"invalid value: {exc.problem}"))
-            return None
+        except (ValueError, OverflowError):
+            self.problems.append(self._unreadable(node, path))
+        return None
+
+    def _unreadable(self, node: Node, path: NodePath) -> Problem:
+        """What the resolver took for a date or a number but is none: 2024-13-01, or an integer
+        longer than Python converts (4,300 digits)."""
+        text = str(node.value)
+        shown = text if len(text) <= 24 else text[:20] + "…"
+        if str(node.tag).endswith(":timestamp"):
+            return Problem(self.at(node), dotted(path), f"{shown!r} is not a date", "quote it to keep it as text")
+        return Problem(self.at(node), dotted(path), f"{shown!r} has too many digits to be a number")
 
     def _mapping(self, node: MappingNode, path: NodePath) -> dict[str, Any]:
         self._check_duplicates(node, path)
