@@ -1,0 +1,146 @@
+"""Apply does what the plan says and nothing else: it walks the planned steps and never re-decides.
+
+Run against the fake hypervisor, which records every call: a plan whose effect is a restart never
+hot-plugs, a live plan never restarts, and a plan whose steps were changed after planning is carried
+out as changed (apply did not compare spec and guest again on its own).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+
+from tests.fakes.hypervisor import FakeHypervisor
+from vmctl.apply.context import ApplyContext, ApplyOptions
+from vmctl.apply.executor import ApplyReport, execute
+from vmctl.apply.progress import LineReporter
+from vmctl.model import DesiredState, HostFacts
+from vmctl.plan.changes import Action, DeviceStep, DeviceWork, GuestSteps, Kind, Plan, Power
+from vmctl.plan.planner import make_plan
+from vmctl.resolve.desired import desired_state
+from vmctl.resolve.localfiles import LocalFacts
+from vmctl.spec.load import load_spec
+
+GIB = 1024**3
+LIVE_REQUESTS = ("attach", "detach", "update_device", "set_memory", "set_vcpus", "block_resize")
+POWER = ("shutdown", "power_off", "start")
+SPEC = """
+version: 1
+project: walk
+pools:
+  default: {{path: /walk}}
+guests:
+  web:
+    cpus: 2
+    max_cpus: 4
+    memory: {memory}
+    max_memory: {max_memory}
+    devices: {{agent: false}}
+    disks:
+      data: {{size: 1GiB}}
+    nics:
+      uplink: {{user: {{}}}}
+"""
+
+
+def desired(tmp_path: Path, memory: str = "1GiB", max_memory: str = "2GiB") -> DesiredState:
+    path = tmp_path / f"{memory}-{max_memory}.yaml"
+    path.write_text(SPEC.format(memory=memory, max_memory=max_memory))
+    return desired_state(load_spec([str(path)], None), LocalFacts(), HostFacts(log_dir=None))
+
+
+def plan_for(fake: FakeHypervisor, wanted: DesiredState) -> Plan:
+    return make_plan(wanted, fake.read_state(wanted.owner), "fake:///")
+
+
+def apply(fake: FakeHypervisor, plan: Plan, wanted: DesiredState, allow_restart: bool = False) -> ApplyReport:
+    fake.calls.clear()
+    options = ApplyOptions(allow_restart=allow_restart, settle_timeout=1, unplug_timeout=1)
+    ctx = ApplyContext(fake, wanted, HostFacts(log_dir=None), {"default": "/walk"}, options)
+    report = execute(plan, ctx, LineReporter(io.StringIO()))
+    assert report.ok, [(o.subject, o.summary) for o in report.failed]
+    return report
+
+
+def running_guest(tmp_path: Path) -> FakeHypervisor:
+    fake = FakeHypervisor()
+    first = desired(tmp_path)
+    apply(fake, plan_for(fake, first), first)
+    assert fake.is_active("web")
+    return fake
+
+
+def operations(fake: FakeHypervisor, names: tuple[str, ...]) -> list[str]:
+    return [name for name, _args in fake.calls if name in names]
+
+
+def guest_change(plan: Plan) -> int:
+    return next(i for i, c in enumerate(plan.changes) if c.kind is Kind.GUEST)
+
+
+def test_a_plan_that_needs_a_restart_never_hot_plugs(tmp_path: Path) -> None:
+    fake = running_guest(tmp_path)
+    wanted = desired(tmp_path, max_memory="4GiB")
+    plan = plan_for(fake, wanted)
+    assert plan.guest_changes()[0].action is Action.UPDATE_RESTART
+    report = apply(fake, plan, wanted)
+    assert operations(fake, LIVE_REQUESTS + POWER) == []
+    assert len(fake.called("define")) == 1  # written to the config, waiting for a restart
+    assert any("apply --allow-restart" in w for o in report.outcomes for w in o.warnings)
+
+
+def test_a_live_plan_never_restarts_even_when_restarts_are_allowed(tmp_path: Path) -> None:
+    fake = running_guest(tmp_path)
+    wanted = desired(tmp_path, memory="1536MiB")
+    plan = plan_for(fake, wanted)
+    assert plan.guest_changes()[0].action is Action.UPDATE
+    apply(fake, plan, wanted, allow_restart=True)
+    assert operations(fake, POWER) == []
+    assert fake.called("set_memory") == [("web", 1536 * 1024**2, True)]
+
+
+def test_apply_carries_out_the_steps_as_planned_not_as_it_would_decide(tmp_path: Path) -> None:
+    fake = running_guest(tmp_path)
+    wanted = desired(tmp_path, memory="1536MiB")
+    plan = plan_for(fake, wanted)
+    index = guest_change(plan)
+    change = plan.changes[index]
+    assert change.steps is not None and change.steps.devices == (DeviceStep(DeviceWork.BALLOON, amount=1536 * 1024**2),)
+    # The same change, with its live request taken out and a restart asked for instead.
+    steps = replace(change.steps, devices=(), verify=False, power=Power.RESTART)
+    altered = replace(plan, changes=(*plan.changes[:index], replace(change, steps=steps), *plan.changes[index + 1 :]))
+    apply(fake, altered, wanted, allow_restart=True)
+    assert operations(fake, LIVE_REQUESTS) == []
+    assert operations(fake, POWER) == ["shutdown", "start"]
+
+
+def test_a_stopped_guests_record_only_change_is_a_metadata_write_not_a_redefine(tmp_path: Path) -> None:
+    fake = running_guest(tmp_path)
+    fake.shutdown("web", 1)
+    wanted = desired(tmp_path)
+    guest = wanted.guests[0]
+    protected = replace(wanted, guests=(replace(guest, state="stopped", prevent_destroy=True),))
+    plan = plan_for(fake, protected)
+    assert [f.path for f in plan.guest_changes()[0].fields] == ["prevent_destroy"]
+    apply(fake, plan, protected)
+    assert fake.called("define") == []
+    assert len(fake.called("set_metadata")) == 1
+    assert plan_for(fake, protected).empty
+
+
+def test_the_planned_disk_target_is_the_one_plugged_and_written(tmp_path: Path) -> None:
+    fake = running_guest(tmp_path)
+    wanted = desired(tmp_path)
+    guest = wanted.guests[0]
+    extra = replace(guest.disks[0], name="logs", volume="web-logs.qcow2")
+    more = replace(wanted, guests=(replace(guest, disks=(*guest.disks, extra)),))
+    plan = plan_for(fake, more)
+    steps = plan.guest_changes()[0].steps
+    assert isinstance(steps, GuestSteps)
+    target = steps.targets["logs"]
+    apply(fake, plan, more)
+    plugged = fake.called("attach")
+    assert len(plugged) == 1 and f"dev=\"{target}\"" in str(plugged[0][1])
+    assert f"dev=\"{target}\"" in fake.domain_xml("web", inactive=True)
+    assert plan_for(fake, more).empty
