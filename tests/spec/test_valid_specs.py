@@ -30,7 +30,7 @@ from vmctl.model import (
     naming,
 )
 from vmctl.spec.load import load_spec
-from vmctl.units import parse_duration, parse_size
+from vmctl.units import UnitError, parse_duration, parse_size
 
 if TYPE_CHECKING:
     from conftest import CliResult
@@ -476,6 +476,58 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
+@pytest.mark.parametrize(
+    ("field", "low", "high"),
+    [
+        ("memory", "16MiB", "16TiB"),
+        ("max_memory", "16MiB", "16TiB"),
+    ],
+)
+def test_memory_range_includes_its_ends(
+    field: str, low: str, high: str, write: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for value in (low, high):
+        extra = "max_memory: 16TiB" if field == "memory" else "memory: 16MiB"
+        text = f"version: 1\nproject: lab\nguests:\n  web: {{{field}: {value}, {extra}}}\n"
+        (web,) = spec_from(write, monkeypatch, text).guests
+        assert getattr(web, field) == parse_size(value)
+
+
+def test_disk_and_wait_ranges_include_their_ends(
+    write: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = """
+        version: 1
+        project: lab
+        guests:
+          small: {disks: {d: {size: 1MiB}}, wait: {timeout: 1s}}
+          large: {disks: {d: {size: 2PiB}}, wait: {timeout: 24h}, cpus: 255, max_cpus: 255}
+        """
+    small, large = spec_from(write, monkeypatch, text).guests
+    assert (small.disks[0].size, small.wait.timeout) == (1024**2, 1.0)
+    assert (large.disks[0].size, large.wait.timeout, large.max_cpus) == (2 * 1024**5, 86400.0, 255)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("9" * 100_000 + "GiB", "99999…GiB is above the maximum, 9223372036854775807B"),
+        ("1." + "0" * 100_000 + "1GiB", "'1.000…GiB' is not a whole number of bytes"),
+        ("0." + "0" * 15 + "88817841970012523233890533447265625PiB", None),  # exactly 1B: 50 decimals
+        ("1" + "0" * 100_000 + "ms", "10000…ms is above the maximum, 8760h"),
+    ],
+)
+def test_long_numbers_are_judged_without_converting_them(text: str, message: str | None) -> None:
+    """However many digits, the answer is quick and exact (Python refuses int() past 4,300 digits)."""
+    parse = parse_duration if text.endswith("ms") else parse_size
+    if message is None:
+        assert parse(text) == 1
+        return
+    with pytest.raises(UnitError) as raised:
+        parse(text)
+    assert str(raised.value) == message
+
+
 def test_schema_examples_parse() -> None:
     defs = schema()["$defs"]
     for example in defs["size"]["examples"]:
@@ -498,13 +550,13 @@ def test_sizes_in_a_spec(write: Callable[[str, str], Path], monkeypatch: pytest.
             disks:
               a: {size: 1TB}
               b: {size: 1TiB}
-              c: {size: 4096B}
+              c: {size: 1048576B}
         """,
     )
     (web,) = spec.guests
     assert web.memory == 1_048_576_000  # exactly 1000MiB
     assert web.max_memory == 4_000_000_000 + (-4_000_000_000) % 1024**2  # rounded up to whole MiB
-    assert {d.name: d.size for d in web.disks} == {"a": 10**12, "b": 1024**4, "c": 4096}
+    assert {d.name: d.size for d in web.disks} == {"a": 10**12, "b": 1024**4, "c": 1024**2}
 
 
 def test_count_one_and_many(write: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,9 +24,22 @@ from vmctl.model import (
 )
 from vmctl.spec.files import Entry
 from vmctl.spec.source import MAX_FILE_SIZE, NodePath, SourceDoc, dotted, yaml_text_problem
-from vmctl.units import UnitError, format_size, parse_duration, parse_size
+from vmctl.units import Range, UnitError, format_size, parse_duration, parse_size
 
 _USER_DATA_HEADERS = ("#!", "#include", "#cloud-boothook", "Content-Type:", "## template")
+_MiB, _TiB, _PiB = 1024**2, 1024**4, 1024**5
+# Less than no guest boots with. The most: QEMU (7.1 and later) refuses RAM that does not fit the
+# CPU's physical address bits, which the host decides (40 bits, 1TiB, for TCG's default CPU; 46, 64TiB,
+# on common servers; 52 with 5-level paging). 16TiB is as much as vmctl can promise without asking
+# the host: a larger typo is a spec problem here, not a QEMU failure halfway through apply.
+MEMORY = Range(16 * _MiB, 16 * _TiB)
+# Disks are qcow2 volumes with QEMU's default 64KiB clusters, whose 32MiB L1 table addresses 2PiB
+# (QCOW_MAX_L1_SIZE in QEMU's block/qcow2.h). Below 1MiB, where partitioning tools put the first
+# partition, a disk holds nothing useful: 0 or 1B is a mistake.
+DISK_SIZE = Range(1 * _MiB, 2 * _PiB)
+# The wait for the guest agent and cloud-init: zero would give up before the guest starts; a day
+# is more than any boot, even under TCG.
+WAIT_TIMEOUT = Range(1, 24 * 3600)
 # User-data travels in the domain's XML (vmctl's metadata), and libvirt's RPC refuses strings over
 # 4MiB (REMOTE_STRING_MAX): 1MiB, as for a spec file, leaves room for the rest of the domain.
 MAX_USER_DATA = MAX_FILE_SIZE
@@ -184,28 +197,27 @@ class GuestBuilder:
             origin=self.src.entry.doc.key_where(self.src.entry.path),
         )
 
-    def _size(self, keys: tuple[str, ...], default: str | None) -> int | None:
+    def _size(self, keys: tuple[str, ...], default: str | None, allowed: Range) -> int | None:
         value: Any = self.data
         for key in keys:
             value = value.get(key) if isinstance(value, dict) else None
         if value is None and default is None:
             return None
         try:
-            return parse_size(default if value is None else value)
+            return parse_size(default if value is None else value, allowed)
         except UnitError as exc:
             self.problem(keys, str(exc), exc.hint)
             return None
 
     def _memory(self) -> tuple[int, int]:
-        memory = self._size(("memory",), "1GiB") or 1024**3
-        max_memory = self._size(("max_memory",), None) or memory
-        if memory > max_memory:
+        memory = self._size(("memory",), "1GiB", MEMORY)
+        max_memory = self._size(("max_memory",), None, MEMORY)
+        if memory is not None and max_memory is not None and memory > max_memory:
             at = ("memory",) if "memory" in self.data else ("max_memory",)
             message = f"memory ({format_size(memory)}) is more than max_memory ({format_size(max_memory)})"
             self.problem(at, message, "raise max_memory or lower memory")
-        if memory < 16 * 1024**2:
-            self.problem(("memory",), "memory must be at least 16MiB")
-        return memory, max_memory
+        memory = memory or 1024**3
+        return memory, max_memory or memory
 
     def _guest_pool(self) -> str:
         if "pool" in self.data:
@@ -242,7 +254,7 @@ class GuestBuilder:
                 self.spec.unknown_ref("image", image, list(self.images), where, path)
             if image is None and "size" not in body:
                 self.problem(keys, "a blank disk needs a 'size'", "e.g. size: 20GiB")
-            size = self._size((*keys, "size"), None)
+            size = self._size((*keys, "size"), None, DISK_SIZE)
             volume = naming.disk_volume(self.domain, name)
             disks.append(DiskSpec(name, body.get("bus", "virtio"), pool, volume, size and _round_up(size, 512), image))
         return tuple(disks)
@@ -343,7 +355,7 @@ class GuestBuilder:
         if (agent or cloud_init) and not agent_device:
             self.problem(("wait",), "waiting needs the guest agent, but devices.agent is false")
         try:
-            timeout = parse_duration(body.get("timeout", "5m"))
+            timeout = parse_duration(body.get("timeout", "5m"), WAIT_TIMEOUT)
         except UnitError as exc:
             self.problem(("wait", "timeout"), str(exc), exc.hint)
             timeout = 300.0

@@ -205,7 +205,10 @@ def _generic_message(error: ValidationError) -> tuple[str, str | None]:
         return f"invalid value {value!r}" + (f": {rule}" if rule else ""), None
     if kind in ("minimum", "maximum"):
         word = "at least" if kind == "minimum" else "at most"
-        return f"must be {word} {error.validator_value}; got {value!r}", None
+        bounds = _subschema(error)
+        low, high = bounds.get("minimum"), bounds.get("maximum")
+        within = f"give a value from {low} to {high}" if low is not None and high is not None else None
+        return f"must be {word} {error.validator_value}; got {value!r}", within
     if kind == "minLength":
         return "must not be empty", None
     return error.message, None
