@@ -43,7 +43,7 @@ class VmctlError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None, reasons: Iterable[str] = ()) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, reasons: Iterable[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -69,9 +69,9 @@ class SpecError(VmctlError):
 class HypervisorError(VmctlError):
     """A libvirt operation failed; keeps libvirt's own message."""
 
-    def __init__(self, operation: str, detail: str, guest: str | None = None, hint: str | None = None) -> None:
+    def __init__(self, operation: str, detail: str, *, guest: str | None = None, hint: str | None = None) -> None:
         subject = f"{guest}: " if guest else ""
-        super().__init__(f"{subject}{operation} failed: {detail}", hint)
+        super().__init__(f"{subject}{operation} failed: {detail}", hint=hint)
         self.operation = operation
         self.detail = detail
         self.guest = guest
@@ -84,8 +84,8 @@ class ConnectError(HypervisorError):
 class PlanError(VmctlError):
     """The plan cannot be made or used as asked (guards, conflicts, stale saved plans)."""
 
-    def __init__(self, message: str, reasons: Iterable[str] = (), hint: str | None = None) -> None:
-        super().__init__(message, hint, reasons)
+    def __init__(self, message: str, *, reasons: Iterable[str] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, reasons=reasons)
 
 
 class ApplyError(VmctlError):

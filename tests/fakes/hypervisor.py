@@ -197,7 +197,7 @@ class FakeHypervisor:
 
     def _domain(self, name: str, operation: str = "find domain") -> FakeDomain:
         if name not in self.domains:
-            raise HypervisorError(operation, f"no domain named {name}", name)
+            raise HypervisorError(operation, f"no domain named {name}", guest=name)
         return self.domains[name]
 
     def domain_exists(self, name: str) -> bool:
@@ -275,7 +275,7 @@ class FakeHypervisor:
         """Change the persistent definition and, if `live`, the running one (which must be running)."""
         dom = self._domain(name, operation)
         if live and dom.running is None:
-            raise HypervisorError(operation, NOT_RUNNING, name)
+            raise HypervisorError(operation, NOT_RUNNING, guest=name)
         dom.config = _changed(dom.config, change)
         if live and dom.running is not None:
             dom.running = _changed(dom.running, change)
@@ -326,7 +326,7 @@ class FakeHypervisor:
         def plug(root: ET.Element) -> None:
             vcpu = root.find("vcpu")
             if vcpu is None or count > int(vcpu.text or 1):
-                raise HypervisorError("set vCPUs", "requested vcpus is greater than max allowable vcpus", name)
+                raise HypervisorError("set vCPUs", "requested vcpus is greater than max allowable vcpus", guest=name)
             vcpu.set("current", str(count))
 
         self._edit(name, "set vCPUs", live, plug)
@@ -335,12 +335,12 @@ class FakeHypervisor:
         self._call("block_resize", name, target, size)
         running = self._domain(name).running
         if running is None:
-            raise HypervisorError(f"resize disk {target}", NOT_RUNNING, name)
+            raise HypervisorError(f"resize disk {target}", NOT_RUNNING, guest=name)
         for disk in ET.fromstring(running).iterfind("devices/disk"):
             if disk.find(f"target[@dev='{target}']") is not None:
                 self._volume_at(disk.find("source"), name).capacity = size
                 return
-        raise HypervisorError(f"resize disk {target}", f"disk '{target}' was not found in the domain", name)
+        raise HypervisorError(f"resize disk {target}", f"disk '{target}' was not found in the domain", guest=name)
 
     def _volume_at(self, source: ET.Element | None, guest: str) -> FakeVolume:
         """The volume a disk's <source> names, by pool and volume or by file path."""
@@ -349,7 +349,7 @@ class FakeHypervisor:
                 by_name = (source.get("pool"), source.get("volume")) == (pool, name)
                 if by_name or source.get("file") == self._volume_path(pool, name):
                     return volume
-        raise HypervisorError("resize disk", "its volume is not in any pool", guest)
+        raise HypervisorError("resize disk", "its volume is not in any pool", guest=guest)
 
     # Guest agent
 
@@ -387,9 +387,9 @@ class FakeHypervisor:
         """The reply set in `agent_replies`; a guest with none set has no agent answering."""
         self._call("agent", name, command, arguments, timeout)
         if not self._domain(name, f"guest agent {command}").active:
-            raise HypervisorError(f"guest agent {command}", NOT_RUNNING, name)
+            raise HypervisorError(f"guest agent {command}", NOT_RUNNING, guest=name)
         if (name, command) not in self.agent_replies:
-            raise HypervisorError(f"guest agent {command}", "Guest agent is not responding", name)
+            raise HypervisorError(f"guest agent {command}", "Guest agent is not responding", guest=name)
         return self.agent_replies[(name, command)]
 
     def addresses(self, name: str) -> Addresses:
@@ -539,7 +539,7 @@ def _matching(devices: ET.Element, wanted: ET.Element, guest: str, operation: st
     for device in devices:
         if device.tag == wanted.tag and _identities(device) & _identities(wanted):
             return device
-    raise HypervisorError(operation, "matching device not found", guest)
+    raise HypervisorError(operation, "matching device not found", guest=guest)
 
 
 if TYPE_CHECKING:

@@ -124,7 +124,7 @@ class LiveRequests:
             f"hot-unplug {what}",
             f"the guest did not release it within {timeout:g}s "
             "(removed from its config: gone at the next restart; run apply again to finish)",
-            self.name,
+            guest=self.name,
         )
 
     def _wanted_disk(self, step: DeviceStep) -> DiskSpec:

@@ -81,7 +81,7 @@ def guest_exec(backend: Hypervisor, name: str, path: str, args: list[str], timeo
             output = base64.b64decode(status.get("out-data", "")) + base64.b64decode(status.get("err-data", ""))
             return int(status.get("exitcode", -1)), output.decode("utf-8", "replace")
         time.sleep(0.2)
-    raise HypervisorError(f"guest-exec {path}", f"did not finish within {timeout:g}s", name)
+    raise HypervisorError(f"guest-exec {path}", f"did not finish within {timeout:g}s", guest=name)
 
 
 def cloud_init_done(backend: Hypervisor, name: str) -> bool:

@@ -9,7 +9,6 @@ Must not import: `vmctl.plan`, `vmctl.apply`, `vmctl.cli`.
 from __future__ import annotations
 
 
-
 from vmctl.hypervisor.interface import (
     Addresses,
     AgentReply,

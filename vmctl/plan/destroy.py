@@ -48,8 +48,8 @@ def _refuse_protected(targets: list[OwnedGuest]) -> None:
     if protected:
         raise PlanError(
             "destroy is refused",
-            [f"guest {name}: prevent_destroy is set" for name in protected],
-            "set prevent_destroy: false in the spec and apply first",
+            reasons=[f"guest {name}: prevent_destroy is set" for name in protected],
+            hint="set prevent_destroy: false in the spec and apply first",
         )
 
 

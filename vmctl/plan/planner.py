@@ -80,7 +80,7 @@ def _check_guards(changes: list[Change], conflicts: list[str]) -> None:
             )
             hint = _unprotect_hint(change)
     if problems:
-        raise PlanError("the plan is refused", problems, hint)
+        raise PlanError("the plan is refused", reasons=problems, hint=hint)
 
 
 def _unprotect_hint(change: Change) -> str:

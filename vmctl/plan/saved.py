@@ -58,7 +58,9 @@ def check_fresh(document: dict[str, Any], path: str, session: PlannedFrom, live:
     if document.get("live_fingerprint") != live_fingerprint(live):
         stale.append("the hypervisor's state changed since the plan was made")
     if stale:
-        raise PlanError(f"{path} is stale; nothing was changed", stale, hint="make a new plan: vmctl plan -o FILE")
+        raise PlanError(
+            f"{path} is stale; nothing was changed", reasons=stale, hint="make a new plan: vmctl plan -o FILE"
+        )
 
 
 def spec_fingerprint(session: PlannedFrom) -> str:

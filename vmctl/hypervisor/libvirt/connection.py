@@ -43,7 +43,7 @@ def translated(operation: str, guest: str | None = None) -> Iterator[None]:
     try:
         yield
     except libvirt.libvirtError as exc:
-        raise HypervisorError(operation, error_detail(exc), guest) from None
+        raise HypervisorError(operation, error_detail(exc), guest=guest) from None
 
 
 def open_connection(uri: str) -> libvirt.virConnect:
@@ -101,14 +101,14 @@ class Connection:
         except libvirt.libvirtError as exc:
             if is_missing(exc):
                 return None
-            raise HypervisorError("find domain", error_detail(exc), name) from None
+            raise HypervisorError("find domain", error_detail(exc), guest=name) from None
         self._domains[name] = dom
         return dom
 
     def domain(self, name: str) -> libvirt.virDomain:
         dom = self.find_domain(name)
         if dom is None:
-            raise HypervisorError("find domain", f"no domain named {name}", name)
+            raise HypervisorError("find domain", f"no domain named {name}", guest=name)
         return dom
 
     def remember_domain(self, name: str, dom: libvirt.virDomain) -> None:

@@ -144,7 +144,7 @@ class StateReader:
         except libvirt.libvirtError as exc:
             if is_missing(exc):
                 return name, None  # vanished while we read: not ours to worry about
-            raise HypervisorError("read domain", error_detail(exc), name) from None
+            raise HypervisorError("read domain", error_detail(exc), guest=name) from None
         return name, livestate.read_guest_xml(xml, reading, autostart, lambda: _config_xml(dom, name))
 
     def _read_networks(self) -> list[LiveNetwork]:
@@ -171,7 +171,7 @@ def _owned_record(dom: libvirt.virDomain) -> GuestRecord | None:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA or is_missing(exc):
                 return None
             if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
-                raise HypervisorError("read domain metadata", error_detail(exc), dom.name()) from None
+                raise HypervisorError("read domain metadata", error_detail(exc), guest=dom.name()) from None
             # a transient domain has no persistent definition: its running one is all there is
     return None
 

@@ -115,7 +115,7 @@ class StorageOps:
             except libvirt.libvirtError as exc:
                 if is_missing(exc):
                     continue
-                raise HypervisorError("read domain", error_detail(exc), dom.name()) from None
+                raise HypervisorError("read domain", error_detail(exc), guest=dom.name()) from None
             if domain_uses(xml, pool, name, path):
                 users.append(f"domain {dom.name()}")
         return users
