@@ -141,6 +141,6 @@ def test_the_planned_disk_target_is_the_one_plugged_and_written(tmp_path: Path) 
     target = steps.targets["logs"]
     apply(fake, plan, more)
     plugged = fake.called("attach")
-    assert len(plugged) == 1 and f"dev=\"{target}\"" in str(plugged[0][1])
-    assert f"dev=\"{target}\"" in fake.domain_xml("web", inactive=True)
+    assert len(plugged) == 1 and f'dev="{target}"' in str(plugged[0][1])
+    assert f'dev="{target}"' in fake.domain_xml("web", inactive=True)
     assert plan_for(fake, more).empty
