@@ -8,7 +8,6 @@ Must not import: `vmctl.plan`, `vmctl.apply`, `vmctl.cli`.
 
 from __future__ import annotations
 
-
 from vmctl.hypervisor.interface import (
     Addresses,
     AgentReply,

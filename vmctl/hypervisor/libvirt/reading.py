@@ -5,8 +5,9 @@ Fetching is here; making live state of what was fetched is `vmctl.hypervisor.liv
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import libvirt
 
@@ -110,16 +111,16 @@ class StateReader:
             found = self.conn.listAllStoragePools(0)
         pools = []
         for pool in found:
-            with translated(f"read pool {pool.name()}"):
+            with _unless_vanished(f"read pool {pool.name()}"):
                 pools.append(read_pool(pool.XMLDesc(0), bool(pool.isActive()), owner))
-            self.connection.remember_pool(pool.name(), pool)
+                self.connection.remember_pool(pool.name(), pool)
         return pools
 
     def list_volumes(self, pools: list[LivePool]) -> dict[tuple[str, str], libvirt.virStorageVol]:
         """Every volume of these pools by (pool, name), remembered for the operations that follow."""
         found = {}
         for pool in pools:
-            with translated(f"list volumes of pool {pool.name}"):
+            with _unless_vanished(f"list volumes of pool {pool.name}"):
                 found.update({(pool.name, v.name()): v for v in self.connection.pool(pool.name).listAllVolumes(0)})
         self.connection.remember_volumes(found)
         return found
@@ -152,9 +153,19 @@ class StateReader:
             nets = self.conn.listAllNetworks(0)
         found = []
         for net in nets:
-            with translated(f"read network {net.name()}"):
+            with _unless_vanished(f"read network {net.name()}"):
                 found.append(read_network(net.XMLDesc(0), bool(net.isActive()), bool(net.autostart())))
         return found
+
+
+@contextmanager
+def _unless_vanished(operation: str) -> Iterator[None]:
+    """Read one object of a listing; one removed since (by another program) is as if listed a moment later."""
+    try:
+        yield
+    except libvirt.libvirtError as exc:
+        if not is_missing(exc):
+            raise HypervisorError(operation, error_detail(exc)) from None
 
 
 def _config_xml(dom: libvirt.virDomain, name: str) -> str:
