@@ -104,6 +104,7 @@ def apply(
         _apply_saved(paths[0], how, given.output())
         return
     session = open_session(paths, given.workspace, given.uri)
+    given.output().notes(session.spec.notes)
     _apply(session, given.workspace, how, given.output())
 
 

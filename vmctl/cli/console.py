@@ -64,6 +64,11 @@ class Output:
         else:
             sys.stdout.write(_TAG.sub("", markup) + "\n")
 
+    def notes(self, notes: tuple[str, ...]) -> None:
+        """What is worth saying about the spec but is no problem, on stderr, each once."""
+        for note in notes:
+            sys.stderr.write(f"note: {note}\n")
+
     def json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 

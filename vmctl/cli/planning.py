@@ -42,6 +42,7 @@ def plan(
 
     given = global_options(ctx, connect, workspace, no_color)
     session = open_session(paths or [], given.workspace, given.uri)
+    given.output().notes(session.spec.notes)
     try:
         the_plan, live = plan_session(session)
         if out_file:

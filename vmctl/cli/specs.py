@@ -41,6 +41,7 @@ def validate(
             raise
         out.json({"valid": False, "problems": [_problem_json(p) for p in exc.problems]})
         return ExitStatus.ERROR
+    out.notes(spec.notes)
     if as_json:
         guests = [g.name for g in spec.guests]
         out.json({"valid": True, "project": spec.project, "files": list(spec.files), "guests": guests})

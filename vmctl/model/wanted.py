@@ -203,6 +203,7 @@ class Spec:
     networks: tuple[NetworkSpec, ...]
     guests: tuple[GuestSpec, ...]
     files: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # worth saying once, not problems: e.g. that user-data was not checked
 
     def guest(self, name: str) -> GuestSpec | None:
         return next((g for g in self.guests if g.name == name), None)

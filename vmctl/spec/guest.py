@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ from vmctl.model import (
     naming,
 )
 from vmctl.spec.files import Entry
-from vmctl.spec.source import MAX_FILE_SIZE, NodePath, SourceDoc, dotted, yaml_text_problem
+from vmctl.spec.source import MAX_FILE_SIZE, NodePath, SourceDoc, dotted, yaml_text_document, yaml_text_problem
 from vmctl.units import Range, UnitError, format_size, parse_duration, parse_size
 
 _USER_DATA_HEADERS = ("#!", "#include", "#cloud-boothook", "Content-Type:", "## template")
@@ -53,6 +54,9 @@ class SpecContext(Protocol):
     mac_sites: dict[tuple[str, str], tuple[Location, str]]
 
     def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None: ...
+
+    def note(self, text: str) -> None:
+        """Something worth saying once about the spec that is not a problem."""
 
     def default_pool(self, pools: tuple[PoolSpec, ...], where: Location, path: str) -> str: ...
 
@@ -101,7 +105,8 @@ def resolve_file(base: Path, value: object) -> tuple[Path, str | None]:
 
 def _has_path(data: Any, keys: NodePath) -> bool:
     for key in keys:
-        if not isinstance(data, dict) or key not in data:
+        in_list = isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data)
+        if not (in_list or (isinstance(data, dict) and key in data)):
             return False
         data = data[key]
     return True
@@ -317,10 +322,12 @@ class GuestBuilder:
         if "user_data_file" in body:
             keys = ("cloud_init", "user_data_file")
             user_data = self._user_data_file(self._file(*keys), keys)
-        if isinstance(user_data, str):
-            self._check_user_data_text(user_data, keys)
-        network_config = plain(body["network_config"]) if "network_config" in body else None
         sensitive = tuple(body.get("sensitive", ()))
+        if isinstance(user_data, str):
+            self._check_user_data_text(user_data, keys, sensitive)
+        elif isinstance(user_data, dict):
+            self._check_cloud_config(user_data, keys, sensitive, lambda inner: self.src.where(*keys, *inner))
+        network_config = plain(body["network_config"]) if "network_config" in body else None
         return CloudInitSpec(user_data, plain(body.get("meta_data", {})), network_config, sensitive)
 
     def _user_data_file(self, path: Path, keys: tuple[str, ...]) -> str | None:
@@ -337,15 +344,48 @@ class GuestBuilder:
             return None
         return raw.decode("utf-8", errors="replace")
 
-    def _check_user_data_text(self, text: str, keys: tuple[str, ...]) -> None:
+    def _check_user_data_text(self, text: str, keys: tuple[str, ...], sensitive: tuple[str, ...]) -> None:
         first = text.lstrip().split("\n", 1)[0].strip()
         if first.startswith("#cloud-config"):
             problem = yaml_text_problem(text)
             if problem:
                 self.problem(keys, f"user-data is #cloud-config but not valid YAML: {problem}")
+                return
+            from_file = keys[-1] == "user_data_file"
+            display = _shown(self._file(*keys)) if from_file else self.src.path(*keys)
+            data, values = yaml_text_document(text, display)
+            if from_file:  # the user-data file's own lines
+                self._check_cloud_config(data, keys, sensitive, lambda inner: _nearest(values, inner, display))
+            else:  # lines inside a string of the spec: the string's place, and the line within it
+                self._check_cloud_config(data, keys, sensitive, lambda _: self.src.where(*keys), values)
         elif not first.startswith(_USER_DATA_HEADERS):
             hint = "start it with '#cloud-config' (or write user_data as a mapping), or '#!' for a script"
             self.problem(keys, "user-data text has no header cloud-init recognises", hint)
+
+    def _check_cloud_config(
+        self,
+        data: Any,
+        keys: tuple[str, ...],
+        sensitive: tuple[str, ...],
+        where: Callable[[NodePath], Location],
+        lines: Mapping[NodePath, Location] | None = None,
+    ) -> None:
+        """cloud-init's own schema, before any guest boots: each problem where it was written."""
+        from vmctl.cloudinit.schema import NOT_CHECKED, check_user_data
+
+        found = check_user_data(plain(data), sensitive)
+        if found is None:
+            self.spec.note(NOT_CHECKED)
+            return
+        for problem in found:
+            inner = dotted(problem.path)
+            if keys[-1] == "user_data" and lines is None:
+                path, message = self.src.path(*keys, *problem.path), problem.message
+            else:
+                path, message = self.src.path(*keys), f"{inner}: {problem.message}" if inner else problem.message
+            if lines is not None:
+                message = f"its line {_nearest(lines, problem.path, '').line}: {message}"
+            self.spec.problem(where(problem.path), path, message, "see cloud-init's module reference for its keys")
 
     def _wait(self, has_cloud_init: bool) -> WaitSpec:
         body = self.data.get("wait") or {}
@@ -360,6 +400,22 @@ class GuestBuilder:
             self.problem(("wait", "timeout"), str(exc), exc.hint)
             timeout = 300.0
         return WaitSpec(agent, cloud_init, timeout, enabled="wait" in self.data)
+
+
+def _shown(path: Path) -> str:
+    """A file as a user would type it here: relative to the working directory when under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _nearest(values: Mapping[NodePath, Location], path: NodePath, display: str) -> Location:
+    """Position of the value at `path` in a YAML text, or of its nearest ancestor."""
+    for depth in range(len(path), -1, -1):
+        if found := values.get(path[:depth]):
+            return found
+    return Location(display, 1, 1)
 
 
 def _round_up(value: int, unit: int) -> int:

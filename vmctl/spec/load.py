@@ -33,6 +33,7 @@ class _SpecBuilder(SpecContext):
         self.merged = merged
         self.workspace = workspace
         self.problems: list[Problem] = []
+        self.notes: dict[str, None] = {}
         project = merged.scalars.get("project", ("", None))[0]
         self.project = project if isinstance(project, str) else ""
         self.mac_sites: dict[tuple[str, str], tuple[Location, str]] = {}
@@ -43,6 +44,9 @@ class _SpecBuilder(SpecContext):
 
     def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(where, path, message, hint))
+
+    def note(self, text: str) -> None:
+        self.notes[text] = None
 
     def build(self) -> Spec:
         self._check_top_level()
@@ -57,7 +61,8 @@ class _SpecBuilder(SpecContext):
             raise SpecError(problems)
         connection = self.merged.scalars.get("connection", (None, None))[0]
         files = tuple(d.file for d in self.merged.docs)
-        return Spec(self.project, self.workspace, connection, pools, images, networks, guests, files)
+        notes = tuple(self.notes)
+        return Spec(self.project, self.workspace, connection, pools, images, networks, guests, files, notes)
 
     def _check_top_level(self) -> None:
         already = {p.path for p in self.merged.problems}

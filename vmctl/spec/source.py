@@ -235,6 +235,19 @@ def yaml_text_problem(text: str) -> str | None:
     return None
 
 
+def yaml_text_document(text: str, display: str) -> tuple[Any, Mapping[NodePath, Location]]:
+    """YAML text that `yaml_text_problem` passed, as data with the position of each value in it."""
+    loader = _TextLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, {}
+        builder = _Builder(display, loader)
+        return builder.build(root, ()), builder.values
+    finally:
+        loader.dispose()
+
+
 def _read_text(path: Path, display: str) -> str:
     """The file's text: UTF-8 (a byte-order mark is allowed), or UTF-16/32 that starts with one."""
     raw = _read_bytes(path, display)
@@ -314,7 +327,7 @@ def _yaml_problem(display: str, exc: yaml.MarkedYAMLError) -> Problem:
 class _Builder:
     """Turns composed YAML nodes into dicts/lists/scalars, recording positions on the way."""
 
-    def __init__(self, display: str, loader: _SpecLoader) -> None:
+    def __init__(self, display: str, loader: _TextLoader) -> None:
         self.display = display
         self.loader = loader
         self.values: dict[NodePath, Location] = {}
