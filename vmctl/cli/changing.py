@@ -188,7 +188,7 @@ def _destroy(session: "Session", only: Sequence[str], images: bool, how: ChangeO
     missing = unknown_guests(live, only)
     if missing:
         raise VmctlError(f"no guest of this project named {', '.join(missing)}")
-    plan = destroy_plan(live, session.owner, session.uri, only, images)
+    plan = destroy_plan(live, session.owner, session.uri, only, images, session.spec.images)
     show_plan(out, plan, empty="Nothing to destroy.")
     if plan.empty:
         return

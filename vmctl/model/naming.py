@@ -46,6 +46,15 @@ def image_volume(image: str, sha256: str, fmt: str) -> str:
     return f"{image}-{sha256[:16]}.{fmt}"
 
 
+def is_image_volume(volume: str, image: str, fmt: str) -> bool:
+    """Whether `volume` is a copy of the image named `image`, whatever its content (any digest)."""
+    return re.fullmatch(rf"{re.escape(image)}-[0-9a-f]{{16}}\.{re.escape(fmt)}", volume) is not None
+
+
+def is_boot_volume(volume: str) -> bool:
+    return re.fullmatch(r"(kernel|initrd)-[0-9a-f]{16}", volume) is not None
+
+
 def boot_volume(kind: str, sha256: str) -> str:
     return f"{kind}-{sha256[:16]}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from vmctl.errors import PlanError
-from vmctl.model import OwnedGuest, OwnedState, Owner, VolumeRef
+from vmctl.model import ImageSpec, OwnedGuest, OwnedState, Owner, VolumeRef, naming
 from vmctl.plan.changes import (
     Action,
     Change,
@@ -20,8 +20,20 @@ from vmctl.plan.changes import (
 )
 
 
-def destroy_plan(live: OwnedState, owner: Owner, uri: str, only: Collection[str] = (), images: bool = False) -> Plan:
-    """Guests (all, or those named), their volumes; networks and pools once nothing of ours needs them."""
+def destroy_plan(
+    live: OwnedState,
+    owner: Owner,
+    uri: str,
+    only: Collection[str] = (),
+    images: bool = False,
+    spec_images: Collection[ImageSpec] = (),
+) -> Plan:
+    """Guests (all, or those named), their volumes; networks and pools once nothing of ours needs them.
+
+    With `images`, the base images of the guests destroyed, and every copy of the spec's images (and
+    kernels, initrds) left in a pool vmctl made for this project: a guest destroyed earlier without
+    --images leaves them there, and this is how they go. Apply keeps any image someone still uses.
+    """
     chosen = {g.name for g in live.guests if not only or g.name in only or g.record.hostname in only}
     targets = [g for g in live.guests if g.name in chosen]
     remaining = [g for g in live.guests if g.name not in chosen]
@@ -32,7 +44,7 @@ def destroy_plan(live: OwnedState, owner: Owner, uri: str, only: Collection[str]
     if not remaining:
         changes.extend(_network_deletions(live, owner))
     if images:
-        changes.extend(_image_deletions(targets, remaining, live))
+        changes.extend(_image_deletions(targets, remaining, live, owner, spec_images))
     if not remaining:
         changes.extend(_pool_deletions(live, owner))
     return Plan(owner.project, owner.workspace, uri, tuple(changes))
@@ -86,15 +98,33 @@ def _pool_deletions(live: OwnedState, owner: Owner) -> list[Change]:
     return changes
 
 
-def _image_deletions(targets: list[OwnedGuest], remaining: list[OwnedGuest], live: OwnedState) -> list[Change]:
+def _image_deletions(
+    targets: list[OwnedGuest],
+    remaining: list[OwnedGuest],
+    live: OwnedState,
+    owner: Owner,
+    spec_images: Collection[ImageSpec],
+) -> list[Change]:
     def images_of(guests: list[OwnedGuest]) -> set[VolumeRef]:
         disks = {d.image_volume for g in guests for d in g.record.disks if d.image_volume}
         return disks | {ref for g in guests for ref in g.boot_volumes}
 
+    candidates = images_of(targets) | _left_in_own_pools(live, owner, spec_images)
     changes = []
-    for ref in sorted(images_of(targets) - images_of(remaining), key=lambda r: (r.pool, r.name)):
+    for ref in sorted(candidates - images_of(remaining), key=lambda r: (r.pool, r.name)):
         if (ref.pool, ref.name) not in live.volumes:
             continue
         field = FieldChange("data", None, None, Effect.DELETE, "--images: kept if another guest still uses it")
         changes.append(Change(Kind.IMAGE, ref.name, Action.DELETE, (field,), pool=ref.pool))
     return changes
+
+
+def _left_in_own_pools(live: OwnedState, owner: Owner, spec_images: Collection[ImageSpec]) -> set[VolumeRef]:
+    """Copies of the spec's images, kernels and initrds in the pools vmctl made for this project."""
+    own = {p.name for p in live.pools if owner.same_scope(p.owner)}
+    return {
+        VolumeRef(pool, name)
+        for pool, name in live.volumes
+        if pool in own
+        and (naming.is_boot_volume(name) or any(naming.is_image_volume(name, i.name, i.format) for i in spec_images))
+    }
