@@ -33,6 +33,12 @@ def read_pool(xml: str, active: bool, owner: Owner) -> LivePool:
     return LivePool(name, path, active, owner if owned else None, root.get("type", "dir"))
 
 
+# Volumes hold guest data, and seeds hold user-data with its passwords and keys: only their owner
+# reads them. libvirt (dynamic_ownership, Debian's default) hands a volume to the QEMU user while a
+# guest uses it and gives it back after; nobody else ever needs to read one.
+VOLUME_MODE = 0o600
+
+
 def volume_xml(
     name: str, capacity: int, fmt: str, backing_path: str | None = None, backing_format: str = "qcow2"
 ) -> str:
@@ -41,6 +47,7 @@ def volume_xml(
     ET.SubElement(root, "capacity", {"unit": "bytes"}).text = str(capacity)
     target = ET.SubElement(root, "target")
     ET.SubElement(target, "format", {"type": fmt})
+    ET.SubElement(ET.SubElement(target, "permissions"), "mode").text = f"{VOLUME_MODE:04o}"
     if backing_path:
         backing = ET.SubElement(root, "backingStore")
         ET.SubElement(backing, "path").text = backing_path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -37,7 +38,15 @@ def save(path: str, plan: Plan, session: PlannedFrom, live: LiveState, spec_path
         "live_fingerprint": live_fingerprint(live),
         "plan": plan_json(plan),
     }
-    Path(path).write_text(json.dumps(document, indent=2) + "\n")
+    _write_private(Path(path), json.dumps(document, indent=2) + "\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Readable by its owner only: a plan names guests, networks and what changes in their cloud-init."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        file.write(text)
 
 
 def load(path: str) -> dict[str, Any]:
