@@ -20,6 +20,7 @@ PACKAGES=(
 PROGRAMS=(
   libvirtd virtlogd virsh virt-xml-validate qemu-system-x86_64 qemu-img dnsmasq xmllint
   isoinfo xorriso cloud-init mmdebstrap mkfs.ext4 busybox cpio pkg-config gcc
+  qemu-io setpriv mount umount
 )
 
 missing=()

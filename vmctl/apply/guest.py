@@ -123,6 +123,12 @@ class GuestWork:
         live = self.change.live
         guest = self._desired()
         assert live is not None, "the plan updates a guest it read"
+        if not self.backend.domain_exists(self.name):
+            # Defining the config would quietly bring it back as the plan never said: refuse instead.
+            raise VmctlError(
+                f"guest {self.name}: its domain was removed since the plan was made; nothing was changed",
+                hint="apply again: a new plan creates it anew",
+            )
         replacing = self.change.action is Action.REPLACE
         if replacing:
             self._stop_gracefully()

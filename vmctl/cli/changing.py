@@ -15,6 +15,7 @@ from vmctl.cli.console import Output
 from vmctl.cli.options import Connect, NoColor, SpecPaths, Workspace, global_options
 from vmctl.cli.planning import show_plan
 from vmctl.errors import AbortedByUser, ApplyError, VmctlError
+from vmctl.failpoints import failpoint
 
 if TYPE_CHECKING:
     from vmctl.apply.progress import Reporter
@@ -141,6 +142,7 @@ def _apply(
     try:
         with apply_lock(session.uri, session.spec.project, workspace, how.lock_timeout, _announce_wait(out)):
             plan, live = plan_session(session)
+            failpoint("apply-planned")
             if check is not None:
                 check(live)
             show_plan(out, plan)

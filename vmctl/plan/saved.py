@@ -36,6 +36,8 @@ def save(path: str, plan: Plan, session: PlannedFrom, live: LiveState, spec_path
         "connection": session.uri,
         "spec_fingerprint": spec_fingerprint(session),
         "live_fingerprint": live_fingerprint(live),
+        "spec_objects": spec_objects(session),
+        "live_objects": live_objects(live),
         "plan": plan_json(plan),
     }
     _write_private(Path(path), json.dumps(document, indent=2) + "\n")
@@ -63,13 +65,46 @@ def check_fresh(document: dict[str, Any], path: str, session: PlannedFrom, live:
     """Refuse, touching nothing, if the spec or the hypervisor changed since the plan was saved."""
     stale = []
     if document.get("spec_fingerprint") != spec_fingerprint(session):
-        stale.append("the spec (or the files it names) changed since the plan was made")
+        named = _differences(document.get("spec_objects"), spec_objects(session), "in the spec")
+        stale.extend(named or ["the spec (or the files it names) changed since the plan was made"])
     if document.get("live_fingerprint") != live_fingerprint(live):
-        stale.append("the hypervisor's state changed since the plan was made")
+        named = _differences(document.get("live_objects"), live_objects(live), "on the hypervisor")
+        stale.extend(named or ["the hypervisor's state changed since the plan was made"])
     if stale:
         raise PlanError(
             f"{path} is stale; nothing was changed", reasons=stale, hint="make a new plan: vmctl plan -o FILE"
         )
+
+
+def spec_objects(session: PlannedFrom) -> dict[str, str]:
+    """A digest per object the spec asks for, so a stale plan can name what changed."""
+    desired = session.desired
+    objects: dict[str, Any] = {f"guest {g.name}": g for g in desired.guests}
+    objects.update({f"network {n.libvirt_name}": n for n in desired.networks})
+    objects.update({f"pool {p.name}": p for p in desired.pools})
+    objects.update({f"image {u.volume} in pool {u.pool}": u for u in desired.uploads})
+    return {name: fingerprint(value) for name, value in objects.items()}
+
+
+def live_objects(live: LiveState) -> dict[str, str]:
+    """A digest per object the hypervisor has (of this project's, and every volume of its pools)."""
+    objects: dict[str, Any] = {f"guest {g.name}": g for g in live.guests}
+    objects.update({f"domain {name}": owner for name, owner in live.other_domains.items()})
+    objects.update({f"network {n.spec.libvirt_name}": n for n in live.networks})
+    objects.update({f"pool {p.name}": p for p in live.pools})
+    objects.update({f"volume {name} in pool {pool}": v for (pool, name), v in live.volumes.items()})
+    return {name: fingerprint(value) for name, value in objects.items()}
+
+
+def _differences(then: object, now: dict[str, str], where: str) -> list[str]:
+    if not isinstance(then, dict):
+        return []  # a plan saved by an older vmctl: only the whole can be compared
+    gone = [f"{name}: removed {where} since the plan was made" for name in then if name not in now]
+    new = [f"{name}: added {where} since the plan was made" for name in now if name not in then]
+    changed = [
+        f"{name}: changed {where} since the plan was made" for name in then if now.get(name, then[name]) != then[name]
+    ]
+    return sorted(gone + new + changed)
 
 
 def spec_fingerprint(session: PlannedFrom) -> str:

@@ -37,6 +37,8 @@ class DomainOps:
         return self.connection.domain(name)
 
     def domain_exists(self, name: str) -> bool:
+        """Asked of libvirt now, not of a handle kept from reading: someone may have removed it since."""
+        self.connection.forget_domain(name)
         return self.connection.find_domain(name) is not None
 
     def domain_xml(self, name: str, inactive: bool = False) -> str:
