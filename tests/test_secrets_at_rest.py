@@ -21,9 +21,9 @@ pytestmark = [pytest.mark.libvirtd, pytest.mark.usefixtures("cleanup")]
 Cli = Callable[..., CliResult]
 
 
-def guest(password: str, token: str) -> str:
+def guest(name: str, password: str, token: str) -> str:
     return f"""\
-  web:
+  {name}:
     state: stopped
     memory: 256MiB
     disks: {{root: {{image: base, size: 1GiB}}}}
@@ -42,7 +42,7 @@ def test_a_planted_secret_stays_in_the_seed(cli: Cli, tmp_path: Path, project: s
     make_image(tmp_path / "images" / "base.qcow2")
     spec = tmp_path / "vmctl.yaml"
     no_network = "networks:\n  net: {mode: isolated, ipv4: 203.0.113.1/24}\n"
-    spec.write_text(spec_text(project, scratch, guest(password, token)).replace(no_network, ""))
+    spec.write_text(spec_text(project, scratch, guest(f"{project}-web", password, token)).replace(no_network, ""))
     cache = tmp_path / "cache"
     env = {"VMCTL_CACHE": str(cache)}
     saved = tmp_path / "plan.json"
@@ -55,11 +55,11 @@ def test_a_planted_secret_stays_in_the_seed(cli: Cli, tmp_path: Path, project: s
         cli("plan", "-o", str(saved), str(spec), env=env),
         cli("apply", "--yes", str(saved), env=env),
         cli("status", "--json", str(spec), env=env),
-        cli("xml", "-f", str(spec), "web", env=env),
+        cli("xml", "-f", str(spec), f"{project}-web", env=env),
     ]
     assert [r.code for r in results] == [0] * len(results), [r.out + r.err for r in results]
 
-    seeds = [p for p in scratch.iterdir() if p.name.startswith("web-seed-")]
+    seeds = [p for p in scratch.iterdir() if p.name.startswith(f"{project}-web-seed-")]
     assert len(seeds) == 1
     seed = seeds[0]
     assert password.encode() in seed.read_bytes() and token.encode() in seed.read_bytes()  # the test can fail
@@ -69,14 +69,14 @@ def test_a_planted_secret_stays_in_the_seed(cli: Cli, tmp_path: Path, project: s
 
     conn = libvirt.open("qemu:///system")
     try:
-        dom = conn.lookupByName("web")
+        dom = conn.lookupByName(f"{project}-web")
         xmls = [dom.XMLDesc(0), dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)]
         pool = conn.storagePoolLookupByName(f"{project}pool")
         xmls += [vol.XMLDesc(0) for vol in pool.listAllVolumes(0)]
     finally:
         conn.close()
     argv = subprocess.run(
-        ["virsh", "-c", "qemu:///system", "domxml-to-native", "--domain", "web", "qemu-argv"],
+        ["virsh", "-c", "qemu:///system", "domxml-to-native", "--domain", f"{project}-web", "qemu-argv"],
         capture_output=True,
         text=True,
     )

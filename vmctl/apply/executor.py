@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vmctl.apply.context import ApplyContext, Outcome
 from vmctl.apply.guest import GuestWork
+from vmctl.apply.lock import upload_lock
 from vmctl.apply.progress import Reporter
 from vmctl.errors import VmctlError
 from vmctl.plan.changes import Action, Change, Kind, Plan
@@ -79,7 +80,13 @@ class _Runner:
     def pool(self, change: Change) -> str:
         spec = next(p for p in self.ctx.desired.pools if p.name == change.name)
         if change.action is Action.CREATE:
-            self.backend.create_pool(spec.name, spec.path, self.ctx.desired.owner)
+            try:
+                self.backend.create_pool(spec.name, spec.path, self.ctx.desired.owner)
+            except VmctlError:
+                if not self.backend.pool_exists(spec.name):
+                    raise
+                self.backend.start_pool(spec.name)  # another workspace of the spec made it meanwhile
+                return "made meanwhile by another vmctl; started"
             return f"created at {spec.path}"
         self.backend.start_pool(spec.name)
         return "started"
@@ -97,7 +104,11 @@ class _Runner:
                 shown[0] = percent
                 self.reporter.event(subject, f"uploading {percent}%")
 
-        self.backend.upload_file(upload.pool, upload.volume, Path(upload.source), upload.format, progress)
+        pool_path = self.ctx.pool_paths.get(upload.pool, upload.pool)
+        with upload_lock(pool_path, upload.volume):
+            if self.backend.volume_exists(upload.pool, upload.volume):
+                return f"uploaded into pool {upload.pool} meanwhile, by another vmctl"
+            self.backend.upload_file(upload.pool, upload.volume, Path(upload.source), upload.format, progress)
         return f"uploaded into pool {upload.pool}"
 
     def network(self, change: Change) -> str:
@@ -115,12 +126,16 @@ class _Runner:
         return "deleted"
 
     def delete_pool(self, change: Change) -> str:
+        if not self.backend.pool_exists(change.name):
+            return "already gone: another vmctl removed it"
         self.backend.delete_pool(change.name)
         if self.backend.pool_exists(change.name):
             return "kept: it still holds volumes"
         return "deleted"
 
     def delete_image(self, change: Change) -> str:
+        if not self.backend.volume_exists(change.pool or "", change.name):
+            return "already gone: another vmctl removed it"  # another workspace of the spec, at once
         users = self.backend.volume_users(change.pool or "", change.name)
         if users:
             return f"kept: still used by {', '.join(users)}"

@@ -7,7 +7,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
 from vmctl.errors import LockTimeout
@@ -28,22 +28,52 @@ def apply_lock(uri: str, project: str, workspace: str | None, timeout: float, on
     """Hold the lock for the block; wait up to `timeout` seconds for it, then raise LockTimeout.
 
     A kernel file lock: released when the process dies, even by kill -9, so it never goes stale.
+    The file is removed on the way out, still locked, so locks do not pile up: whoever waited on
+    the removed file finds that out and locks the next one.
     """
     path = lock_path(uri, project, workspace)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib_umask(0):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _locked(path, time.monotonic() + timeout, timeout, on_wait)
     try:
-        _acquire(fd, path, timeout, on_wait)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
+        with suppress(OSError):
+            os.unlink(path)
         os.close(fd)
 
 
-def _acquire(fd: int, path: Path, timeout: float, on_wait: object) -> None:
-    deadline = time.monotonic() + timeout
+def upload_lock(pool_path: str, volume: str) -> AbstractContextManager[None]:
+    """One upload of an image into a pool at a time on this machine: workspaces of one spec share
+    their images, and two uploads of one volume would trip over each other's partial file."""
+    return apply_lock(f"upload:{pool_path}", "upload", volume, timeout=3600)
+
+
+def _locked(path: Path, deadline: float, timeout: float, on_wait: object) -> int:
+    """A descriptor of the lock file at `path`, locked: the file that is there now, not one removed."""
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib_umask(0):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            _acquire(fd, path, deadline, timeout, on_wait)
+            if _same_file(fd, path):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        on_wait = None  # said once already
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _acquire(fd: int, path: Path, deadline: float, timeout: float, on_wait: object) -> None:
     announced = False
     while True:
         try:

@@ -67,6 +67,8 @@ class StorageOps:
         self.connection.forget_pool(name)
 
     def volume_exists(self, pool: str, name: str) -> bool:
+        """Asked of libvirt now: another vmctl (another workspace) may have made or removed it since."""
+        self.connection.forget_volume(pool, name)
         return self.connection.volume(pool, name) is not None
 
     def volume_path(self, pool: str, name: str) -> str:
