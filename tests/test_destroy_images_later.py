@@ -65,7 +65,9 @@ def test_destroy_then_destroy_images_later_removes_the_image_and_the_pool(
     from tests.test_libvirtd_apply import make_image, spec_text
 
     make_image(tmp_path / "images" / "base.qcow2")
-    guest = f"  {project}-web:\n    state: stopped\n    memory: 256MiB\n    disks: {{root: {{image: base, size: 1GiB}}}}\n"
+    guest = (
+        f"  {project}-web:\n    state: stopped\n    memory: 256MiB\n    disks: {{root: {{image: base, size: 1GiB}}}}\n"
+    )
     spec = tmp_path / "vmctl.yaml"
     spec.write_text(
         spec_text(project, scratch, guest).replace("networks:\n  net: {mode: isolated, ipv4: 203.0.113.1/24}\n", "")
