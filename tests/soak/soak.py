@@ -109,6 +109,7 @@ def soak(cycles: int, guests: int, echo: bool = True) -> Figures:
     daemon = PrivateLibvirtd()
     work = Path(tempfile.mkdtemp(prefix="vmctl-soak-"))
     locks = work / "locks"
+    saved_env = dict(os.environ)  # restored after: the soak may run inside a test session
     os.environ.update(VMCTL_LOCK_DIR=str(locks), VMCTL_CACHE=str(work / "cache"), NO_COLOR="1")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(work / "base.qcow2"), "1G"], check=True)
     figures = Figures(cycles, guests)
@@ -142,6 +143,8 @@ def soak(cycles: int, guests: int, echo: bool = True) -> Figures:
                 )
     finally:
         daemon.remove()
+        os.environ.clear()
+        os.environ.update(saved_env)
         subprocess.run(["rm", "-rf", str(work)], check=False)
     return figures
 
