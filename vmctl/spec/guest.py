@@ -24,6 +24,7 @@ from vmctl.model import (
 )
 from vmctl.spec.files import Entry
 from vmctl.spec.source import MAX_FILE_SIZE, NodePath, SourceDoc, dotted, yaml_text_problem
+from vmctl.spec.templates import Scope, has_guest_ref, substitute_guest
 from vmctl.units import Range, UnitError, format_size, parse_duration, parse_size
 
 _USER_DATA_HEADERS = ("#!", "#include", "#cloud-boothook", "Content-Type:", "## template")
@@ -50,6 +51,7 @@ class SpecContext(Protocol):
 
     project: str
     workspace: str | None
+    secrets: tuple[str, ...]
     mac_sites: dict[tuple[str, str], tuple[Location, str]]
 
     def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None: ...
@@ -108,12 +110,18 @@ def _has_path(data: Any, keys: NodePath) -> bool:
 
 
 class GuestSource:
-    """A guest's body merged over the defaults, able to say where each value was written."""
+    """A guest's body merged over the defaults, able to say where each value was written.
 
-    def __init__(self, entry: Entry, defaults: Entry | None) -> None:
+    With a `scope` naming one instance, the references to the guest are substituted for it.
+    """
+
+    def __init__(self, entry: Entry, defaults: Entry | None, scope: Scope | None = None) -> None:
         self.entry = entry
         self.defaults = defaults
         self.data = deep_merge(defaults.body if defaults else {}, entry.body)
+        self.per_instance = scope is not None and has_guest_ref(self.data)
+        if scope is not None and self.per_instance:
+            self.data = substitute_guest(self.data, scope)
 
     def _owner(self, keys: NodePath) -> tuple[SourceDoc, NodePath]:
         for source in (self.entry, self.defaults):
@@ -194,6 +202,7 @@ class GuestBuilder:
             cloud_init=cloud_init,
             wait=self._wait(cloud_init is not None),
             prevent_destroy=bool(data.get("prevent_destroy", False)),
+            ignore_changes=tuple(data.get("ignore_changes", ())),
             origin=self.src.entry.doc.key_where(self.src.entry.path),
         )
 
@@ -321,7 +330,8 @@ class GuestBuilder:
             self._check_user_data_text(user_data, keys)
         network_config = plain(body["network_config"]) if "network_config" in body else None
         sensitive = tuple(body.get("sensitive", ()))
-        return CloudInitSpec(user_data, plain(body.get("meta_data", {})), network_config, sensitive)
+        meta_data = plain(body.get("meta_data", {}))
+        return CloudInitSpec(user_data, meta_data, network_config, sensitive, secrets=self.spec.secrets)
 
     def _user_data_file(self, path: Path, keys: tuple[str, ...]) -> str | None:
         if not path.is_file():
