@@ -9,7 +9,21 @@ from typing import Annotated, Any
 import typer
 
 from vmctl.cli.exitstatus import ExitStatus
-from vmctl.cli.options import Connect, Json, NoColor, Paths, SpecPaths, Workspace, global_options
+from vmctl.cli.options import (
+    Connect,
+    Format,
+    Json,
+    NoColor,
+    OutputFormat,
+    Paths,
+    SpecPaths,
+    VarFiles,
+    Vars,
+    Workspace,
+    github_annotations,
+    global_options,
+    var_inputs,
+)
 from vmctl.errors import Problem, SpecError, VmctlError
 
 Guest = Annotated[str, typer.Argument(metavar="GUEST", help="Guest (domain) name, as in the spec (with count: web-1).")]
@@ -28,15 +42,22 @@ def validate(
     workspace: Workspace = None,
     as_json: Json = False,
     no_color: NoColor = False,
+    variables: Vars = None,
+    var_files: VarFiles = None,
+    output_format: Format = OutputFormat.TEXT,
 ) -> ExitStatus:
     """Check spec files and print every problem, each as FILE:LINE:COL: path: message."""
     from vmctl.spec.load import load_spec
 
     given = global_options(ctx, workspace=workspace, no_color=no_color)
     out = given.output()
+    as_json = as_json or output_format is OutputFormat.JSON
     try:
-        spec = load_spec(paths or [], given.workspace)
+        spec = load_spec(paths or [], given.workspace, var_inputs(variables, var_files))
     except SpecError as exc:
+        if output_format is OutputFormat.GITHUB:
+            sys.stdout.write(github_annotations(exc.problems))
+            raise
         if not as_json:
             raise
         out.json({"valid": False, "problems": [_problem_json(p) for p in exc.problems]})
@@ -69,13 +90,16 @@ def xml(
     spec_paths: SpecPaths = None,
     connect: Connect = None,
     workspace: Workspace = None,
+    variables: Vars = None,
+    var_files: VarFiles = None,
 ) -> None:
     """Print the domain XML vmctl would define for GUEST."""
     from vmctl.cli.session import open_session
     from vmctl.libvirtxml.definition import domain_definition, guest_record
 
     given = global_options(ctx, connect, workspace)
-    session = open_session(spec_paths or [], given.workspace, given.uri)
+    inputs = var_inputs(variables, var_files)
+    session = open_session(spec_paths or [], given.workspace, given.uri, inputs=inputs)
     try:
         live = session.read_live()
     finally:

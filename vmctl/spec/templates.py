@@ -87,11 +87,16 @@ def substitute_doc(doc: SourceDoc, scope: Scope) -> Substituted:
     """The document with every reference it can resolve substituted; guest references left as written."""
     out = Substituted(doc)
     data = {
-        key: value if key in _NOT_SUBSTITUTED else _walk(doc, (key,), value, scope, out)
+        key: value if key in _NOT_SUBSTITUTED else _walk(doc, (key,), value, _for_key(key, scope), out)
         for key, value in doc.data.items()
     }
     out.doc = replace(doc, data=data)
     return out
+
+
+def _for_key(key: str, scope: Scope) -> Scope:
+    """`${project}` means the project everywhere but in the project itself."""
+    return replace(scope, project=None) if key == "project" else scope
 
 
 def _walk(doc: SourceDoc, path: NodePath, value: Any, scope: Scope, out: Substituted) -> Any:

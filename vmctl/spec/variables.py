@@ -50,6 +50,7 @@ class Declaration:
     has_default: bool = False
     sensitive: bool = False
     description: str = ""
+    default_where: Location | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class _Given:
 
     value: Any
     where: Location | None
-    label: str  # how the problem's path names it: '--var replicas', 'VMCTL_VAR_replicas', 'replicas'
+    label: str  # how the problem's path names it: 'replicas', or 'VMCTL_VAR_replicas' from the environment
     text: bool  # typed as text (--var, environment): parsed by the type; else a YAML value
 
 
@@ -100,14 +101,17 @@ def declarations(docs: list[SourceDoc]) -> tuple[dict[str, Declaration], set[str
                 problems.append(Problem(doc.key_where(("variables", name)), f"variables.{name}", message))
             else:
                 found[str(name)] = declaration
-    for declaration in found.values():
-        if declaration.has_default:
-            problems.extend(_check_default(declaration))
+    for name, declaration in list(found.items()):
+        wrong = _check_default(declaration) if declaration.has_default else []
+        if wrong:
+            problems.extend(wrong)
+            broken.add(name)  # its uses are not reported again
+            del found[name]
     return found, broken, problems
 
 
 def _declaration(doc: SourceDoc, name: str, body: Any) -> Declaration | None:
-    if not NAME.match(name) or not isinstance(body, dict):
+    if not NAME.match(name) or not isinstance(body, dict) or set(body) - _KEYS:
         return None
     try:
         kind = VarType(body.get("type"))
@@ -123,16 +127,23 @@ def _declaration(doc: SourceDoc, name: str, body: Any) -> Declaration | None:
         "default" in body,
         bool(body.get("sensitive", False)),
         str(body.get("description", "")),
+        doc.where(("variables", name, "default")),
     )
 
 
+_KEYS = {"type", "default", "description", "sensitive"}
+
+
 def _check_default(declaration: Declaration) -> list[Problem]:
+    path = f"variables.{declaration.name}.default"
+    if isinstance(declaration.default, str) and "${" in declaration.default:
+        message = "a default cannot refer to anything: declarations are not substituted"
+        return [Problem(declaration.default_where, path, message, "give the value itself")]
     problem = type_problem(declaration, declaration.default, text=False)
     if problem is None:
         return []
     message, hint = problem
-    path = f"variables.{declaration.name}.default"
-    return [Problem(declaration.where, path, f"the default of '{declaration.name}' {message}", hint)]
+    return [Problem(declaration.default_where, path, f"the default of '{declaration.name}' {message}", hint)]
 
 
 # -- values ---------------------------------------------------------------------------------------
@@ -180,7 +191,7 @@ def _value_of(declaration: Declaration, given: _Given | None, problems: list[Pro
     if problem is None:
         return value
     wrong, hint = problem
-    problems.append(Problem(given.where, given.label, f"'{declaration.name}' {wrong}", hint))
+    problems.append(Problem(given.where, given.label, wrong, hint))
     return _MISSING
 
 
@@ -210,14 +221,14 @@ def _from_arg(
     name, equals, text = arg.partition("=")
     if not equals:
         hint = "write --var NAME=VALUE"
-        problems.append(Problem(Location("--var", index, 1), f"--var {arg}", "expected NAME=VALUE", hint))
+        problems.append(Problem(Location("--var", index, 1), "", f"expected NAME=VALUE, got {arg!r}", hint))
         return None
     if name in broken:
         return None
     if name not in declared:
-        problems.append(_unknown(name, declared, Location("--var", index, 1), f"--var {name}"))
+        problems.append(_unknown(name, declared, Location("--var", index, 1), name))
         return None
-    return name, _Given(text, Location("--var", index, len(name) + 2), f"--var {name}", True)
+    return name, _Given(text, Location("--var", index, len(name) + 2), name, True)
 
 
 def _unknown(name: str, declared: Mapping[str, Declaration], where: Location, label: str) -> Problem:
