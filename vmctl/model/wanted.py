@@ -104,6 +104,7 @@ class NicSpec:
     source: str
     mac: str
     model: str = "virtio"
+    derived_mac: bool = field(default=False, compare=False)  # vmctl made the MAC up: a renamed guest keeps its own
 
 
 @dataclass(frozen=True, slots=True)

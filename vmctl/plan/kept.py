@@ -19,7 +19,8 @@ _COVERS = {"cloud_init": ("cloud_init", "seed")}
 
 def kept_volumes(desired: GuestSpec, live: LiveGuest) -> GuestSpec:
     """A disk keeps the volume the guest owns for it, whatever the domain is called now; so does a
-    seed of the same content. Volumes are named after the domain when made: a rename keeps them."""
+    seed of the same content, and a NIC its MAC when vmctl made it up (from the guest's name).
+    Volumes and MACs are derived from the domain's name when made: a rename keeps them."""
     claims = set(live.record.claims)
     have = {d.name: d for d in live.config.disks}
 
@@ -38,9 +39,14 @@ def kept_volumes(desired: GuestSpec, live: LiveGuest) -> GuestSpec:
     )
     if same_content and seed is not None and old_seed is not None:
         seed = replace(seed, volume=old_seed.volume)
-    if disks == desired.disks and seed == desired.seed:
+    macs = {n.name: n.mac for n in live.config.nics}
+    nics = tuple(
+        replace(n, mac=macs[n.name]) if n.derived_mac and n.name in macs and macs[n.name] != n.mac else n
+        for n in desired.nics
+    )
+    if disks == desired.disks and seed == desired.seed and nics == desired.nics:
         return desired
-    return replace(desired, disks=disks, seed=seed)
+    return replace(desired, disks=disks, seed=seed, nics=nics)
 
 
 def _content(seed_volume: str) -> str:

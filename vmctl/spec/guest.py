@@ -278,7 +278,7 @@ class GuestBuilder:
                 continue
             kind, source = self._nic_source(given[0], body, keys)
             mac = self._mac(body, name)
-            nics.append(NicSpec(name, kind, source, mac, body.get("model", "virtio")))
+            nics.append(NicSpec(name, kind, source, mac, body.get("model", "virtio"), derived_mac="mac" not in body))
         return tuple(nics)
 
     def _mac(self, body: dict[str, Any], nic: str) -> str:
