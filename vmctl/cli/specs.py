@@ -4,9 +4,13 @@ validate must stay fast and offline: it never imports libvirt or pycdlib.
 """
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from vmctl.cli.console import Output
+    from vmctl.spec.variables import VarInputs
 
 from vmctl.cli.exitstatus import ExitStatus
 from vmctl.cli.options import (
@@ -26,6 +30,9 @@ from vmctl.cli.options import (
 )
 from vmctl.errors import Problem, SpecError, VmctlError
 
+Each = Annotated[
+    bool, typer.Option("--each", help="Check each PATH as a spec of its own, not all as one (for pre-commit).")
+]
 Guest = Annotated[str, typer.Argument(metavar="GUEST", help="Guest (domain) name, as in the spec (with count: web-1).")]
 
 
@@ -45,6 +52,7 @@ def validate(
     variables: Vars = None,
     var_files: VarFiles = None,
     output_format: Format = OutputFormat.TEXT,
+    each: Each = False,
 ) -> ExitStatus:
     """Check spec files and print every problem, each as FILE:LINE:COL: path: message."""
     from vmctl.spec.load import load_spec
@@ -52,8 +60,11 @@ def validate(
     given = global_options(ctx, workspace=workspace, no_color=no_color)
     out = given.output()
     as_json = as_json or output_format is OutputFormat.JSON
+    inputs = var_inputs(variables, var_files)
+    if each and paths:
+        return _validate_each(paths, given.workspace, inputs, output_format, out)
     try:
-        spec = load_spec(paths or [], given.workspace, var_inputs(variables, var_files))
+        spec = load_spec(paths or [], given.workspace, inputs)
     except SpecError as exc:
         if output_format is OutputFormat.GITHUB:
             sys.stdout.write(github_annotations(exc.problems))
@@ -69,6 +80,26 @@ def validate(
         count = len(spec.guests)
         plural = "s" if count != 1 else ""
         out.say(f"[green]ok[/]: {len(spec.files)} file(s), {count} guest{plural} in project {spec.project}")
+    return ExitStatus.OK
+
+
+def _validate_each(
+    paths: list[str], workspace: str | None, inputs: "VarInputs", output_format: OutputFormat, out: "Output"
+) -> ExitStatus:
+    """Each PATH as a spec of its own (pre-commit passes every staged spec at once)."""
+    from vmctl.spec.load import load_spec
+
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            load_spec([path], workspace, inputs)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        if output_format is OutputFormat.GITHUB:
+            sys.stdout.write(github_annotations(problems))
+        raise SpecError(problems)
+    out.say(f"[green]ok[/]: {len(paths)} spec(s)")
     return ExitStatus.OK
 
 

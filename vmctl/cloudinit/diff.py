@@ -72,7 +72,10 @@ def mask_secrets(value: Any, secrets: tuple[str, ...]) -> Any:
         return [mask_secrets(v, secrets) for v in value]
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         text = str(value)
-        return SENSITIVE if any(secret in text for secret in secrets) else value
+        # A short value is masked where it is the whole value; within longer text only a value that
+        # cannot be mistaken for part of an ordinary word is.
+        hidden = any(secret == text or (len(secret) >= 4 and secret in text) for secret in secrets)
+        return SENSITIVE if hidden else value
     return value
 
 
