@@ -229,6 +229,21 @@ class FakeHypervisor:
         self._call("undefine", name)
         self.domains.pop(name, None)
 
+    def rename(self, name: str, new_name: str) -> None:
+        """Like libvirt: only a stopped domain, and never onto a name in use."""
+        self._call("rename", name, new_name)
+        dom = self._domain(name, "rename")
+        if dom.active:
+            raise HypervisorError("rename", "cannot rename active domain", guest=name)
+        if new_name in self.domains:
+            raise HypervisorError("rename", f"domain {new_name} already exists", guest=name)
+        root = ET.fromstring(dom.config)
+        element = root.find("name")
+        assert element is not None
+        element.text = new_name
+        dom.config = ET.tostring(root, encoding="unicode")
+        self.domains[new_name] = self.domains.pop(name)
+
     def start(self, name: str) -> None:
         self._call("start", name)
         dom = self._domain(name, "start")

@@ -132,8 +132,14 @@ guests:
 
 EXTRA = """\
 version: 1
+variables:
+  edge_cpus: {type: integer, default: 1, description: "vCPUs of the edge guest", sensitive: false}
+moved:
+  - {from: gateway, to: edge}
 guests:
   edge:
+    cpus: ${var.edge_cpus}
+    ignore_changes: [memory, cloud_init]
     nics:
       primary: {network: labnet}
     cloud_init:
@@ -181,8 +187,10 @@ def by_name(items: Any) -> dict[str, Any]:
 
 
 def schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SCHEMA_FILE.read_text("utf-8"))
-    return loaded
+    """The schema as vmctl checks a spec with it: every value of its type (references substituted)."""
+    from vmctl.spec.schema import schema as strict
+
+    return strict()
 
 
 def schema_keys(node: dict[str, Any], where: str, out: set[tuple[str, str]]) -> None:
@@ -196,6 +204,10 @@ def used_keys(node: dict[str, Any], where: str, data: Any, out: set[tuple[str, s
     if "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[1]
         used_keys(defs[name], name, data, out, defs)
+        return
+    if isinstance(data, list) and isinstance(node.get("items"), dict):
+        for item in data:
+            used_keys(node["items"], where, item, out, defs)
         return
     if not isinstance(data, dict):
         return
@@ -676,5 +688,18 @@ def test_schema_command(cli: Callable[..., CliResult]) -> None:
     printed = json.loads(result.out)
     Draft202012Validator.check_schema(printed)
     assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert printed == schema()
+    assert printed == json.loads(SCHEMA_FILE.read_text("utf-8"))
     assert result.out == SCHEMA_FILE.read_text("utf-8")
+
+
+def test_published_schema_accepts_references_everywhere() -> None:
+    """An editor checking against the published schema accepts `${...}` in any value: vmctl checks
+    the value once substituted (test_bad_specs' variable cases)."""
+    published = json.loads(SCHEMA_FILE.read_text("utf-8"))
+    validator = Draft202012Validator(published)
+    doc = yaml.safe_load(EXTRA)
+    doc["guests"]["edge"].update(memory="${var.m}", count="${var.n}", autostart="${var.b}", state="${var.s}")
+    doc["guests"]["edge"]["nics"]["primary"]["mac"] = "52:54:00:00:00:0${guest.index}"
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    doc["guests"]["edge"]["memory"] = "lots"
+    assert list(validator.iter_errors(doc)) != []

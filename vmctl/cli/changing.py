@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from vmctl.cli.console import Output
-from vmctl.cli.options import Connect, NoColor, SpecPaths, Workspace, global_options
+from vmctl.cli.options import (
+    Connect,
+    NoColor,
+    SpecPaths,
+    Targets,
+    VarFiles,
+    Vars,
+    Workspace,
+    global_options,
+    var_inputs,
+)
 from vmctl.cli.planning import show_plan
 from vmctl.errors import AbortedByUser, ApplyError, VmctlError
 from vmctl.failpoints import failpoint
@@ -22,6 +32,7 @@ if TYPE_CHECKING:
     from vmctl.cli.session import Session
     from vmctl.model import LiveState, OwnedState
     from vmctl.plan.changes import Plan
+    from vmctl.spec.variables import VarInputs
 
 SpecsOrSavedPlan = Annotated[
     list[str] | None,
@@ -94,6 +105,9 @@ def apply(
     allow_restart: AllowRestart = False,
     wait: Wait = False,
     no_color: NoColor = False,
+    targets: Targets = None,
+    variables: Vars = None,
+    var_files: VarFiles = None,
 ) -> None:
     """Make the hypervisor match the spec: shows the plan, asks, then applies it (live where possible)."""
     from vmctl.cli.session import open_session
@@ -101,12 +115,13 @@ def apply(
     given = global_options(ctx, connect, workspace, no_color)
     how = _change_options(yes, parallel, lock_timeout, shutdown_timeout, allow_restart=allow_restart, wait=wait)
     paths = paths or []
+    inputs = var_inputs(variables, var_files)
     if _is_saved_plan(paths):
-        _apply_saved(paths[0], how, given.output())
+        _apply_saved(paths[0], how, given.output(), inputs)
         return
-    session = open_session(paths, given.workspace, given.uri)
+    session = open_session(paths, given.workspace, given.uri, inputs=inputs)
     given.output().notes(session.spec.notes)
-    _apply(session, given.workspace, how, given.output())
+    _apply(session, given.workspace, how, given.output(), targets=targets or ())
 
 
 def _is_saved_plan(paths: Sequence[str]) -> bool:
@@ -114,18 +129,25 @@ def _is_saved_plan(paths: Sequence[str]) -> bool:
     return len(paths) == 1 and paths[0].endswith(".json") and Path(paths[0]).is_file()
 
 
-def _apply_saved(path: str, how: ChangeOptions, out: Output) -> None:
-    """Apply a saved plan with the spec, workspace and connection it was made with, if it still holds.
+def _apply_saved(path: str, how: ChangeOptions, out: Output, given: "VarInputs") -> None:
+    """Apply a saved plan with the spec, variables, targets, workspace and connection it was made with,
+    if it still holds. Sensitive variables are not saved: they are given again.
 
     It was reviewed when it was made, so nothing is asked.
     """
     from vmctl.cli.session import open_session
     from vmctl.plan import saved
+    from vmctl.spec.variables import VarInputs
 
     document = saved.load(path)
-    session = open_session(document["spec_paths"], document["workspace"], lambda _spec_says: document["connection"])
+    inputs = VarInputs(
+        (*document.get("vars", ()), *given.args), (*document.get("var_files", ()), *given.files), given.env
+    )
+    uri_for: Callable[[str | None], str] = lambda _spec_says: document["connection"]  # noqa: E731
+    session = open_session(document["spec_paths"], document["workspace"], uri_for, inputs=inputs)
     still_holds = partial(saved.check_fresh, document, path, session)
-    _apply(session, document["workspace"], replace(how, yes=True), out, still_holds)
+    targets = tuple(document.get("targets", ()))
+    _apply(session, document["workspace"], replace(how, yes=True), out, still_holds, targets)
 
 
 def _apply(
@@ -134,6 +156,7 @@ def _apply(
     how: ChangeOptions,
     out: Output,
     check: "Callable[[LiveState], None] | None" = None,
+    targets: Sequence[str] = (),
 ) -> None:
     """Plan again under the lock (a saved plan must still hold), show, confirm, execute."""
     from vmctl.apply.lock import apply_lock
@@ -141,7 +164,7 @@ def _apply(
 
     try:
         with apply_lock(session.uri, session.spec.project, workspace, how.lock_timeout, _announce_wait(out)):
-            plan, live = plan_session(session)
+            plan, live = plan_session(session, targets)
             failpoint("apply-planned")
             if check is not None:
                 check(live)
@@ -166,6 +189,9 @@ def destroy(
     shutdown_timeout: ShutdownTimeout = "1m",
     images: Images = False,
     no_color: NoColor = False,
+    targets: Targets = None,
+    variables: Vars = None,
+    var_files: VarFiles = None,
 ) -> None:
     """Remove what vmctl made for this project and workspace, and nothing else."""
     from vmctl.apply.lock import apply_lock
@@ -174,15 +200,18 @@ def destroy(
     given = global_options(ctx, connect, workspace, no_color)
     how = _change_options(yes, parallel, lock_timeout, shutdown_timeout)
     out = given.output()
-    session = open_session(spec_paths or [], given.workspace, given.uri, resolve=False)
+    inputs = var_inputs(variables, var_files)
+    session = open_session(spec_paths or [], given.workspace, given.uri, resolve=False, inputs=inputs)
     try:
         with apply_lock(session.uri, session.spec.project, given.workspace, how.lock_timeout, _announce_wait(out)):
-            _destroy(session, guests or [], images, how, out)
+            _destroy(session, [*(guests or []), *(targets or [])], images, how, out, targeted=bool(targets))
     finally:
         session.backend.close()
 
 
-def _destroy(session: "Session", only: Sequence[str], images: bool, how: ChangeOptions, out: Output) -> None:
+def _destroy(
+    session: "Session", only: Sequence[str], images: bool, how: ChangeOptions, out: Output, targeted: bool = False
+) -> None:
     """Read what this project owns, plan its removal (or only the named guests'), show, confirm, execute."""
     from vmctl.plan.destroy import destroy_plan, unknown_guests
 
@@ -191,6 +220,8 @@ def _destroy(session: "Session", only: Sequence[str], images: bool, how: ChangeO
     if missing:
         raise VmctlError(f"no guest of this project named {', '.join(missing)}")
     plan = destroy_plan(live, session.owner, session.uri, only, images, session.spec.images)
+    if targeted:
+        plan = replace(plan, targets=tuple(sorted(only)))
     show_plan(out, plan, empty="Nothing to destroy.")
     if plan.empty:
         return

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from vmctl.hypervisor import Hypervisor
     from vmctl.plan.changes import Plan
     from vmctl.resolve.localfiles import Progress
+    from vmctl.spec.variables import VarInputs
 
 
 @dataclass
@@ -40,7 +41,12 @@ class Session:
 
 
 def open_session(
-    paths: Sequence[str], workspace: str | None, uri_for: Any, progress: Progress | None = None, resolve: bool = True
+    paths: Sequence[str],
+    workspace: str | None,
+    uri_for: Any,
+    progress: Progress | None = None,
+    resolve: bool = True,
+    inputs: VarInputs | None = None,
 ) -> Session:
     """Load and check the spec first: bad input never reaches the hypervisor.
 
@@ -48,11 +54,11 @@ def open_session(
     """
     from vmctl.hypervisor import connect
 
-    spec = load_spec(paths, workspace)
+    spec = load_spec(paths, workspace, inputs)
     if not resolve:
         uri = uri_for(spec.connection)
         backend = connect(uri)
-        desired = DesiredState(spec.project, spec.workspace, spec.pools, (), (), ())
+        desired = DesiredState(spec.project, spec.workspace, spec.pools, (), (), (), secrets=spec.secrets)
         return Session(spec, uri, backend, HostFacts(log_dir=backend.log_dir()), desired)
     from vmctl.resolve.desired import desired_state
     from vmctl.resolve.localfiles import gather
@@ -68,8 +74,8 @@ def open_session(
     return Session(spec, uri, backend, host, desired_state(spec, facts, host))
 
 
-def plan_session(session: Session) -> tuple[Plan, LiveState]:
+def plan_session(session: Session, targets: Sequence[str] = ()) -> tuple[Plan, LiveState]:
     from vmctl.plan.planner import make_plan
 
     live = session.read_live()
-    return make_plan(session.desired, live, session.uri), live
+    return make_plan(session.desired, live, session.uri, targets), live

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from vmctl.cli.console import Output
-from vmctl.cli.options import Connect, Json, NoColor, Paths, Workspace, global_options
+from vmctl.cli.options import Connect, Json, NoColor, Paths, VarFiles, Vars, Workspace, global_options, var_inputs
 
 if TYPE_CHECKING:
     from vmctl.cli.session import Session
@@ -20,12 +20,14 @@ def status(
     workspace: Workspace = None,
     as_json: Json = False,
     no_color: NoColor = False,
+    variables: Vars = None,
+    var_files: VarFiles = None,
 ) -> None:
     """Per guest: state, drift from the spec, IP addresses, and whether it is ready."""
     from vmctl.cli.session import open_session, plan_session
 
     given = global_options(ctx, connect, workspace, no_color)
-    session = open_session(paths or [], given.workspace, given.uri)
+    session = open_session(paths or [], given.workspace, given.uri, inputs=var_inputs(variables, var_files))
     try:
         plan, live = plan_session(session)
         rows = [_guest_status(session, plan, name) for name in _guest_names(session, live)]

@@ -89,6 +89,9 @@ class Hypervisor(Protocol):
     def undefine(self, name: str) -> None:
         """Forget the domain with all its libvirt-side extras (NVRAM, snapshots); nothing if it is gone."""
 
+    def rename(self, name: str, new_name: str) -> None:
+        """Rename a stopped domain; it keeps its UUID, disks and MACs."""
+
     def start(self, name: str) -> None:
         """Start the domain unless it is running."""
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vmctl.model.ownership import Owner
-from vmctl.model.wanted import GuestSpec, NetworkSpec, PoolSpec
+from vmctl.model.wanted import GuestSpec, Move, NetworkSpec, PoolSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,9 @@ class DesiredState:
     uploads: tuple[ImageUpload, ...]
     networks: tuple[NetworkSpec, ...]
     guests: tuple[GuestSpec, ...]
+    moves: tuple[Move, ...] = ()
+    # Values of sensitive variables: the plan masks them wherever they appear.
+    secrets: tuple[str, ...] = field(default=(), compare=False, repr=False)
     _by_name: dict[str, GuestSpec] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

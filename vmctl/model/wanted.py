@@ -104,6 +104,7 @@ class NicSpec:
     source: str
     mac: str
     model: str = "virtio"
+    derived_mac: bool = field(default=False, compare=False)  # vmctl made the MAC up: a renamed guest keeps its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,8 @@ class CloudInitSpec:
     meta_data: Mapping[str, Any] = field(default_factory=dict)
     network_config: Mapping[str, Any] | None = None
     sensitive: tuple[str, ...] = ()
+    # Values of sensitive variables: masked wherever they appear in the content vmctl keeps or shows.
+    secrets: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +185,8 @@ class GuestSpec:
     seed: SeedSpec | None = None
     wait: WaitSpec = field(default=WaitSpec(), compare=False)
     prevent_destroy: bool = False
+    # Spec fields whose live differences are shown as ignored and never planned.
+    ignore_changes: tuple[str, ...] = field(default=(), compare=False)
     origin: Location | None = field(default=None, compare=False)
 
     def disk(self, name: str) -> DiskSpec | None:
@@ -189,6 +194,14 @@ class GuestSpec:
 
     def nic(self, name: str) -> NicSpec | None:
         return next((n for n in self.nics if n.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A guest renamed in the spec (`moved:`): its domain `old` is renamed `new` (domain names)."""
+
+    old: str
+    new: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +217,8 @@ class Spec:
     guests: tuple[GuestSpec, ...]
     files: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # worth saying once, not problems: e.g. that user-data was not checked
+    moves: tuple[Move, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values of sensitive variables
 
     def guest(self, name: str) -> GuestSpec | None:
         return next((g for g in self.guests if g.name == name), None)

@@ -52,6 +52,7 @@ class Effect(Enum):
     REPLACE = "replace"  # destroy and recreate; data on replaced disks is lost
     CREATE = "create"
     DELETE = "delete"
+    IGNORED = "ignored"  # a live difference in a field the guest's ignore_changes names: never planned
 
 
 class Unit(Enum):
@@ -143,6 +144,7 @@ class GuestSteps:
     autostart: bool | None = None  # set the autostart flag to this; None: leave it
     power: Power = Power.KEEP
     verify: bool = False  # read the domain back until the live requests are honoured
+    rename_from: str | None = None  # the domain's name now: renamed (stopped) before anything else
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,8 @@ class Plan:
     uri: str
     changes: tuple[Change, ...] = ()
     desired: DesiredState | None = field(default=None, compare=False, repr=False)
+    targets: tuple[str, ...] = ()  # --target: a partial plan, only these guests and what they need
+    ignored: tuple[Change, ...] = ()  # guests' live differences their ignore_changes names: shown, not planned
 
     @property
     def empty(self) -> bool:

@@ -6,7 +6,10 @@ then deletions of what the spec no longer has.
 
 from __future__ import annotations
 
-from vmctl.cloudinit.diff import mask
+from collections.abc import Collection
+from dataclasses import replace
+
+from vmctl.cloudinit.diff import SENSITIVE, mask, mask_secrets, mask_text
 from vmctl.errors import PlanError
 from vmctl.model import DesiredState, GuestSpec, LiveGuest, LiveState, NetworkSpec, Owner, VolumeRef
 from vmctl.plan.changes import (
@@ -22,29 +25,78 @@ from vmctl.plan.changes import (
     VolumeStep,
     VolumeWork,
 )
-from vmctl.plan.guest import GuestDiff, PlannedVolume, diff_guest, disk_targets
+from vmctl.plan.guest import GuestDiff, PlannedVolume, as_config, diff_guest, disk_targets
+from vmctl.plan.kept import ignored_fields, kept_volumes, renamed_view, with_ignored
+from vmctl.plan.targets import narrowed
 
 
-def make_plan(desired: DesiredState, live: LiveState, uri: str = "") -> Plan:
-    """Every change needed to make `live` look like `desired`; raises PlanError if a guard forbids it."""
-    conflicts = _conflicts(desired, live)
+def make_plan(desired: DesiredState, live: LiveState, uri: str = "", targets: Collection[str] = ()) -> Plan:
+    """Every change needed to make `live` look like `desired`; raises PlanError if a guard forbids it.
+
+    With `targets`, only those guests and what they need: nothing else is compared, nothing deleted.
+    """
+    scope = narrowed(desired, targets) if targets else desired
+    renames = _renames(scope, live)
+    conflicts = _conflicts(scope, live)
     changes = [
-        *_pool_changes(desired, live, conflicts),
-        *_upload_changes(desired, live),
-        *_network_changes(desired, live, conflicts),
+        *_pool_changes(scope, live, conflicts),
+        *_upload_changes(scope, live),
+        *_network_changes(scope, live, conflicts),
     ]
-    for guest in desired.guests:
-        changes.extend(_guest_changes(guest, live))
-    changes.extend(_deletions(desired, live))
+    ignored: list[Change] = []
+    for guest in scope.guests:
+        changes.extend(_guest_changes(guest, live, renames.get(guest.name), ignored))
+    if not targets:
+        changes.extend(_deletions(desired, live, {old.name for old in renames.values()}))
     _check_guards(changes, conflicts)
-    return Plan(desired.project, desired.workspace, uri, tuple(changes), desired)
+    secrets = desired.secrets
+    return Plan(
+        desired.project,
+        desired.workspace,
+        uri,
+        tuple(_masked(c, secrets) for c in changes),
+        desired,
+        tuple(sorted(targets)),
+        tuple(_masked(c, secrets) for c in ignored),
+    )
+
+
+def _masked(change: Change, secrets: tuple[str, ...]) -> Change:
+    """Sensitive variables' values, wherever they landed, never shown (text, JSON, saved plans)."""
+    if not secrets:
+        return change
+    fields = tuple(
+        replace(
+            f,
+            before=mask_secrets(f.before, secrets),
+            after=mask_secrets(f.after, secrets),
+            reason=mask_text(f.reason, secrets),
+            sensitive=f.sensitive or SENSITIVE in (mask_secrets(f.before, secrets), mask_secrets(f.after, secrets)),
+        )
+        for f in change.fields
+    )
+    return replace(change, fields=fields, notes=tuple(mask_text(n, secrets) for n in change.notes))
+
+
+def _renames(desired: DesiredState, live: LiveState) -> dict[str, LiveGuest]:
+    """New domain name -> the domain `moved:` renames to it (when it exists and the new one does not)."""
+    found = {}
+    for move in desired.moves:
+        old = live.guest(move.old)
+        if old is not None and live.guest(move.new) is None:
+            found[move.new] = old
+    return found
 
 
 # -- conflicts and guards ---------------------------------------------------------------------------
 
 
 def _conflicts(desired: DesiredState, live: LiveState) -> list[str]:
-    found = []
+    found = [
+        f"guest {m.new}: moved from {m.old}, but both exist; vmctl will not merge them"
+        for m in desired.moves
+        if live.guest(m.old) is not None and live.guest(m.new) is not None
+    ]
     for guest in desired.guests:
         if live.guest(guest.name) is None and guest.name in live.other_domains:
             who = live.other_domains[guest.name]
@@ -166,14 +218,19 @@ def _network_changes(desired: DesiredState, live: LiveState, conflicts: list[str
 # -- guests ----------------------------------------------------------------------------------------------
 
 
-def _guest_changes(desired: GuestSpec, live: LiveState) -> list[Change]:
+def _guest_changes(
+    desired: GuestSpec, live: LiveState, renamed: LiveGuest | None, ignored: list[Change]
+) -> list[Change]:
     current = live.guest(desired.name)
+    if current is None and renamed is not None:
+        return _renamed(desired, renamed, ignored)
     if current is None:
         if desired.name in live.other_domains:
             return []  # reported as a conflict
         return _created(desired, None)
     if current.record.creating:
         return _created(desired, current)
+    desired = _adjusted(desired, current, ignored)
     diff = diff_guest(desired, current)
     if not diff.fields and not diff.volumes:
         return []
@@ -188,6 +245,60 @@ def _guest_changes(desired: GuestSpec, live: LiveState) -> list[Change]:
         steps=steps,
         desired=desired,
         live=current,
+    )
+    return [change, *_volume_changes(diff.volumes, desired.name)]
+
+
+def _adjusted(desired: GuestSpec, current: LiveGuest, ignored: list[Change]) -> GuestSpec:
+    """The guest as compared: its volumes keep their names, ignored fields keep what the guest has
+    (those differences are collected in `ignored`, to be shown)."""
+    kept = kept_volumes(desired, current)
+    if not desired.ignore_changes:
+        return kept
+    fields = ignored_fields(desired, diff_guest(kept, current).fields)
+    if fields:
+        ignored.append(Change(Kind.GUEST, desired.name, Action.UPDATE, fields))
+    return kept_volumes(with_ignored(desired, current), current)
+
+
+def _renamed(desired: GuestSpec, old: LiveGuest, ignored: list[Change]) -> list[Change]:
+    """`moved:` renames a domain; libvirt renames only a stopped one, so a running guest is stopped,
+    renamed, written with every other change as config, and started again (with --allow-restart)."""
+    view = renamed_view(old, desired)
+    desired = _adjusted(desired, view, ignored)
+    diff = diff_guest(desired, view)
+    running = old.running is not None
+    diff.fields = [as_config(f) for f in diff.fields]
+    diff.devices = []
+    diff.volumes = [
+        replace(v, step=replace(v.step, work=VolumeWork.GROW, target=None))
+        if v.step.work is VolumeWork.GROW_LIVE
+        else v
+        for v in diff.volumes
+    ]
+    if running:
+        name = FieldChange("name", old.name, desired.name, Effect.RESTART, "libvirt renames only a stopped domain")
+    else:
+        name = FieldChange("name", old.name, desired.name, Effect.CONFIG, "renamed; its disks, MACs and data stay")
+    diff.fields.insert(0, name)
+    action = _guest_action(diff)
+    steps = replace(
+        _update_steps(diff, action, desired, view),
+        write_config=True,
+        write_record=False,
+        rename_from=old.name,
+        power=Power.RESTART if running else Power.KEEP,
+    )
+    stopped = replace(view, running=None)  # as apply finds it once renamed
+    change = Change(
+        Kind.GUEST,
+        desired.name,
+        action,
+        tuple(diff.fields),
+        tuple(diff.notes),
+        steps=steps,
+        desired=desired,
+        live=stopped,
     )
     return [change, *_volume_changes(diff.volumes, desired.name)]
 
@@ -346,8 +457,8 @@ def _volume_change(planned: PlannedVolume, guest: str) -> Change:
 # -- deletions ---------------------------------------------------------------------------------------------
 
 
-def _deletions(desired: DesiredState, live: LiveState) -> list[Change]:
-    wanted = {g.name for g in desired.guests}
+def _deletions(desired: DesiredState, live: LiveState, renamed: set[str]) -> list[Change]:
+    wanted = {g.name for g in desired.guests} | renamed
     changes: list[Change] = []
     for guest in live.guests:
         if guest.name in wanted:

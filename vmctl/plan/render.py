@@ -26,7 +26,7 @@ _HEADLINE = {
     Action.REPLACE: "will be replaced",
     Action.DELETE: "will be deleted",
 }
-_FIELD_SYMBOL = {Effect.CREATE: "+", Effect.DELETE: "-", Effect.REPLACE: "-/+"}
+_FIELD_SYMBOL = {Effect.CREATE: "+", Effect.DELETE: "-", Effect.REPLACE: "-/+", Effect.IGNORED: "="}
 
 
 def summary_line(plan: Plan) -> str:
@@ -43,16 +43,35 @@ def summary_line(plan: Plan) -> str:
 def render_text(plan: Plan, markup: bool = False, empty: str | None = None) -> str:
     """The plan for people; with `markup`, rich colour tags (escaped where values are shown)."""
     paint = _Painter(markup)
+    lines = _partial_lines(plan, paint) + _ignored_lines(plan, paint)
     if plan.empty:
-        return paint("green", empty or summary_line(plan)) + "\n"
+        return "\n".join([*lines, paint("green", empty or summary_line(plan))]) + "\n"
     where = f"project {plan.project}" + (f", workspace {plan.workspace}" if plan.workspace else "")
-    lines = [f"vmctl will make these changes to {where} on {plan.uri}:", ""]
+    lines += [f"vmctl will make these changes to {where} on {plan.uri}:", ""]
     for change in plan.changes:
         lines.extend(_change_lines(change, paint))
     lines.append(paint("bold", summary_line(plan)))
     if any(c.destructive for c in plan.changes):
         lines.append(paint("bold red", "! Lines marked ! destroy data."))
     return "\n".join(lines) + "\n"
+
+
+def _partial_lines(plan: Plan, paint: _Painter) -> list[str]:
+    if not plan.targets:
+        return []
+    text = f"This plan is partial (--target {', '.join(plan.targets)}): other guests are neither compared nor deleted."
+    return [paint("bold yellow", text), ""]
+
+
+def _ignored_lines(plan: Plan, paint: _Painter) -> list[str]:
+    if not plan.ignored:
+        return []
+    lines = [paint("dim", "Live differences in fields ignore_changes names (not planned):")]
+    for change in plan.ignored:
+        lines.append(paint("dim", f"  guest {change.name}"))
+        width = max(len(f.path) for f in change.fields)
+        lines.extend(paint("dim", _field_line(f, width, _Painter(False))) for f in change.fields)
+    return [*lines, ""]
 
 
 class _Painter:
@@ -138,6 +157,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "empty": plan.empty,
         },
         "changes": [_change_json(c) for c in plan.changes],
+        "targets": list(plan.targets),
+        "ignored": [_change_json(c) for c in plan.ignored],
     }
 
 

@@ -25,6 +25,7 @@ from vmctl.model import (
 )
 from vmctl.spec.files import Entry
 from vmctl.spec.source import MAX_FILE_SIZE, NodePath, SourceDoc, dotted, yaml_text_document, yaml_text_problem
+from vmctl.spec.templates import Scope, has_guest_ref, substitute_guest
 from vmctl.units import Range, UnitError, format_size, parse_duration, parse_size
 
 _USER_DATA_HEADERS = ("#!", "#include", "#cloud-boothook", "Content-Type:", "## template")
@@ -51,6 +52,7 @@ class SpecContext(Protocol):
 
     project: str
     workspace: str | None
+    secrets: tuple[str, ...]
     mac_sites: dict[tuple[str, str], tuple[Location, str]]
 
     def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None: ...
@@ -113,12 +115,18 @@ def _has_path(data: Any, keys: NodePath) -> bool:
 
 
 class GuestSource:
-    """A guest's body merged over the defaults, able to say where each value was written."""
+    """A guest's body merged over the defaults, able to say where each value was written.
 
-    def __init__(self, entry: Entry, defaults: Entry | None) -> None:
+    With a `scope` naming one instance, the references to the guest are substituted for it.
+    """
+
+    def __init__(self, entry: Entry, defaults: Entry | None, scope: Scope | None = None) -> None:
         self.entry = entry
         self.defaults = defaults
         self.data = deep_merge(defaults.body if defaults else {}, entry.body)
+        self.per_instance = scope is not None and has_guest_ref(self.data)
+        if scope is not None and self.per_instance:
+            self.data = substitute_guest(self.data, scope)
 
     def _owner(self, keys: NodePath) -> tuple[SourceDoc, NodePath]:
         for source in (self.entry, self.defaults):
@@ -199,6 +207,7 @@ class GuestBuilder:
             cloud_init=cloud_init,
             wait=self._wait(cloud_init is not None),
             prevent_destroy=bool(data.get("prevent_destroy", False)),
+            ignore_changes=tuple(data.get("ignore_changes", ())),
             origin=self.src.entry.doc.key_where(self.src.entry.path),
         )
 
@@ -274,7 +283,7 @@ class GuestBuilder:
                 continue
             kind, source = self._nic_source(given[0], body, keys)
             mac = self._mac(body, name)
-            nics.append(NicSpec(name, kind, source, mac, body.get("model", "virtio")))
+            nics.append(NicSpec(name, kind, source, mac, body.get("model", "virtio"), derived_mac="mac" not in body))
         return tuple(nics)
 
     def _mac(self, body: dict[str, Any], nic: str) -> str:
@@ -328,7 +337,8 @@ class GuestBuilder:
         elif isinstance(user_data, dict):
             self._check_cloud_config(user_data, keys, sensitive, lambda inner: self.src.where(*keys, *inner))
         network_config = plain(body["network_config"]) if "network_config" in body else None
-        return CloudInitSpec(user_data, plain(body.get("meta_data", {})), network_config, sensitive)
+        meta_data = plain(body.get("meta_data", {}))
+        return CloudInitSpec(user_data, meta_data, network_config, sensitive, secrets=self.spec.secrets)
 
     def _user_data_file(self, path: Path, keys: tuple[str, ...]) -> str | None:
         if not path.is_file():

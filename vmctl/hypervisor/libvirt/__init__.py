@@ -94,6 +94,9 @@ class LibvirtHypervisor:
     def undefine(self, name: str) -> None:
         self._domains.undefine(name)
 
+    def rename(self, name: str, new_name: str) -> None:
+        self._domains.rename(name, new_name)
+
     def start(self, name: str) -> None:
         self._domains.start(name)
 
