@@ -191,6 +191,8 @@ def steps_text(plan: Plan) -> str:
     for change in plan.changes:
         if change.steps is not None:
             lines.extend(_guest_steps(change))
+        if change.network is not None:
+            lines.extend(_network_steps(change))
         if change.volume is not None:
             step = change.volume
             extra = [f"size {step.size}" if step.size else "", f"disk {step.disk}" if step.disk else ""]
@@ -200,6 +202,22 @@ def steps_text(plan: Plan) -> str:
                 f"volume {step.ref.pool}/{step.ref.name}: {step.work.value}" + (f" ({detail})" if detail else "")
             )
     return "\n".join(lines) + "\n" if lines else "(nothing)\n"
+
+
+def _network_steps(change: Change) -> list[str]:
+    steps = change.network
+    assert steps is not None
+    lines = [f"network {change.name} ({change.action.label}):"]
+    for host in steps.hosts:
+        before, after = host.before and host.before.ip, host.after and host.after.ip
+        entry = host.after or host.before
+        assert entry is not None
+        lines.append(f"  live: {host.work.value} host {entry.mac} {before} -> {after} names {','.join(entry.names)}")
+    for ref in steps.reattach:
+        lines.append(f"  after restart: plug back {ref.guest} NIC {ref.nic.name}")
+    flags = [name for name in ("start", "write_owner", "restart") if getattr(steps, name)]
+    lines.append("  does: " + (", ".join(flags) or "hosts only"))
+    return lines
 
 
 def _guest_steps(change: Change) -> list[str]:

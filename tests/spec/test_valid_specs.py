@@ -21,6 +21,7 @@ from vmctl.model import (
     DevicesSpec,
     DiskSpec,
     GuestSpec,
+    HostEntry,
     ImageSpec,
     NetworkSpec,
     NicSpec,
@@ -43,6 +44,7 @@ MAIN = f"""\
 version: 1
 project: lab.test_1
 connection: qemu:///session
+expires_after: 2h
 pools:
   default: {{path: /var/lib/libvirt/images/}}
   fast: {{path: /srv/fast}}
@@ -120,7 +122,7 @@ guests:
     disks:
       pg: {{image: alpine}}
     nics:
-      primary: {{network: iso, mac: "52:54:00:AB:CD:EF"}}
+      primary: {{network: iso, mac: "52:54:00:AB:CD:EF", ipv4: 203.0.113.20}}
     cloud_init:
       user_data: |
         #cloud-config
@@ -280,10 +282,24 @@ def test_networks(full: Path) -> None:
     networks = by_name(load().networks)
     assert networks == {
         "labnet": NetworkSpec("labnet", "ci-lab.test_1-labnet", "nat", "198.51.100.1/24", False),
-        "iso": NetworkSpec("iso", "ci-lab.test_1-iso", "isolated", "203.0.113.1/24", True),
+        "iso": NetworkSpec(
+            "iso",
+            "ci-lab.test_1-iso",
+            "isolated",
+            "203.0.113.1/24",
+            True,
+            hosts=(HostEntry("52:54:00:ab:cd:ef", "203.0.113.20", ("db", "db.lab.test_1")),),
+        ),
         "hostbr": NetworkSpec("hostbr", "ci-lab.test_1-hostbr", "bridge", None, False, "br0"),
         "usernet": NetworkSpec("usernet", "ci-lab.test_1-usernet", "user", None, False),
     }
+
+
+def test_fixed_address_and_expiry(full: Path) -> None:
+    spec = load()
+    db = next(g for g in spec.guests if g.guest == "db")
+    assert db.nics[0].ipv4 == "203.0.113.20"
+    assert spec.expires_after == 2 * 3600
 
 
 def test_count_expansion_and_workspace_prefix(full: Path) -> None:

@@ -14,6 +14,7 @@ import typer
 from vmctl.cli.console import Output
 from vmctl.cli.options import (
     Connect,
+    ExpiresAfter,
     NoColor,
     SpecPaths,
     Targets,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from vmctl.model import LiveState, OwnedState
     from vmctl.plan.changes import Plan
     from vmctl.spec.variables import VarInputs
+    from vmctl.units import Range
 
 SpecsOrSavedPlan = Annotated[
     list[str] | None,
@@ -104,13 +106,15 @@ def apply(
     shutdown_timeout: ShutdownTimeout = "1m",
     allow_restart: AllowRestart = False,
     wait: Wait = False,
+    expires_after: ExpiresAfter = None,
     no_color: NoColor = False,
     targets: Targets = None,
     variables: Vars = None,
     var_files: VarFiles = None,
 ) -> None:
     """Make the hypervisor match the spec: shows the plan, asks, then applies it (live where possible)."""
-    from vmctl.cli.session import open_session
+    from vmctl.cli.session import Expiry, open_session
+    from vmctl.spec.load import EXPIRES_AFTER
 
     given = global_options(ctx, connect, workspace, no_color)
     how = _change_options(yes, parallel, lock_timeout, shutdown_timeout, allow_restart=allow_restart, wait=wait)
@@ -119,7 +123,9 @@ def apply(
     if _is_saved_plan(paths):
         _apply_saved(paths[0], how, given.output(), inputs)
         return
-    session = open_session(paths, given.workspace, given.uri, inputs=inputs)
+    after = _seconds(expires_after, "--expires-after", EXPIRES_AFTER) if expires_after else None
+    # An apply renews the expiry of everything it keeps: a job that applies again is still alive.
+    session = open_session(paths, given.workspace, given.uri, inputs=inputs, expiry=Expiry(after, renew=True))
     given.output().notes(session.spec.notes)
     _apply(session, given.workspace, how, given.output(), targets=targets or ())
 
@@ -242,11 +248,11 @@ def _change_options(
     )
 
 
-def _seconds(text: str, option: str) -> float:
-    from vmctl.units import UnitError, parse_duration
+def _seconds(text: str, option: str, allowed: "Range | None" = None) -> float:
+    from vmctl.units import ANY_DURATION, UnitError, parse_duration
 
     try:
-        return parse_duration(text)
+        return parse_duration(text, allowed or ANY_DURATION)
     except UnitError as exc:
         raise VmctlError(f"{option}: {exc}", hint=exc.hint) from None
 

@@ -36,6 +36,16 @@ Workspace = Annotated[
 ]
 NoColor = Annotated[bool, typer.Option("--no-color", help=NO_COLOR_HELP)]
 Json = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
+ExpiresAfter = Annotated[
+    str | None,
+    typer.Option(
+        "--expires-after",
+        metavar="DURATION",
+        help="What apply makes expires this long after it (e.g. 2h): `vmctl gc` then removes it. "
+        "Overrides the spec's expires_after.",
+        show_default=False,
+    ),
+]
 
 
 class OutputFormat(StrEnum):

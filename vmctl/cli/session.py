@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from vmctl.model import DesiredState, HostFacts, LiveState, OwnedState, Owner, Spec, VolumeRef
 from vmctl.spec.load import load_spec
+from vmctl.units import utc_timestamp
 
 if TYPE_CHECKING:
     from vmctl.hypervisor import Hypervisor
@@ -40,6 +42,14 @@ class Session:
         return paths
 
 
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """What the user said of expiry beyond the spec: `apply --expires-after`, and whether to renew."""
+
+    after: float | None = None  # seconds; None: as the spec says
+    renew: bool = False  # apply pushes a recorded expiry forward; plan only shows it set or removed
+
+
 def open_session(
     paths: Sequence[str],
     workspace: str | None,
@@ -47,14 +57,23 @@ def open_session(
     progress: Progress | None = None,
     resolve: bool = True,
     inputs: VarInputs | None = None,
+    expiry: Expiry = Expiry(),
 ) -> Session:
     """Load and check the spec first: bad input never reaches the hypervisor.
 
     Without `resolve` (destroy), the guests are not resolved: only the project and its pools matter.
     """
+    spec = load_spec(paths, workspace, inputs)
+    session = _connected(spec, uri_for, progress, resolve)
+    after = expiry.after if expiry.after is not None else spec.expires_after
+    expires = utc_timestamp(time.time() + after) if after else ""
+    session.desired = replace(session.desired, expires=expires, renew=expiry.renew)
+    return session
+
+
+def _connected(spec: Spec, uri_for: Any, progress: Progress | None, resolve: bool) -> Session:
     from vmctl.hypervisor import connect
 
-    spec = load_spec(paths, workspace, inputs)
     if not resolve:
         uri = uri_for(spec.connection)
         backend = connect(uri)

@@ -17,6 +17,7 @@ from vmctl.model.live import (
     LiveState,
     OwnedGuest,
     OwnedState,
+    SnapshotInfo,
     VolumeInfo,
 )
 from vmctl.model.ownership import DiskRecord, GuestRecord, Owner, VolumeRef
@@ -30,6 +31,7 @@ from vmctl.model.wanted import (
     FileRef,
     Firmware,
     GuestSpec,
+    HostEntry,
     ImageFacts,
     ImageSpec,
     Move,
@@ -60,6 +62,7 @@ __all__ = [
     "GuestRecord",
     "GuestSpec",
     "GuestState",
+    "HostEntry",
     "HostFacts",
     "ImageFacts",
     "ImageSpec",
@@ -80,6 +83,7 @@ __all__ = [
     "PowerState",
     "SeedSpec",
     "ShareSpec",
+    "SnapshotInfo",
     "Spec",
     "VolumeInfo",
     "VolumeRef",

@@ -50,6 +50,15 @@ class ImageFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class HostEntry:
+    """A fixed address on a vmctl network: a DHCP reservation by MAC, and DNS names for it."""
+
+    mac: str
+    ip: str
+    names: tuple[str, ...]  # the guest's host name, then HOSTNAME.PROJECT
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkSpec:
     """A network. Only nat/isolated ones are libvirt objects that vmctl manages."""
 
@@ -59,6 +68,10 @@ class NetworkSpec:
     ipv4: str | None = None
     dhcp: bool = False
     bridge: str | None = None
+    hosts: tuple[HostEntry, ...] = ()  # fixed addresses, in MAC order
+
+    def host(self, mac: str) -> HostEntry | None:
+        return next((h for h in self.hosts if h.mac == mac), None)
 
     @property
     def managed(self) -> bool:
@@ -105,6 +118,8 @@ class NicSpec:
     mac: str
     model: str = "virtio"
     derived_mac: bool = field(default=False, compare=False)  # vmctl made the MAC up: a renamed guest keeps its own
+    # A fixed address on a vmctl network: held by the network (its DHCP and DNS), not the domain.
+    ipv4: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +234,7 @@ class Spec:
     notes: tuple[str, ...] = ()  # worth saying once, not problems: e.g. that user-data was not checked
     moves: tuple[Move, ...] = ()
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values of sensitive variables
+    expires_after: float | None = None  # seconds: gc may remove what apply made once they have passed
 
     def guest(self, name: str) -> GuestSpec | None:
         return next((g for g in self.guests if g.name == name), None)

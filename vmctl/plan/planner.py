@@ -11,7 +11,14 @@ from dataclasses import replace
 
 from vmctl.cloudinit.diff import SENSITIVE, mask, mask_secrets, mask_text
 from vmctl.errors import PlanError
-from vmctl.model import DesiredState, GuestSpec, LiveGuest, LiveState, NetworkSpec, Owner, VolumeRef
+from vmctl.model import (
+    DesiredState,
+    GuestSpec,
+    LiveGuest,
+    LiveState,
+    Owner,
+    VolumeRef,
+)
 from vmctl.plan.changes import (
     Action,
     Change,
@@ -25,8 +32,10 @@ from vmctl.plan.changes import (
     VolumeStep,
     VolumeWork,
 )
+from vmctl.plan.expiry import EXPIRY_REASON, expiry_change
 from vmctl.plan.guest import GuestDiff, PlannedVolume, as_config, diff_guest, disk_targets
 from vmctl.plan.kept import ignored_fields, kept_volumes, renamed_view, with_ignored
+from vmctl.plan.network import network_changes
 from vmctl.plan.targets import narrowed
 
 
@@ -41,11 +50,11 @@ def make_plan(desired: DesiredState, live: LiveState, uri: str = "", targets: Co
     changes = [
         *_pool_changes(scope, live, conflicts),
         *_upload_changes(scope, live),
-        *_network_changes(scope, live, conflicts),
+        *network_changes(scope, live),
     ]
     ignored: list[Change] = []
     for guest in scope.guests:
-        changes.extend(_guest_changes(guest, live, renames.get(guest.name), ignored))
+        changes.extend(_guest_changes(guest, live, renames.get(guest.name), ignored, scope))
     if not targets:
         changes.extend(_deletions(desired, live, {old.name for old in renames.values()}))
     _check_guards(changes, conflicts)
@@ -179,47 +188,11 @@ def _upload_changes(desired: DesiredState, live: LiveState) -> list[Change]:
     return changes
 
 
-def _network_summary(net: NetworkSpec) -> tuple[FieldChange, ...]:
-    return (
-        FieldChange("mode", None, net.mode, Effect.CREATE),
-        FieldChange("ipv4", None, net.ipv4, Effect.CREATE),
-        FieldChange("dhcp", None, net.dhcp, Effect.CREATE),
-    )
-
-
-def _network_changes(desired: DesiredState, live: LiveState, conflicts: list[str]) -> list[Change]:
-    changes = []
-    for net in desired.networks:
-        existing = live.network(net.libvirt_name)
-        if existing is None:
-            changes.append(Change(Kind.NETWORK, net.libvirt_name, Action.CREATE, _network_summary(net)))
-            continue
-        if not _ours(existing.owner, desired):
-            continue  # reported as a conflict
-        fields = [
-            FieldChange(
-                name,
-                getattr(existing.spec, name),
-                getattr(net, name),
-                Effect.REPLACE,
-                "the network is recreated; guests on it lose their link until restarted",
-            )
-            for name in ("mode", "ipv4", "dhcp")
-            if getattr(existing.spec, name) != getattr(net, name)
-        ]
-        if fields:
-            changes.append(Change(Kind.NETWORK, net.libvirt_name, Action.REPLACE, tuple(fields)))
-        elif not existing.active or not existing.autostart:
-            fields = [FieldChange("active", existing.active, True, Effect.LIVE, "start the network and autostart it")]
-            changes.append(Change(Kind.NETWORK, net.libvirt_name, Action.UPDATE, tuple(fields)))
-    return changes
-
-
 # -- guests ----------------------------------------------------------------------------------------------
 
 
 def _guest_changes(
-    desired: GuestSpec, live: LiveState, renamed: LiveGuest | None, ignored: list[Change]
+    desired: GuestSpec, live: LiveState, renamed: LiveGuest | None, ignored: list[Change], state: DesiredState
 ) -> list[Change]:
     current = live.guest(desired.name)
     if current is None and renamed is not None:
@@ -227,11 +200,14 @@ def _guest_changes(
     if current is None:
         if desired.name in live.other_domains:
             return []  # reported as a conflict
-        return _created(desired, None)
+        return _created(desired, None, state.expires)
     if current.record.creating:
-        return _created(desired, current)
+        return _created(desired, current, state.expires)
     desired = _adjusted(desired, current, ignored)
     diff = diff_guest(desired, current)
+    expiry = expiry_change(current.record.owner, state)
+    if expiry:
+        diff.fields.append(expiry)
     if not diff.fields and not diff.volumes:
         return []
     action = _guest_action(diff)
@@ -304,8 +280,8 @@ def _renamed(desired: GuestSpec, old: LiveGuest, ignored: list[Change]) -> list[
 
 
 # Fields that live in vmctl's record or in libvirt's flags, not in the domain's definition.
-_NOT_IN_CONFIG = {"state", "autostart", "prevent_destroy", "metadata", "volumes"}
-_IN_RECORD = {"prevent_destroy", "metadata", "volumes"}
+_NOT_IN_CONFIG = {"state", "autostart", "prevent_destroy", "metadata", "volumes", "expires"}
+_IN_RECORD = {"prevent_destroy", "metadata", "volumes", "expires"}
 
 
 def _update_steps(diff: GuestDiff, action: Action, desired: GuestSpec, live: LiveGuest) -> GuestSteps:
@@ -351,7 +327,7 @@ def _guest_action(diff: GuestDiff) -> Action:
     return Action.UPDATE
 
 
-def _created(desired: GuestSpec, resumed: LiveGuest | None) -> list[Change]:
+def _created(desired: GuestSpec, resumed: LiveGuest | None, expires: str) -> list[Change]:
     notes = ("an earlier apply was interrupted while creating it: its volumes are made anew",) if resumed else ()
     steps = GuestSteps(
         targets=disk_targets(desired, None),
@@ -362,7 +338,7 @@ def _created(desired: GuestSpec, resumed: LiveGuest | None) -> list[Change]:
         Kind.GUEST,
         desired.name,
         Action.CREATE,
-        _creation_fields(desired),
+        _creation_fields(desired, expires),
         notes,
         steps=steps,
         desired=desired,
@@ -376,7 +352,7 @@ def _created(desired: GuestSpec, resumed: LiveGuest | None) -> list[Change]:
     return [change, *_volume_changes(volumes, desired.name)]
 
 
-def _creation_fields(guest: GuestSpec) -> tuple[FieldChange, ...]:
+def _creation_fields(guest: GuestSpec, expires: str) -> tuple[FieldChange, ...]:
     def field(path: str, value: object, unit: Unit | None = None, sensitive: bool = False) -> FieldChange:
         return FieldChange(path, None, value, Effect.CREATE, unit=unit, sensitive=sensitive)
 
@@ -407,6 +383,8 @@ def _creation_fields(guest: GuestSpec) -> tuple[FieldChange, ...]:
         fields.append(field(f"shares.{share.name}", {"source": share.source, "readonly": share.readonly}))
     if guest.cloud_init is not None:
         fields.extend(_cloud_init_fields(guest))
+    if expires:
+        fields.append(FieldChange("expires", None, expires, Effect.CREATE, EXPIRY_REASON))
     return tuple(fields)
 
 

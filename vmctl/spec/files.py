@@ -15,7 +15,7 @@ from vmctl.spec.variables import Variables, VarInputs, declarations, mask_proble
 
 DEFAULT_SPEC = "vmctl.yaml"
 SECTIONS = ("pools", "images", "networks", "guests")
-SCALARS = ("project", "connection")
+SCALARS = ("project", "connection", "expires_after")
 LISTS = ("moved",)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,6 +55,7 @@ class SpecContext(Protocol):
     workspace: str | None
     secrets: tuple[str, ...]
     mac_sites: dict[tuple[str, str], tuple[Location, str]]
+    ip_sites: dict[tuple[str, str], tuple[Location, str]]
 
     def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None: ...
 
@@ -283,8 +285,27 @@ class GuestBuilder:
                 continue
             kind, source = self._nic_source(given[0], body, keys)
             mac = self._mac(body, name)
-            nics.append(NicSpec(name, kind, source, mac, body.get("model", "virtio"), derived_mac="mac" not in body))
+            ipv4 = self._fixed_address(body, name)
+            nics.append(
+                NicSpec(name, kind, source, mac, body.get("model", "virtio"), derived_mac="mac" not in body, ipv4=ipv4)
+            )
         return tuple(nics)
+
+    def _fixed_address(self, body: dict[str, Any], nic: str) -> str | None:
+        """A NIC's `ipv4`: on a vmctl network that serves DHCP, within its range, not the host's own."""
+        if "ipv4" not in body:
+            return None
+        keys = ("nics", nic, "ipv4")
+        text = str(body["ipv4"])
+        self.spec.ip_sites[(self.domain, nic)] = (self.src.where(*keys), self.src.path(*keys))
+        network = self.networks.get(body.get("network", "")) if "network" in body else None
+        if network is None or not network.managed or not network.ipv4 or not network.dhcp:
+            self.problem(keys, "a fixed address needs a nat or isolated network with ipv4 and DHCP")
+            return text
+        problem = address_problem(text, network.ipv4)
+        if problem:
+            self.problem(keys, problem, f"network {network.name} is {network.ipv4}")
+        return text
 
     def _mac(self, body: dict[str, Any], nic: str) -> str:
         keys = ("nics", nic, "mac")
@@ -426,6 +447,22 @@ def _nearest(values: Mapping[NodePath, Location], path: NodePath, display: str) 
         if found := values.get(path[:depth]):
             return found
     return Location(display, 1, 1)
+
+
+def address_problem(text: str, network: str) -> str | None:
+    """Why `text` cannot be a guest's address on `network` (its host address/prefix), or None."""
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError as exc:
+        return f"not an IPv4 address: {exc}"
+    iface = ipaddress.IPv4Interface(network)
+    if address not in iface.network:
+        return f"{text} is not in the network's range {iface.network}"
+    if address == iface.ip:
+        return f"{text} is the host's own address on the network"
+    if address in (iface.network.network_address, iface.network.broadcast_address):
+        return f"{text} is not a usable host address on {iface.network}"
+    return None
 
 
 def _round_up(value: int, unit: int) -> int:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import replace
 
 from vmctl.errors import Location, Problem, SpecError
-from vmctl.model import GuestSpec, ImageSpec, Move, NetworkSpec, PoolSpec, Spec, naming
+from vmctl.model import GuestSpec, HostEntry, ImageSpec, Move, NetworkSpec, PoolSpec, Spec, naming
 from vmctl.spec.files import Entry, MergedSpec, read_and_merge
 from vmctl.spec.guest import GuestBuilder, GuestSource, SpecContext, resolve_file
 from vmctl.spec.schema import check_guest
 from vmctl.spec.source import dotted
 from vmctl.spec.variables import VarInputs, mask_problems
+from vmctl.units import Range, UnitError, parse_duration
+
+# Long enough for an apply to finish (a second is for tests); a year is longer than any CI job.
+EXPIRES_AFTER = Range(1, 365 * 24 * 3600)
 
 
 def load_spec(paths: Sequence[str], workspace: str | None = None, inputs: VarInputs | None = None) -> Spec:
@@ -44,6 +49,7 @@ class _SpecBuilder(SpecContext):
         self.project = project if isinstance(project, str) else ""
         self.secrets = merged.scope.variables.secrets
         self.mac_sites: dict[tuple[str, str], tuple[Location, str]] = {}
+        self.ip_sites: dict[tuple[str, str], tuple[Location, str]] = {}
         self.unbuilt: dict[str, set[str]] = {
             section: {name for name, e in entries.items() if merged.broken(e)}
             for section, entries in merged.sections.items()
@@ -64,15 +70,39 @@ class _SpecBuilder(SpecContext):
         self._check_unique_names(guests)
         self._check_unique_macs(guests)
         moves = self._moves(guests)
+        self._check_unique_addresses(guests)
+        expires_after = self._expires_after()
         problems = list(dict.fromkeys([*self.merged.problems, *self.problems]))
         if problems:
             raise SpecError(problems)
         connection = self.merged.scalars.get("connection", (None, None))[0]
         files = tuple(d.file for d in self.merged.docs)
         notes = tuple(self.notes)
+        networks = tuple(replace(n, hosts=_fixed_hosts(n, guests, self.project)) for n in networks)
         return Spec(
-            self.project, self.workspace, connection, pools, images, networks, guests, files, notes, moves, self.secrets
+            self.project,
+            self.workspace,
+            connection,
+            pools,
+            images,
+            networks,
+            guests,
+            files,
+            notes,
+            moves,
+            self.secrets,
+            expires_after,
         )
+
+    def _expires_after(self) -> float | None:
+        if "expires_after" not in self.merged.scalars:
+            return None
+        value, doc = self.merged.scalars["expires_after"]
+        try:
+            return parse_duration(value, EXPIRES_AFTER)
+        except UnitError as exc:
+            self.problem(doc.where(("expires_after",)), "expires_after", str(exc), exc.hint)
+            return None
 
     def _check_top_level(self) -> None:
         already = {p.path for p in self.merged.problems}
@@ -263,6 +293,18 @@ class _SpecBuilder(SpecContext):
                 message = f"guest '{guest.guest}' makes a domain named '{guest.name}', as does '{other.guest}'"
                 self.problem(guest.origin, f"guests.{guest.guest}", message, "rename one, or change its count")
 
+    def _check_unique_addresses(self, guests: tuple[GuestSpec, ...]) -> None:
+        seen: dict[tuple[str, str], str] = {}
+        for guest in guests:
+            for nic in guest.nics:
+                if nic.ipv4 is None:
+                    continue
+                owner = f"{guest.name}.{nic.name}"
+                first = seen.setdefault((nic.source, nic.ipv4), owner)
+                if first != owner:
+                    where, path = self.ip_sites.get((guest.name, nic.name), (guest.origin, f"guests.{guest.guest}"))
+                    self.problem(where, path, f"address {nic.ipv4} is {first}'s too", "give each NIC its own address")
+
     def _check_unique_macs(self, guests: tuple[GuestSpec, ...]) -> None:
         seen: dict[str, str] = {}
         for guest in guests:
@@ -272,3 +314,14 @@ class _SpecBuilder(SpecContext):
                 if first != owner:
                     where, path = self.mac_sites.get((guest.name, nic.name), (guest.origin, f"guests.{guest.guest}"))
                     self.problem(where, path, f"MAC {nic.mac} is used by {first} too", "give each NIC its own mac")
+
+
+def _fixed_hosts(network: NetworkSpec, guests: tuple[GuestSpec, ...], project: str) -> tuple[HostEntry, ...]:
+    """The network's reservations: each NIC on it with a fixed address, named GUEST and GUEST.PROJECT."""
+    hosts = [
+        HostEntry(nic.mac, nic.ipv4, (guest.hostname, f"{guest.hostname}.{project}"))
+        for guest in guests
+        for nic in guest.nics
+        if nic.ipv4 and nic.kind == "network" and nic.source == network.libvirt_name
+    ]
+    return tuple(sorted(hosts, key=lambda h: h.mac))

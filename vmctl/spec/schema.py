@@ -79,6 +79,7 @@ _PATTERN_RULES = {
     "url": "an http://, https:// or file:// URL",
     "sha256": "64 hex digits",
     "ipv4": "an address and prefix, like 198.51.100.1/24",
+    "address": "an IPv4 address, like 198.51.100.20",
     "bridge": "a host bridge name: letters, digits, '.', '_', ':' or '-', at most 15 characters",
     "source": "an absolute directory on the hypervisor host",
     "path": "an absolute directory on the hypervisor host",
@@ -242,6 +243,8 @@ def _generic_message(error: ValidationError) -> tuple[str, str | None]:
         return f"missing required key '{_missing_key(error)}'", None
     if kind == "pattern":
         field = str(error.absolute_path[-1]) if error.absolute_path else ""
+        if field == "ipv4" and "nics" in error.absolute_path:
+            field = "address"
         rule = _PATTERN_RULES.get(field) or _subschema(error).get("description")
         return f"invalid value {value!r}" + (f": {rule}" if rule else ""), None
     if kind in ("minimum", "maximum"):
