@@ -282,7 +282,7 @@ def _execute(
 
     options = ApplyOptions(how.allow_restart, how.wait, how.shutdown_timeout)
     ctx = ApplyContext(session.backend, session.desired, session.host, session.pool_paths(live), options)
-    reporter = _reporter(out)
+    reporter = reporter_for(out)
     try:
         report = execute(plan, ctx, reporter, how.parallel)
     except KeyboardInterrupt:
@@ -291,10 +291,10 @@ def _execute(
         sys.stdout.flush()
         os._exit(130)  # worker threads may be inside libvirt calls; a re-run converges from any point
     reporter.close()
-    _summary(report, out, verb)
+    summarize(report, out, verb)
 
 
-def _reporter(out: Output) -> "Reporter":
+def reporter_for(out: Output) -> "Reporter":
     from vmctl.apply.progress import LineReporter, LiveReporter
 
     if out.interactive and out.color:
@@ -302,7 +302,7 @@ def _reporter(out: Output) -> "Reporter":
     return LineReporter()
 
 
-def _summary(report: Any, out: Output, verb: str) -> None:
+def summarize(report: Any, out: Output, verb: str) -> None:
     """Warnings of what succeeded, then the count; what failed becomes the error."""
     done = [o for o in report.outcomes if o.ok]
     for outcome in done:

@@ -221,6 +221,7 @@ class Plan:
     desired: DesiredState | None = field(default=None, compare=False, repr=False)
     targets: tuple[str, ...] = ()  # --target: a partial plan, only these guests and what they need
     ignored: tuple[Change, ...] = ()  # guests' live differences their ignore_changes names: shown, not planned
+    scope: str = ""  # what the plan is about, when not one project (gc: every project and workspace)
 
     @property
     def empty(self) -> bool:

@@ -20,5 +20,5 @@ def expiry_change(owner: Owner | None, desired: DesiredState) -> FieldChange | N
         return None
     if not after:
         return FieldChange("expires", before, None, Effect.LIVE, "no expiry any more: gc leaves it alone")
-    reason = "extended by this apply" if before else EXPIRY_REASON
+    reason = "renewed by this apply" if before else EXPIRY_REASON
     return FieldChange("expires", before or None, after, Effect.LIVE, reason)

@@ -46,7 +46,7 @@ def render_text(plan: Plan, markup: bool = False, empty: str | None = None) -> s
     lines = _partial_lines(plan, paint) + _ignored_lines(plan, paint)
     if plan.empty:
         return "\n".join([*lines, paint("green", empty or summary_line(plan))]) + "\n"
-    where = f"project {plan.project}" + (f", workspace {plan.workspace}" if plan.workspace else "")
+    where = plan.scope or f"project {plan.project}" + (f", workspace {plan.workspace}" if plan.workspace else "")
     lines += [f"vmctl will make these changes to {where} on {plan.uri}:", ""]
     for change in plan.changes:
         lines.extend(_change_lines(change, paint))
