@@ -6,6 +6,7 @@ Networks here use 198.51.100.96/27, split in two so both workspaces' networks ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -75,10 +76,8 @@ def foreign(project: str) -> Iterator[str]:
     try:
         yield name
     finally:
-        try:
+        with contextlib.suppress(libvirt.libvirtError):
             conn.lookupByName(name).undefine()
-        except libvirt.libvirtError:
-            pass
         conn.close()
 
 
