@@ -29,7 +29,10 @@ def remove_objects(
         for dom in conn.listAllDomains(0):
             _remove_domain(conn, dom, owned, named)
         for net in conn.listAllNetworks(0):
-            live = read_network(net.XMLDesc(0), bool(net.isActive()), False)
+            try:
+                live = read_network(net.XMLDesc(0), bool(net.isActive()), False)
+            except libvirt.libvirtError:
+                continue  # another process removed it while we listed
             if live.owner and owned(live.owner):
                 if net.isActive():
                     net.destroy()
