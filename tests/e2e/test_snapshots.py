@@ -43,7 +43,9 @@ guests:
 
 
 @pytest.fixture(scope="module")
-def booted(libvirtd: str, tiny_image: GuestImage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def booted(
+    libvirtd: str, tiny_image: GuestImage, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
     project = f"snap{uuid.uuid4().hex[:8]}"
     pool_dir = SCRATCH / project
     pool_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,7 @@ def test_revert_brings_back_a_deleted_file_and_the_disk(booted: tuple[str, Path]
     assert "saved as snapshot clean" in ok("snapshot", "save", name, "clean", "-f", str(spec))
 
     guest.sh("rm /root/kept.txt; printf 'overwritten-afterward' | dd of=/dev/vda conv=fsync 2>/dev/null")
-    assert guest.sh("ls /root") .strip() == ""
+    assert guest.sh("ls /root").strip() == ""
 
     assert "reverted to snapshot clean" in ok("snapshot", "revert", name, "clean", "-f", str(spec))
     assert guest.eventually("cat /root/kept.txt 2>&1", lambda out: "saved-state" in out).strip() == "saved-state"
