@@ -131,23 +131,15 @@ def workspaces(ctx: typer.Context, connect: Connect = None, as_json: Json = Fals
 
 
 def _table(rows: list[dict[str, Any]], out: Output) -> None:
-    from rich.table import Table
-
+    """Plain columns, never cut short: a timestamp is read whole or not at all."""
     if not rows:
         out.say("No project of vmctl's on this host.")
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("PROJECT", "WORKSPACE", "GUESTS", "NETWORKS", "CREATED", "EXPIRES", "EXPIRED"):
-        table.add_column(column)
+    lines = [("PROJECT", "WORKSPACE", "GUESTS", "CREATED", "EXPIRES", "EXPIRED")]
     for row in rows:
         expired = "yes" if row["expired"] else "no" if row["expires"] else "-"
-        table.add_row(
-            row["project"],
-            row["workspace"] or "-",
-            str(row["guests"]),
-            str(row["networks"]),
-            row["created"] or "-",
-            row["expires"] or "never",
-            expired,
-        )
-    out.out.print(table)
+        created, expires = row["created"] or "-", row["expires"] or "never"
+        lines.append((row["project"], row["workspace"] or "-", str(row["guests"]), created, expires, expired))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
