@@ -108,3 +108,21 @@ def _network_bridge_and_uuid(name: str) -> tuple[str, str, bool]:
         return net.bridgeName(), net.UUIDString(), bool(net.isActive())
     finally:
         conn.close()
+
+
+def test_a_range_change_recreates_the_network_and_plugs_the_running_guests_back(
+    pair: Pair, backend: Hypervisor
+) -> None:
+    a, b = Guest(backend, pair.domain("a")), Guest(backend, pair.domain("b"))
+    wider = pair.spec.read_text().replace("198.51.100.65/27", "198.51.100.65/26")
+    pair.spec.write_text(wider)
+    held = applied("-w", pair.project, str(pair.spec))
+    assert "needs apply --allow-restart" in held, held
+    out = applied("--allow-restart", "-w", pair.project, str(pair.spec))
+    assert "2 running NIC(s) plugged back" in out, out
+    # The guests' NICs are on the new network's bridge: a fresh lease, then each reaches the other.
+    renew = "udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 -T 1 >/dev/null 2>&1; ip -4 -o addr show dev eth0"
+    a.eventually(renew, lambda out: "198.51.100.72/26" in out, timeout=60)
+    b.eventually(renew, lambda out: "198.51.100.71/26" in out, timeout=60)
+    assert "1 packets received" in a.sh("ping -c 1 -W 5 b")
+    assert vmctl("plan", "--detailed-exitcode", "-w", pair.project, str(pair.spec)).returncode == 0
