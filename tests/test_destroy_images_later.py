@@ -70,7 +70,7 @@ def test_destroy_then_destroy_images_later_removes_the_image_and_the_pool(
     )
     spec = tmp_path / "vmctl.yaml"
     spec.write_text(
-        spec_text(project, scratch, guest).replace("networks:\n  net: {mode: isolated, ipv4: 203.0.113.1/24}\n", "")
+        spec_text(project, scratch, guest).replace("networks:\n  net: {mode: isolated, ipv4: 198.51.100.225/27}\n", "")
     )
     assert cli("apply", "--yes", str(spec)).code == 0
     first = cli("destroy", "--yes", "-f", str(spec))

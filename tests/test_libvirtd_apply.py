@@ -39,7 +39,7 @@ pools:
 images:
   base: {{path: images/base.qcow2}}
 networks:
-  net: {{mode: isolated, ipv4: 203.0.113.1/24}}
+  net: {{mode: isolated, ipv4: 198.51.100.225/27}}
 {extra}
 guests:
 {guests}

@@ -41,7 +41,7 @@ def test_a_planted_secret_stays_in_the_seed(cli: Cli, tmp_path: Path, project: s
     password, token = f"pw-{uuid.uuid4().hex}", f"tk-{uuid.uuid4().hex}"
     make_image(tmp_path / "images" / "base.qcow2")
     spec = tmp_path / "vmctl.yaml"
-    no_network = "networks:\n  net: {mode: isolated, ipv4: 203.0.113.1/24}\n"
+    no_network = "networks:\n  net: {mode: isolated, ipv4: 198.51.100.225/27}\n"
     spec.write_text(spec_text(project, scratch, guest(f"{project}-web", password, token)).replace(no_network, ""))
     cache = tmp_path / "cache"
     env = {"VMCTL_CACHE": str(cache)}
