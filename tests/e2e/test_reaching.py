@@ -72,7 +72,9 @@ def guests(tiny_image: GuestImage, libvirtd: str) -> Iterator[Guests]:
     spec = pool_dir / "vmctl.yaml"
     boot = f'{{kernel: {tiny_image.kernel}, initrd: {tiny_image.initrd}, cmdline: "{tiny_image.cmdline}"}}'
     # vmctl.dhcp: the tiny guest asks for an address on each NIC and runs its sshd.
-    net_boot = f'{{kernel: {tiny_image.kernel}, initrd: {tiny_image.initrd}, cmdline: "{tiny_image.cmdline} vmctl.dhcp"}}'
+    net_boot = (
+        f'{{kernel: {tiny_image.kernel}, initrd: {tiny_image.initrd}, cmdline: "{tiny_image.cmdline} vmctl.dhcp"}}'
+    )
     mute_boot = (
         f'{{kernel: {tiny_image.kernel}, initrd: {tiny_image.initrd}, cmdline: "{tiny_image.cmdline} vmctl.noagent"}}'
     )
