@@ -14,6 +14,8 @@ PACKAGES=(
   libxml2-utils genisoimage xorriso cloud-init
   # building guest images from the Debian archive
   mmdebstrap e2fsprogs busybox-static cpio initramfs-tools-core
+  # `vmctl ssh` runs the system ssh; its tests make keys and read `vmctl output --format ansible`
+  openssh-client ansible-core
 )
 
 # Every program vmctl, its tests or its demo call, and the package above that brings it.
@@ -21,6 +23,7 @@ PROGRAMS=(
   libvirtd virtlogd virsh virt-xml-validate qemu-system-x86_64 qemu-img dnsmasq xmllint
   isoinfo xorriso cloud-init mmdebstrap mkfs.ext4 busybox cpio pkg-config gcc
   qemu-io setpriv mount umount
+  ssh ssh-keygen ansible ansible-inventory
 )
 
 missing=()

@@ -18,7 +18,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "vmctl"
 LIBVIRT = ("libvirt", "libvirt_qemu", "libvirt_lxc", "libvirtaio")
 EVERY_STAGE = tuple(
     f"vmctl.{name}"
-    for name in ("spec", "model", "resolve", "plan", "cloudinit", "libvirtxml", "hypervisor", "apply", "cli")
+    for name in (
+        *("spec", "model", "resolve", "plan", "cloudinit", "libvirtxml"),
+        *("hypervisor", "reach", "importing", "apply", "cli"),
+    )
 )
 
 
@@ -37,6 +40,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "vmctl.cloudinit": ("vmctl.plan", "vmctl.hypervisor", "vmctl.apply", "vmctl.cli"),
     "vmctl.libvirtxml": ("vmctl.plan", "vmctl.hypervisor", "vmctl.apply", "vmctl.cli", *LIBVIRT),
     "vmctl.hypervisor": ("vmctl.plan", "vmctl.apply", "vmctl.cli"),
+    "vmctl.importing": ("vmctl.plan", "vmctl.apply", "vmctl.cli", *LIBVIRT),
+    "vmctl.reach": ("vmctl.plan", "vmctl.apply", "vmctl.cli", *LIBVIRT),
     "vmctl.apply": ("vmctl.cli",),
 }
 # vmctl.cli: "Must not be imported by any other package of vmctl".

@@ -23,6 +23,7 @@ from vmctl.errors import HypervisorError, VmctlError
 from vmctl.hypervisor import (
     Addresses,
     AgentReply,
+    ConsoleStream,
     GuestExecStarted,
     GuestExecStatus,
     GuestVcpu,
@@ -104,6 +105,25 @@ class FakeNetwork:
 
 
 @dataclass
+class FakeConsole:
+    """A console that shows its output once, then records what is typed until it is closed."""
+
+    output: bytes
+    typed: bytearray = field(default_factory=bytearray)
+    closed: bool = False
+
+    def recv(self, size: int) -> bytes:
+        shown, self.output = self.output[:size], self.output[size:]
+        return shown
+
+    def send(self, data: bytes) -> None:
+        self.typed.extend(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
 class FakeHypervisor:
     """The Hypervisor interface over dictionaries. Set the state up directly, or through the operations."""
 
@@ -115,6 +135,7 @@ class FakeHypervisor:
     agent_replies: dict[tuple[str, str], AgentReply] = field(default_factory=dict)  # (guest, command): reply
     guest_addresses: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # guest: MAC: addresses
     ignores_shutdown: set[str] = field(default_factory=set)  # guests that stay up when asked to power off
+    console_output: dict[str, bytes] = field(default_factory=dict)  # guest: what its console shows
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)  # (operation, its arguments)
     closed: bool = False
     _next_id: int = field(default=1, init=False, repr=False)
@@ -142,12 +163,14 @@ class FakeHypervisor:
 
     # Reading state
 
-    def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = ()) -> LiveState:
-        self._call("read_state", owner, disks_of_interest)
+    def read_state(
+        self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = (), adoptable: Iterable[str] = ()
+    ) -> LiveState:
+        self._call("read_state", owner, disks_of_interest, adoptable)
         pools = self._live_pools(owner)
         present = self._present(pools)
         sizes = DiskSizes(lambda pool, name, _fmt: self._capacity(pool, name, present))
-        reading = GuestReading(owner, {p.name: p.path for p in pools}, sizes)
+        reading = GuestReading(owner, {p.name: p.path for p in pools}, sizes, frozenset(adoptable))
         found = [(name, self._read(dom, reading)) for name, dom in self.domains.items()]
         for volume in disks_of_interest:
             sizes(volume.pool, volume.name)
@@ -187,7 +210,7 @@ class FakeHypervisor:
         dom = self._domain(name, "read domain")
         return dom.config if inactive or dom.running is None else dom.running
 
-    def _read(self, dom: FakeDomain, reading: GuestReading) -> LiveGuest | str:
+    def _read(self, dom: FakeDomain, reading: GuestReading) -> livestate.Seen:
         return livestate.read_guest_xml(dom.running or dom.config, reading, dom.autostart, lambda: dom.config)
 
     def _live_pools(self, owner: Owner) -> list[LivePool]:
@@ -206,6 +229,10 @@ class FakeHypervisor:
         return [read_network(n.xml, n.active, n.autostart) for n in self.networks.values()]
 
     # Domains
+
+    def domain_names(self) -> list[str]:
+        self._call("domain_names")
+        return sorted(self.domains)
 
     def _domain(self, name: str, operation: str = "find domain") -> FakeDomain:
         if name not in self.domains:
@@ -458,6 +485,12 @@ class FakeHypervisor:
         self._call("addresses", name)
         self._domain(name)
         return self.guest_addresses.get(name, {})
+
+    def open_console(self, name: str) -> ConsoleStream:
+        self._call("open_console", name)
+        if not self._domain(name, "open the serial console").active:
+            raise HypervisorError("open the serial console", NOT_RUNNING, guest=name)
+        return FakeConsole(self.console_output.get(name, b""))
 
     # Storage pools and volumes
 

@@ -148,6 +148,22 @@ guests:
       user_data_file: user-data
 """
 
+# What `vmctl import` writes: an adopted domain on existing volumes, files and networks.
+ADOPTED = """\
+version: 1
+project: legacy
+networks:
+  shared: {mode: existing, name: default}
+guests:
+  legacy:
+    adopt: true
+    disks:
+      root: {volume: {pool: default, name: legacy.qcow2}, format: qcow2}
+      old: {path: /srv/old.img, format: raw}
+    nics:
+      primary: {network: shared, mac: "52:54:00:12:34:56"}
+"""
+
 CACHE_USER_DATA = "#cloud-config\npackages: [redis]\n"
 EDGE_USER_DATA = "#!/bin/sh\necho edge\n"
 
@@ -230,7 +246,7 @@ def test_full_spec_uses_every_key_of_the_schema() -> None:
         schema_keys(node, name, defined)
     defined.add(("cloudInit.network_config", "version"))  # the one nested object with its own properties
     used: set[tuple[str, str]] = set()
-    for text in (MAIN, EXTRA):
+    for text in (MAIN, EXTRA, ADOPTED):
         used_keys(s, "", yaml.safe_load(text), used, defs)
     assert defined - used == set()
 
@@ -719,3 +735,16 @@ def test_published_schema_accepts_references_everywhere() -> None:
     assert [e.message for e in validator.iter_errors(doc)] == []
     doc["guests"]["edge"]["memory"] = "lots"
     assert list(validator.iter_errors(doc)) != []
+
+
+def test_an_adopted_guest_uses_existing_volumes_files_and_networks(tmp_path: Path) -> None:
+    path = tmp_path / "vmctl.yaml"
+    path.write_text(ADOPTED)
+    spec = load_spec([str(path)], None)
+    guest = spec.guests[0]
+    assert guest.adopt
+    root, old = guest.disks
+    assert (root.source, root.pool, root.volume, root.owned) == ("volume", "default", "legacy.qcow2", False)
+    assert (old.source, old.pool, old.volume, old.format) == ("path", "", "/srv/old.img", "raw")
+    assert guest.nics[0].source == "default"  # the existing network, by its own name: no project prefix
+    assert spec.networks[0].managed is False

@@ -1,7 +1,9 @@
-"""The "tiny" guest image: the Debian kernel plus a small initramfs built here (busybox, qemu-ga
-and the virtio modules) whose /init reports on the serial console and never leaves the initramfs.
-With `vmctl.dhcp` on its kernel command line it also runs busybox udhcpc on every NIC (a lease's
-address, route and DNS server set by /etc/udhcpc.script), so guests can find each other by name."""
+"""The "tiny" guest image: the Debian kernel plus a small initramfs built here (busybox, qemu-ga,
+dropbear and the virtio modules) whose /init reports on the serial console and never leaves the
+initramfs. With `vmctl.dhcp` on its kernel command line it also runs busybox udhcpc on every NIC (a
+lease's address, route and DNS server set by /etc/udhcpc.script), so guests can find each other by
+name, and dropbear (an sshd of 300KiB) for root with the keys of the seed's user-data, so `vmctl ssh`
+has something real to log in to. With `vmctl.noagent` it does not start qemu-ga."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from tests.tooling.buildsteps import (
     single_file,
 )
 
-TINY_PACKAGES = ("linux-image-amd64", "qemu-guest-agent", "busybox-static")
+TINY_PACKAGES = ("linux-image-amd64", "qemu-guest-agent", "busybox-static", "dropbear-bin")
 TINY_CMDLINE = "console=ttyS0 loglevel=4"
 # The tiny guest's hardware: virtio devices, the seed CD-ROM (IDE on pc, SATA on q35, or SCSI)
 # and SCSI disks. Dependencies are added from each module's modinfo.
@@ -46,6 +48,7 @@ TINY_MODULES = (
     "sd_mod",
     "ata_piix",
     "ahci",
+    "af_packet",  # udhcpc's raw socket
 )
 TINY_DIRECTORIES = (
     "bin", "sbin", "usr", "usr/bin", "usr/sbin", "lib", "lib64", "lib/x86_64-linux-gnu",
@@ -135,6 +138,7 @@ def add_tiny_skeleton(archive: Cpio) -> None:
     archive.file("etc/udhcpc.script", (data / "udhcpc.script").read_bytes(), 0o755)
     archive.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     archive.file("etc/group", b"root:x:0:\n")
+    archive.file("etc/shells", b"/bin/sh\n")
 
 
 def add_agent(archive: Cpio, tree: Path) -> None:
@@ -143,6 +147,13 @@ def add_agent(archive: Cpio, tree: Path) -> None:
     archive.symlink("bin/sh", "busybox")  # /init installs the other applets itself
     archive.file("bin/qemu-ga", (tree / "usr/sbin/qemu-ga").read_bytes(), 0o755)
     for library in shared_libraries(tree, tree / "usr/sbin/qemu-ga"):
+        archive.file(f"{MULTIARCH_LIBDIR}/{library.name}", library.read_bytes(), 0o755)
+    archive.file("sbin/dropbear", (tree / "usr/sbin/dropbear").read_bytes(), 0o755)
+    libraries = {
+        *shared_libraries(tree, tree / "usr/sbin/qemu-ga"),
+        *shared_libraries(tree, tree / "usr/sbin/dropbear"),
+    }
+    for library in sorted(libraries - set(shared_libraries(tree, tree / "usr/sbin/qemu-ga"))):
         archive.file(f"{MULTIARCH_LIBDIR}/{library.name}", library.read_bytes(), 0o755)
     archive.symlink(DYNAMIC_LOADER, f"/{MULTIARCH_LIBDIR}/ld-linux-x86-64.so.2")
 

@@ -51,6 +51,8 @@ class GuestWork:
         action = self.change.action
         if action is Action.CREATE:
             self.create()
+        elif action is Action.ADOPT:
+            self.adopt()
         elif action is Action.DELETE:
             self.delete()
         elif action is Action.REPLACE and self._new_identity():
@@ -110,6 +112,22 @@ class GuestWork:
             self.backend.set_autostart(self.name, self.steps.autostart)
         self._settle_power(guest, active=False, restart=False)
         self.outcome.summary = "created" + (" and started" if guest.state == "running" else "")
+
+    # -- adopt -----------------------------------------------------------------------------------------
+
+    def adopt(self) -> None:
+        """Write vmctl's record into the domain (its definition is left alone), then any planned update."""
+        live = self.change.live
+        assert live is not None and self.steps.adopt, "the plan adopts a domain it read"
+        record = self._record(self._desired(), live, live.record.claims)
+        self.say("adopting: writing vmctl's record into the domain")
+        self.backend.set_metadata(self.name, guest_xml(record), live=live.running is not None)
+        failpoint("adopt-recorded")
+        if self.change.fields or self.volume_steps or self.steps.autostart is not None:
+            self.update()
+            self.outcome.summary = f"adopted, then {self.outcome.summary}"
+        else:
+            self.outcome.summary = "adopted (its definition and power are as they were)"
 
     # -- delete -----------------------------------------------------------------------------------------
 

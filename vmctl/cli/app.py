@@ -12,7 +12,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from vmctl import __version__
-from vmctl.cli import changing, host, planning, snapshots, specs, status
+from vmctl.cli import changing, host, importing, planning, reaching, snapshots, specs, status
 from vmctl.cli.console import Output
 from vmctl.cli.exitstatus import ExitStatus
 from vmctl.cli.options import GlobalConnect, GlobalOptions, GlobalWorkspace, Json, NoColor
@@ -68,6 +68,11 @@ app.command()(specs.xml)
 app.command()(host.gc)
 app.command()(host.workspaces)
 app.add_typer(snapshots.app)
+app.command("import")(importing.import_)
+app.command("exec")(reaching.exec_)
+app.command()(reaching.ssh)
+app.command()(reaching.console)
+app.command()(reaching.output)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -84,7 +89,7 @@ def run() -> NoReturn:
     main()
 
 
-def _run(argv: list[str]) -> ExitStatus:
+def _run(argv: list[str]) -> int:
     out = Output(color="--no-color" not in argv)
     command = typer.main.get_command(app)
     try:
@@ -104,8 +109,13 @@ def _run(argv: list[str]) -> ExitStatus:
     return _exit_status(result, out)
 
 
-def _exit_status(result: object, out: Output) -> ExitStatus:
-    """A command's returned status, or typer's exit code (help, --version, Ctrl-C)."""
+def _exit_status(result: object, out: Output) -> int:
+    """A command's returned status, or typer's exit code (help, --version, Ctrl-C).
+
+    `vmctl exec` and `vmctl ssh` return the guest command's own status, which may be any number.
+    """
+    if isinstance(result, int) and result not in set(ExitStatus):
+        return result
     exit_status = ExitStatus(result) if isinstance(result, int) else ExitStatus.OK
     if exit_status is ExitStatus.INTERRUPTED:  # typer turned KeyboardInterrupt into an exit code
         out.error("interrupted")

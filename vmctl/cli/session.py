@@ -34,7 +34,8 @@ class Session:
 
     def read_live(self) -> LiveState:
         disks = [VolumeRef(d.pool, d.volume) for g in self.desired.guests for d in g.disks]
-        return self.backend.read_state(self.owner, disks)
+        adoptable = [g.name for g in self.desired.guests if g.adopt]
+        return self.backend.read_state(self.owner, disks, adoptable)
 
     def pool_paths(self, live: LiveState | OwnedState) -> dict[str, str]:
         paths = {p.name: p.path for p in self.desired.pools}

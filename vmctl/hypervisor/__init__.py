@@ -11,6 +11,7 @@ from __future__ import annotations
 from vmctl.hypervisor.interface import (
     Addresses,
     AgentReply,
+    ConsoleStream,
     GuestExecStarted,
     GuestExecStatus,
     GuestVcpu,
@@ -23,6 +24,7 @@ from vmctl.hypervisor.interface import (
 __all__ = [
     "Addresses",
     "AgentReply",
+    "ConsoleStream",
     "GuestExecStarted",
     "GuestExecStatus",
     "GuestVcpu",

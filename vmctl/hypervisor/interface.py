@@ -54,6 +54,19 @@ UploadProgress: TypeAlias = Callable[[int, int], None]
 """Called as an upload goes: (bytes sent, bytes in all)."""
 
 
+class ConsoleStream(Protocol):
+    """A guest's serial console as a byte stream; raises HypervisorError."""
+
+    def recv(self, size: int) -> bytes:
+        """Up to `size` bytes the guest wrote, waiting for some; b"" once the console closed."""
+
+    def send(self, data: bytes) -> None:
+        """Type `data` into the console."""
+
+    def close(self) -> None:
+        """End the session; the guest keeps running."""
+
+
 class Hypervisor(Protocol):
     """Reads live state in bulk and carries out single, named operations; raises HypervisorError."""
 
@@ -70,8 +83,13 @@ class Hypervisor(Protocol):
 
     # Reading state
 
-    def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = ()) -> LiveState:
-        """Everything the planner needs, with the sizes of guests' disks and of `disks_of_interest`."""
+    def read_state(
+        self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = (), adoptable: Iterable[str] = ()
+    ) -> LiveState:
+        """Everything the planner needs, with the sizes of guests' disks and of `disks_of_interest`.
+
+        Domains named in `adoptable` that nobody owns are read in full too, for the spec to adopt.
+        """
 
     def read_owned(self, owner: Owner | None, boot_volumes: bool = False) -> OwnedState:
         """What `owner` owns, from ownership records alone; with each guest's kernel and initrd if asked.
@@ -89,6 +107,9 @@ class Hypervisor(Protocol):
         """A domain's XML: the live definition when running, or its persistent one if `inactive`."""
 
     # Domains
+
+    def domain_names(self) -> list[str]:
+        """Every domain's name, sorted."""
 
     def domain_exists(self, name: str) -> bool:
         """Whether a domain of that name exists."""
@@ -191,6 +212,9 @@ class Hypervisor(Protocol):
 
     def addresses(self, name: str) -> Addresses:
         """The guest's IP addresses, from its agent, else from DHCP leases; empty if none is known."""
+
+    def open_console(self, name: str) -> ConsoleStream:
+        """The running guest's serial console, through libvirt (so for remote hosts too)."""
 
     # Storage pools and volumes
 

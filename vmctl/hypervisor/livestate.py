@@ -11,8 +11,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from vmctl.libvirtxml.readback import DiskSize, DomainView, is_vmctl_xml, read_domain
+from vmctl.libvirtxml.readback import DiskSize, DomainView, domain_name, is_vmctl_xml, read_domain
 from vmctl.model import (
+    ForeignGuest,
     HostFacts,
     LiveGuest,
     LiveNetwork,
@@ -80,18 +81,22 @@ class GuestReading:
     owner: Owner
     pool_paths: Mapping[str, str]
     sizes: DiskSize
+    adoptable: frozenset[str] = frozenset()  # domains read in full if nobody owns them: the spec adopts them
 
 
-def read_guest_xml(xml: str, reading: GuestReading, autostart: bool, config_xml: Callable[[], str]) -> LiveGuest | str:
-    """One domain from its XML as it is now: the owner's guest, or who the domain belongs to.
+Seen = LiveGuest | ForeignGuest | str  # the owner's guest, an unowned domain to adopt, or who owns it
+
+
+def read_guest_xml(xml: str, reading: GuestReading, autostart: bool, config_xml: Callable[[], str]) -> Seen:
+    """One domain from its XML as it is now: the owner's guest, a domain to adopt, or who it belongs to.
 
     `config_xml` fetches the persistent definition, asked only of a running guest of the owner's.
     """
     if not is_vmctl_xml(xml):  # a cheap test first: foreign domains are most of a big host
-        return NOT_MANAGED
+        return _foreign(xml, reading, autostart, config_xml)
     view = read_domain(xml, reading.pool_paths, autostart, reading.sizes)
     if view.record is None or view.guest is None:
-        return NOT_MANAGED
+        return _foreign(xml, reading, autostart, config_xml)
     theirs = view.record.owner
     if not reading.owner.same_scope(theirs):
         where = f"project {theirs.project}" + (f", workspace {theirs.workspace}" if theirs.workspace else "")
@@ -103,13 +108,26 @@ def read_guest_xml(xml: str, reading: GuestReading, autostart: bool, config_xml:
     return _running(view, config, config_text)
 
 
+def _foreign(xml: str, reading: GuestReading, autostart: bool, config_xml: Callable[[], str]) -> ForeignGuest | str:
+    if not reading.adoptable or domain_name(xml) not in reading.adoptable:
+        return NOT_MANAGED
+    view = read_domain(xml, reading.pool_paths, autostart, reading.sizes, foreign=True)
+    assert view.guest is not None
+    if not view.active:
+        return ForeignGuest(view.name, view.uuid, view.guest, None, config_xml=xml)
+    config_text = config_xml()
+    config = read_domain(config_text, reading.pool_paths, autostart, reading.sizes, foreign=True)
+    assert config.guest is not None
+    return ForeignGuest(view.name, view.uuid, config.guest, view.guest, config_xml=config_text)
+
+
 def _running(view: DomainView, config: DomainView, config_xml: str) -> LiveGuest:
     assert view.guest is not None and config.guest is not None and config.record is not None
     return LiveGuest(view.name, view.uuid, config.record, config.guest, view.guest, config_xml=config_xml)
 
 
 def live_state(
-    domains: Iterable[tuple[str, LiveGuest | str | None]],
+    domains: Iterable[tuple[str, Seen | None]],
     networks: Iterable[LiveNetwork],
     pools: Iterable[LivePool],
     volumes: Mapping[tuple[str, str], VolumeInfo],
@@ -118,14 +136,24 @@ def live_state(
 
     Everything is in name order: libvirt lists objects in the order of its hash tables.
     """
-    guests, others = [], {}
+    guests, others, adoptable = [], {}, {}
     for name, seen in domains:
         if isinstance(seen, LiveGuest):
             guests.append(seen)
+        elif isinstance(seen, ForeignGuest):
+            adoptable[name] = seen
+            others[name] = NOT_MANAGED
         elif seen is not None:
             others[name] = seen
     guests.sort(key=lambda g: g.name)
-    return LiveState(tuple(guests), dict(sorted(others.items())), _by_name(networks), _by_pool(pools), dict(volumes))
+    return LiveState(
+        tuple(guests),
+        dict(sorted(others.items())),
+        _by_name(networks),
+        _by_pool(pools),
+        dict(volumes),
+        dict(sorted(adoptable.items())),
+    )
 
 
 def _by_name(networks: Iterable[LiveNetwork]) -> tuple[LiveNetwork, ...]:

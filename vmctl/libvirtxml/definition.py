@@ -11,6 +11,7 @@ from vmctl.cloudinit.diff import stored_form
 from vmctl.libvirtxml.domain import DomainContext, build_domain, carry_over
 from vmctl.model import (
     DesiredState,
+    DeviceName,
     DiskRecord,
     DiskSpec,
     GuestRecord,
@@ -22,8 +23,8 @@ from vmctl.model import (
 
 
 def claims(guest: GuestSpec) -> tuple[VolumeRef, ...]:
-    """The volumes a guest owns: its disks and its seed."""
-    refs = [VolumeRef(d.pool, d.volume) for d in guest.disks]
+    """The volumes a guest owns: the disks vmctl made and its seed (never an existing volume it uses)."""
+    refs = [VolumeRef(d.pool, d.volume) for d in guest.disks if d.owned]
     if guest.seed:
         refs.append(VolumeRef(guest.seed.pool, guest.seed.volume))
     return tuple(refs)
@@ -41,7 +42,7 @@ def guest_record(
     creating: bool = False,
 ) -> GuestRecord:
     """The record to write for `guest`: owner, disks' images, claims (kept while still in use)."""
-    owner = replace(desired.owner, created=live.record.owner.created if live else now())
+    owner = replace(desired.owner, created=(live.record.owner.created if live else "") or now())
     disks = tuple(DiskRecord(d.name, d.image, d.image_sha256, _image_ref(desired, d)) for d in guest.disks)
     all_claims = tuple(dict.fromkeys((*claims(guest), *extra_claims)))
     return GuestRecord(
@@ -55,7 +56,17 @@ def guest_record(
         cloud_init=stored_form(guest.cloud_init) if guest.cloud_init else None,
         seed_digest=guest.seed.digest if guest.seed else None,
         creating=creating,
+        devices=_adopted_names(guest, live),
     )
+
+
+def _adopted_names(guest: GuestSpec, live: LiveGuest | None) -> tuple[DeviceName, ...]:
+    """The names of an adopted domain's unaliased devices, for as long as the spec has them."""
+    if live is None:
+        return ()
+    disks = {d.name for d in guest.disks}
+    nics = {n.name for n in guest.nics}
+    return tuple(d for d in live.record.devices if d.name in (disks if d.kind == "disk" else nics))
 
 
 def _image_ref(desired: DesiredState, disk: DiskSpec) -> VolumeRef | None:

@@ -224,10 +224,14 @@ def scsi_controller_element() -> ET.Element:
 
 
 def disk_element(disk: DiskSpec, target: str, boot_order: int | None = None) -> ET.Element:
-    """A <disk> on a volume: virtio-blk or virtio-scsi, discard passed down, serial = disk name."""
-    element = ET.Element("disk", {"type": "volume", "device": "disk"})
-    _el(element, "driver", name="qemu", type="qcow2", discard="unmap")
-    _el(element, "source", pool=disk.pool, volume=disk.volume)
+    """A <disk> on a volume (or an existing file): virtio-blk or virtio-scsi, discard passed down, serial = disk name."""
+    kind = "file" if disk.source == "path" else "volume"
+    element = ET.Element("disk", {"type": kind, "device": "disk"})
+    _el(element, "driver", name="qemu", type=disk.format, discard="unmap")
+    if kind == "file":
+        _el(element, "source", file=disk.volume)
+    else:
+        _el(element, "source", pool=disk.pool, volume=disk.volume)
     _el(element, "target", dev=target, bus=disk.bus)
     _el(element, "serial", disk.name)
     if boot_order is not None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import Any, Literal
 
-from vmctl.model import CloudInitSpec, DiskRecord, GuestRecord, Owner, VolumeRef
+from vmctl.model import CloudInitSpec, DeviceName, DiskRecord, GuestRecord, Owner, VolumeRef
 
 NAMESPACE = "urn:vmctl:metadata:1"
 PREFIX = "vmctl"
@@ -73,6 +73,8 @@ def _guest_tree(record: GuestRecord) -> ET.Element:
         )
     for claim in record.claims:
         _sub(root, "volume", pool=claim.pool, name=claim.name)
+    for device in record.devices:
+        _sub(root, "device", kind=device.kind, name=device.name, key=device.key)
     if record.cloud_init is not None:
         element = _sub(root, "cloud-init", seed_digest=record.seed_digest)
         element.text = json.dumps(_cloud_init_json(record.cloud_init), sort_keys=True)
@@ -113,7 +115,13 @@ def find_guest_record(metadata: ET.Element | None) -> GuestRecord | None:
         cloud_init=_read_cloud_init(cloud),
         seed_digest=cloud.get("seed-digest") if cloud is not None else None,
         creating=instance.get("creating") == "true",
+        devices=tuple(_read_device(d) for d in root.iter(_Q + "device") if d.get("kind") in ("disk", "nic")),
     )
+
+
+def _read_device(element: ET.Element) -> DeviceName:
+    kind: Literal["disk", "nic"] = "disk" if element.get("kind") == "disk" else "nic"
+    return DeviceName(kind, element.get("name", ""), element.get("key", ""))
 
 
 def read_guest_record(xml: str) -> GuestRecord | None:

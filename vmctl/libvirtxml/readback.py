@@ -11,10 +11,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from vmctl.libvirtxml.domain import AGENT_CHANNEL
 from vmctl.libvirtxml.metadata import NAMESPACE, find_guest_record
+from vmctl.libvirtxml.unmodelled import unmodelled
 from vmctl.model import (
     BootSpec,
     DevicesSpec,
@@ -23,6 +24,7 @@ from vmctl.model import (
     GuestRecord,
     GuestState,
     NicSpec,
+    Owner,
     SeedSpec,
     ShareSpec,
 )
@@ -81,6 +83,17 @@ def _parse(xml: str) -> ET.Element:
     return root
 
 
+def domain_name(xml: str) -> str:
+    """A domain's name, found without parsing the whole XML (it comes first, and is escaped there)."""
+    start = xml.find("<name>")
+    end = xml.find("</name>", start)
+    if start < 0 or end < 0:
+        return _parse(xml).findtext("name", "")
+    from xml.sax.saxutils import unescape
+
+    return unescape(xml[start + len("<name>") : end], {"&quot;": '"', "&apos;": "'"})
+
+
 def is_vmctl_xml(xml: str) -> bool:
     """A cheap test before parsing: foreign domains are most of a big host."""
     return NAMESPACE in xml
@@ -90,9 +103,14 @@ DiskSize = Callable[[str, str, str], int | None]  # (pool, volume, format) -> by
 
 
 def read_domain(
-    xml: str, pool_paths: Mapping[str, str] | None = None, autostart: bool = False, disk_size: DiskSize | None = None
+    xml: str,
+    pool_paths: Mapping[str, str] | None = None,
+    autostart: bool = False,
+    disk_size: DiskSize | None = None,
+    foreign: bool = False,
 ) -> DomainView:
-    """Parse domain XML (live or config). The guest is filled only for domains vmctl owns.
+    """Parse domain XML (live or config). The guest is filled for domains vmctl owns, and for any
+    domain if `foreign` (one to adopt or import: its guest has no name, hostname or pool then).
 
     Disk sizes are not in domain XML: `disk_size` supplies them (they stay None without it).
     """
@@ -101,10 +119,17 @@ def read_domain(
     uuid = root.findtext("uuid", "")
     active = root.get("id", "-1") != "-1"
     record = find_guest_record(root.find("metadata")) if is_vmctl_xml(xml) else None
-    if record is None:
+    if record is None and not foreign:
         return DomainView(name, uuid, active, None)
-    guest = _guest_from(root, record, active, autostart, pool_paths or {}, disk_size or _unknown_size)
+    reading = record or GuestRecord(Owner(""), guest="", hostname="", pool="")
+    guest = _guest_from(root, reading, active, autostart, pool_paths or {}, disk_size or _unknown_size)
     return DomainView(name, uuid, active, record, guest)
+
+
+def serial_log_file(xml: str) -> str | None:
+    """Where the domain's first serial port is logged on the hypervisor host, if it is."""
+    log = _parse(xml).find("devices/serial/log")
+    return log.get("file") if log is not None else None
 
 
 def domain_uses(xml: str, pool: str, volume: str, path: str) -> bool:
@@ -155,13 +180,14 @@ def _guest_from(
         pool=record.pool,
         boot=_boot(root),
         disks=disks,
-        nics=_nics(devices),
+        nics=_nics(devices, record),
         shares=_shares(devices),
         devices=_paravirt(devices),
         cloud_init=record.cloud_init,
-        seed=_seed(devices, record, pool_paths),
+        seed=_seed(devices, record, pool_paths) if record.owner.project else None,
         prevent_destroy=record.prevent_destroy,
         scsi_controller=any(c.get("type") == "scsi" for c in devices.findall("controller")),
+        unmodelled=unmodelled(root, own_seed=bool(record.owner.project)),
     )
 
 
@@ -235,7 +261,7 @@ def _disks(
             continue
         target = device.find("target")
         dev = target.get("dev", "") if target is not None else ""
-        name = _alias(device).removeprefix("ua-disk-") if _alias(device).startswith("ua-disk-") else f"<{dev}>"
+        name = _device_name(device, "disk", dev, record)
         pool, volume = _source_volume(device, pool_paths)
         made = record.disk(name)
         bus = cast(Any, target.get("bus", "virtio") if target is not None else "virtio")
@@ -243,8 +269,18 @@ def _disks(
         driver = device.find("driver")
         fmt = driver.get("type", "raw") if driver is not None else "raw"
         size = disk_size(pool, volume, fmt) if pool else None
-        disks.append(DiskState(name, bus, pool, volume, size, dev, image, sha))
+        source = device.find("source")
+        path = (source.get("file") or "") if source is not None else ""
+        disks.append(DiskState(name, bus, pool, volume, size, dev, image, sha, fmt, path))
     return tuple(disks)
+
+
+def _device_name(device: ET.Element, kind: Literal["disk", "nic"], key: str, record: GuestRecord) -> str:
+    """vmctl's alias names a device; an adopted one without it has its name in the record; else <key>."""
+    alias_ = _alias(device)
+    if alias_.startswith(f"ua-{kind}-"):
+        return alias_.removeprefix(f"ua-{kind}-")
+    return record.device_name(kind, key) or f"<{key}>"
 
 
 def _seed(devices: ET.Element, record: GuestRecord, pool_paths: Mapping[str, str]) -> SeedSpec | None:
@@ -255,14 +291,13 @@ def _seed(devices: ET.Element, record: GuestRecord, pool_paths: Mapping[str, str
     return None
 
 
-def _nics(devices: ET.Element) -> tuple[NicSpec, ...]:
+def _nics(devices: ET.Element, record: GuestRecord) -> tuple[NicSpec, ...]:
     nics = []
     for device in devices.findall("interface"):
         kind = device.get("type", "user")
         mac_el = device.find("mac")
         mac = mac_el.get("address", "").lower() if mac_el is not None else ""
-        alias_ = _alias(device)
-        name = alias_.removeprefix("ua-nic-") if alias_.startswith("ua-nic-") else f"<{mac}>"
+        name = _device_name(device, "nic", mac, record)
         source = device.find("source")
         source_name = (source.get("network") or source.get("bridge") or "") if source is not None else ""
         model_el = device.find("model")

@@ -9,6 +9,7 @@ Must not import: anything of vmctl but `vmctl.errors` and `vmctl.units`.
 from vmctl.model.desired import DesiredState, ImageUpload
 from vmctl.model.live import (
     DiskState,
+    ForeignGuest,
     GuestState,
     HostFacts,
     LiveGuest,
@@ -20,13 +21,14 @@ from vmctl.model.live import (
     SnapshotInfo,
     VolumeInfo,
 )
-from vmctl.model.ownership import DiskRecord, GuestRecord, Owner, VolumeRef
+from vmctl.model.ownership import DeviceName, DiskRecord, GuestRecord, Owner, VolumeRef
 from vmctl.model.wanted import (
     Accel,
     BootSpec,
     CloudInitSpec,
     DevicesSpec,
     DiskBus,
+    DiskSource,
     DiskSpec,
     FileRef,
     Firmware,
@@ -52,13 +54,16 @@ __all__ = [
     "BootSpec",
     "CloudInitSpec",
     "DesiredState",
+    "DeviceName",
     "DevicesSpec",
     "DiskBus",
     "DiskRecord",
+    "DiskSource",
     "DiskSpec",
     "DiskState",
     "FileRef",
     "Firmware",
+    "ForeignGuest",
     "GuestRecord",
     "GuestSpec",
     "GuestState",

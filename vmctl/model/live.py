@@ -16,6 +16,7 @@ from vmctl.model.wanted import (
     CloudInitSpec,
     DevicesSpec,
     DiskBus,
+    DiskSpec,
     Firmware,
     NetworkSpec,
     NicSpec,
@@ -45,6 +46,14 @@ class DiskState:
     target: str  # the device name libvirt gave it (vda, sdb)
     image: str | None = None  # from vmctl's record: the image it was made on
     image_sha256: str | None = None
+    format: str = "qcow2"  # the driver's format: qcow2 or raw
+    path: str = ""  # the file, when the domain names one (a file in a pool's directory is that pool's volume too)
+
+    def uses(self, disk: DiskSpec) -> bool:
+        """Whether this is the volume or file an existing-volume disk of the spec names."""
+        if disk.source == "path":
+            return disk.volume in (self.path, self.volume)
+        return (self.pool, self.volume) == (disk.pool, disk.volume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,7 @@ class GuestState:
     seed: SeedSpec | None
     prevent_destroy: bool
     scsi_controller: bool = False  # a SCSI disk can be hot-plugged without adding one
+    unmodelled: tuple[str, ...] = ()  # what the domain has that vmctl cannot express: a redefinition drops it
 
     def disk(self, name: str) -> DiskState | None:
         return next((d for d in self.disks if d.name == name), None)
@@ -102,6 +112,18 @@ class LiveGuest:
     def current(self) -> GuestState:
         """What the guest is now: the live definition when running, else the config."""
         return self.running or self.config
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignGuest:
+    """A domain nobody owns, read in full because the spec adopts it. Its states carry no record:
+    their guest, hostname and pool are empty, and unaliased devices are named <vda>, <52:54:...>."""
+
+    name: str
+    uuid: str
+    config: GuestState
+    running: GuestState | None = None
+    config_xml: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +165,7 @@ class LiveState:
     networks: tuple[LiveNetwork, ...] = ()
     pools: tuple[LivePool, ...] = ()
     volumes: Mapping[tuple[str, str], VolumeInfo] = field(default_factory=dict)  # (pool, name)
+    adoptable: Mapping[str, ForeignGuest] = field(default_factory=dict)  # unowned domains the spec adopts
     _by_name: dict[str, LiveGuest] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

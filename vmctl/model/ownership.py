@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from vmctl.model.wanted import CloudInitSpec
@@ -52,6 +52,16 @@ class DiskRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceName:
+    """The spec's name of a device an adopted domain had without vmctl's alias: a disk by its target
+    device, a NIC by its MAC. Redefining the domain gives the device its alias; the name stays."""
+
+    kind: Literal["disk", "nic"]
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class GuestRecord:
     """Everything vmctl keeps about a domain it manages."""
 
@@ -65,6 +75,10 @@ class GuestRecord:
     cloud_init: CloudInitSpec | None = None
     seed_digest: str | None = None
     creating: bool = False  # set until every volume exists: an interrupted create is redone
+    devices: tuple[DeviceName, ...] = ()  # names of an adopted domain's devices that have no alias
+
+    def device_name(self, kind: str, key: str) -> str | None:
+        return next((d.name for d in self.devices if (d.kind, d.key) == (kind, key)), None)
 
     def disk(self, name: str) -> DiskRecord | None:
         return next((d for d in self.disks if d.name == name), None)

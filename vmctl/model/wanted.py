@@ -16,7 +16,10 @@ Firmware = Literal["bios", "uefi"]
 PowerState = Literal["running", "stopped"]
 DiskBus = Literal["virtio", "scsi"]
 NicKind = Literal["network", "bridge", "user"]
-NetworkMode = Literal["nat", "isolated", "bridge", "user"]
+NetworkMode = Literal["nat", "isolated", "bridge", "user", "existing"]
+# Where a disk's data lives: a volume vmctl makes (and deletes), or one that exists already,
+# by pool and name or by file path, which vmctl never deletes.
+DiskSource = Literal["owned", "volume", "path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,8 @@ class BootSpec:
 
 @dataclass(frozen=True, slots=True)
 class DiskSpec:
-    """A disk, identified by its name. `size` None means: the image's own size."""
+    """A disk, identified by its name. `size` None means: the image's own size (or, for a disk that
+    exists already, whatever size it has). A `path` disk has no pool: `volume` is its file's path."""
 
     name: str
     bus: DiskBus
@@ -106,6 +110,13 @@ class DiskSpec:
     size: int | None = None
     image: str | None = None
     image_sha256: str | None = None
+    source: DiskSource = "owned"
+    format: Literal["qcow2", "raw"] = "qcow2"
+
+    @property
+    def owned(self) -> bool:
+        """vmctl made the volume and deletes it with the disk; else it only uses it."""
+        return self.source == "owned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +213,7 @@ class GuestSpec:
     prevent_destroy: bool = False
     # Spec fields whose live differences are shown as ignored and never planned.
     ignore_changes: tuple[str, ...] = field(default=(), compare=False)
+    adopt: bool = False  # the domain may exist already, made by hand: vmctl takes it over as it is
     origin: Location | None = field(default=None, compare=False)
 
     def disk(self, name: str) -> DiskSpec | None:

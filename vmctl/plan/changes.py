@@ -23,6 +23,7 @@ class Action(Enum):
     UPDATE_RESTART = ("update-restart", "~!")
     REPLACE = ("replace", "-/+")
     DELETE = ("delete", "-")
+    ADOPT = ("adopt", "<=")  # an existing domain vmctl takes over: its record is written, nothing else unless planned
 
     @property
     def label(self) -> str:
@@ -145,6 +146,7 @@ class GuestSteps:
     power: Power = Power.KEEP
     verify: bool = False  # read the domain back until the live requests are honoured
     rename_from: str | None = None  # the domain's name now: renamed (stopped) before anything else
+    adopt: bool = False  # write vmctl's record into a domain nobody owned, before anything else
 
 
 class HostWork(Enum):

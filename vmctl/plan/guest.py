@@ -85,6 +85,7 @@ def diff_guest(desired: GuestSpec, live: LiveGuest) -> GuestDiff:
     _devices(out, desired, current)
     _boot(out, desired, current)
     _seed(out, desired, live)
+    _unmodelled(out, current)
     _leftover_volumes(out, desired, live)
     _record(out, desired, live)
     if live.running is not None:
@@ -211,8 +212,11 @@ def _disks(out: GuestDiff, desired: GuestSpec, live: LiveGuest, targets: dict[st
         if disk.bus == "scsi" and needs_controller:
             plug.insert(0, DeviceStep(DeviceWork.ADD_SCSI_CONTROLLER))
             needs_controller = False
+        if not disk.owned:
+            reason = f"existing {'file' if disk.source == 'path' else 'volume'} {disk.volume}, hot-plugged"
         out.add(FieldChange(f"disks.{name}", None, _disk_summary(disk), Effect.LIVE, reason, unit=Unit.DISK), *plug)
-        out.volume(VolumeWork.CREATE, VolumeRef(disk.pool, disk.volume), disk.size, disk=name)
+        if disk.owned:
+            out.volume(VolumeWork.CREATE, VolumeRef(disk.pool, disk.volume), disk.size, disk=name)
     for name in sorted(have.keys() - wanted.keys()):
         _disk_removed(out, have[name], claimed, pending=name not in in_config)
     for name in sorted(wanted.keys() & have.keys()):
@@ -232,7 +236,29 @@ def _disk_removed(out: GuestDiff, disk: DiskState, claimed: set[VolumeRef], pend
         out.volume(VolumeWork.DELETE, ref, reason="disk removed from the spec")
 
 
+def _existing_disk_changed(out: GuestDiff, want: DiskSpec, have: DiskState) -> None:
+    """A disk on a volume or file vmctl does not own: never recreated; another source is a restart."""
+    path = f"disks.{want.name}"
+    before, after = f"{have.pool}/{have.volume}".lstrip("/"), f"{want.pool}/{want.volume}".lstrip("/")
+    if not have.uses(want) or want.bus != have.bus:
+        reason = "the disk is connected to its new source or bus at a restart; neither volume is deleted"
+        out.fields.append(
+            FieldChange(f"{path}.source", f"{before} ({have.bus})", f"{after} ({want.bus})", Effect.RESTART, reason)
+        )
+    elif want.size is not None and have.size is not None and want.size > have.size:
+        reason = "volume grown and the guest's block device resized live; grow the filesystem in the guest"
+        out.fields.append(FieldChange(f"{path}.size", have.size, want.size, Effect.LIVE, reason, unit=Unit.BYTES))
+        live_target = have.target if out.running else None
+        work = VolumeWork.GROW_LIVE if live_target else VolumeWork.GROW
+        out.volume(
+            work, VolumeRef(want.pool, want.volume), want.size, disk=want.name, target=live_target, before=have.size
+        )
+
+
 def _disk_changed(out: GuestDiff, want: DiskSpec, have: DiskState) -> None:
+    if not want.owned:
+        _existing_disk_changed(out, want, have)
+        return
     path = f"disks.{want.name}"
     ref = VolumeRef(want.pool, want.volume)
     recreate = _disk_recreate_reasons(want, have)
@@ -369,6 +395,13 @@ def _seed(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
         out.volume(VolumeWork.DELETE, VolumeRef(have.pool, have.volume), reason="replaced by the new seed")
 
 
+def _unmodelled(out: GuestDiff, current: GuestState) -> None:
+    """What the domain has that the spec cannot express goes when vmctl next defines the domain."""
+    reason = "vmctl does not model it: gone once the domain is redefined and restarted"
+    for element in current.unmodelled:
+        out.fields.append(FieldChange("unmodelled", element, None, Effect.RESTART, reason))
+
+
 def _leftover_volumes(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
     """Volumes the guest claims but neither the spec nor the domain uses: leftovers of an interrupted apply."""
     used = {VolumeRef(d.pool, d.volume) for g in (desired, live.config, live.current) for d in g.disks}
@@ -386,7 +419,7 @@ def _leftover_volumes(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> No
 def _record(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
     """vmctl's own record must say what apply would write: else destroy could miss a volume."""
     record = live.record
-    wanted_claims = [VolumeRef(d.pool, d.volume) for d in desired.disks]
+    wanted_claims = [VolumeRef(d.pool, d.volume) for d in desired.disks if d.owned]
     if desired.seed:
         wanted_claims.append(VolumeRef(desired.seed.pool, desired.seed.volume))
     handled = {op.step.ref for op in out.volumes}
@@ -427,6 +460,10 @@ def _pending_restart_note(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -
 def _restart_fields_in_config(fields: list[FieldChange], desired: GuestSpec, config: GuestState) -> bool:
     for change in fields:
         name = change.path.split(".")[0]
+        if name == "unmodelled":
+            if config.unmodelled:
+                return False
+            continue
         if not hasattr(config, name):
             return False
         if getattr(config, name) != getattr(desired, name) and not (

@@ -19,6 +19,7 @@ from vmctl.model import (
     Owner,
     VolumeRef,
 )
+from vmctl.plan.adopt import adoption_view
 from vmctl.plan.changes import (
     Action,
     Change,
@@ -107,6 +108,8 @@ def _conflicts(desired: DesiredState, live: LiveState) -> list[str]:
         if live.guest(m.old) is not None and live.guest(m.new) is not None
     ]
     for guest in desired.guests:
+        if guest.adopt and guest.name in live.adoptable:
+            continue
         if live.guest(guest.name) is None and guest.name in live.other_domains:
             who = live.other_domains[guest.name]
             found.append(f"guest {guest.name}: a domain with that name exists and is {who}; vmctl will not touch it")
@@ -114,6 +117,7 @@ def _conflicts(desired: DesiredState, live: LiveState) -> list[str]:
         existing = live.network(net.libvirt_name)
         if existing and not _ours(existing.owner, desired):
             found.append(f"network {net.libvirt_name}: exists and is not this project's; vmctl will not touch it")
+    found.extend(_missing_volumes(desired, live))
     for pool in desired.pools:
         live_pool = live.pool(pool.name)
         if live_pool and live_pool.path != pool.path:
@@ -123,6 +127,16 @@ def _conflicts(desired: DesiredState, live: LiveState) -> list[str]:
             found.append(
                 f"pool {pool.name}: libvirt pool {same_dir[0]} already uses {pool.path}; name that pool in the spec"
             )
+    return found
+
+
+def _missing_volumes(desired: DesiredState, live: LiveState) -> list[str]:
+    """A disk on an existing volume needs it to exist: vmctl never makes one it does not own."""
+    found = []
+    for guest in desired.guests:
+        for disk in guest.disks:
+            if disk.source == "volume" and (disk.pool, disk.volume) not in live.volumes:
+                found.append(f"guest {guest.name}: disk {disk.name}: no volume {disk.volume} in pool {disk.pool}")
     return found
 
 
@@ -197,6 +211,9 @@ def _guest_changes(
     current = live.guest(desired.name)
     if current is None and renamed is not None:
         return _renamed(desired, renamed, ignored)
+    foreign = live.adoptable.get(desired.name)
+    if current is None and desired.adopt and foreign is not None:
+        return _adopted(desired, adoption_view(desired, foreign, state.owner), ignored)
     if current is None:
         if desired.name in live.other_domains:
             return []  # reported as a conflict
@@ -279,6 +296,27 @@ def _renamed(desired: GuestSpec, old: LiveGuest, ignored: list[Change]) -> list[
     return [change, *_volume_changes(diff.volumes, desired.name)]
 
 
+def _adopted(desired: GuestSpec, view: LiveGuest, ignored: list[Change]) -> list[Change]:
+    """Take a domain over: its record is written; whatever else the spec changes is planned as an update."""
+    desired = _adjusted(desired, view, ignored)
+    diff = diff_guest(desired, view)
+    steps = replace(_update_steps(diff, _guest_action(diff), desired, view), adopt=True)
+    if not diff.fields:
+        steps = replace(steps, write_record=False)  # the adoption writes the record
+    notes = ("an existing domain: vmctl's record is written into it; the guest is not restarted",)
+    change = Change(
+        Kind.GUEST,
+        desired.name,
+        Action.ADOPT,
+        tuple(diff.fields),
+        (*notes, *diff.notes),
+        steps=steps,
+        desired=desired,
+        live=view,
+    )
+    return [change, *_volume_changes(diff.volumes, desired.name)]
+
+
 # Fields that live in vmctl's record or in libvirt's flags, not in the domain's definition.
 _NOT_IN_CONFIG = {"state", "autostart", "prevent_destroy", "metadata", "volumes", "expires"}
 _IN_RECORD = {"prevent_destroy", "metadata", "volumes", "expires"}
@@ -345,7 +383,9 @@ def _created(desired: GuestSpec, resumed: LiveGuest | None, expires: str) -> lis
         live=resumed,
     )
     volumes = [
-        PlannedVolume(VolumeStep(VolumeWork.CREATE, VolumeRef(d.pool, d.volume), d.size, d.name)) for d in desired.disks
+        PlannedVolume(VolumeStep(VolumeWork.CREATE, VolumeRef(d.pool, d.volume), d.size, d.name))
+        for d in desired.disks
+        if d.owned
     ]
     if desired.seed:
         volumes.append(PlannedVolume(VolumeStep(VolumeWork.CREATE, VolumeRef(desired.seed.pool, desired.seed.volume))))

@@ -18,6 +18,7 @@ _STYLE = {
     Action.UPDATE_RESTART: "bold yellow",
     Action.REPLACE: "bold magenta",
     Action.DELETE: "red",
+    Action.ADOPT: "cyan",
 }
 _HEADLINE = {
     Action.CREATE: "will be created",
@@ -25,6 +26,7 @@ _HEADLINE = {
     Action.UPDATE_RESTART: "will be updated, needs a restart",
     Action.REPLACE: "will be replaced",
     Action.DELETE: "will be deleted",
+    Action.ADOPT: "will be adopted",
 }
 _FIELD_SYMBOL = {Effect.CREATE: "+", Effect.DELETE: "-", Effect.REPLACE: "-/+", Effect.IGNORED: "="}
 
@@ -34,9 +36,11 @@ def summary_line(plan: Plan) -> str:
         return "No changes. Live state matches the spec."
     restart = sum(1 for c in plan.changes if c.action is Action.UPDATE_RESTART)
     updates = plan.count(Action.UPDATE) + restart
+    adopt = plan.count(Action.ADOPT)
     return (
         f"Plan: {plan.count(Action.CREATE)} to create, {updates} to update ({restart} needs restart), "
-        f"{plan.count(Action.REPLACE)} to replace, {plan.count(Action.DELETE)} to delete."
+        f"{plan.count(Action.REPLACE)} to replace, {plan.count(Action.DELETE)} to delete"
+        + (f", {adopt} to adopt." if adopt else ".")
     )
 
 
@@ -154,6 +158,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "needs_restart": restart,
             "replace": plan.count(Action.REPLACE),
             "delete": plan.count(Action.DELETE),
+            "adopt": plan.count(Action.ADOPT),
             "empty": plan.empty,
         },
         "changes": [_change_json(c) for c in plan.changes],

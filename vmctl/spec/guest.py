@@ -210,6 +210,7 @@ class GuestBuilder:
             wait=self._wait(cloud_init is not None),
             prevent_destroy=bool(data.get("prevent_destroy", False)),
             ignore_changes=tuple(data.get("ignore_changes", ())),
+            adopt=bool(data.get("adopt", False)),
             origin=self.src.entry.doc.key_where(self.src.entry.path),
         )
 
@@ -260,6 +261,9 @@ class GuestBuilder:
         disks = []
         for name, body in (self.data.get("disks") or {}).items():
             keys = ("disks", name)
+            if "volume" in body or "path" in body:
+                disks.append(self._existing_disk(name, body))
+                continue
             pool = guest_pool
             if "pool" in body:
                 where, path = self.src.where(*keys, "pool"), self.src.path(*keys, "pool")
@@ -274,6 +278,19 @@ class GuestBuilder:
             volume = naming.disk_volume(self.domain, name)
             disks.append(DiskSpec(name, body.get("bus", "virtio"), pool, volume, size and _round_up(size, 512), image))
         return tuple(disks)
+
+    def _existing_disk(self, name: str, body: dict[str, Any]) -> DiskSpec:
+        """A disk on a volume or file that exists already: vmctl uses it and never deletes it."""
+        keys = ("disks", name)
+        given = [k for k in ("volume", "path", "image", "pool") if k in body]
+        if len(given) != 1:
+            self.problem(keys, f"a disk takes one of volume, path, image or pool, not {' and '.join(given)}")
+        size = self._size((*keys, "size"), None, DISK_SIZE)
+        bus, fmt = body.get("bus", "virtio"), body.get("format", "qcow2")
+        if "volume" in body:
+            volume = body["volume"]
+            return DiskSpec(name, bus, volume["pool"], volume["name"], size, source="volume", format=fmt)
+        return DiskSpec(name, bus, "", str(body["path"]), size, source="path", format=fmt)
 
     def _nics(self) -> tuple[NicSpec, ...]:
         nics = []
@@ -335,7 +352,7 @@ class GuestBuilder:
             return "user", ""
         if network.mode == "bridge":
             return "bridge", network.bridge or ""
-        return "network", network.libvirt_name
+        return "network", network.libvirt_name  # managed by vmctl, or an existing one by its libvirt name
 
     def _shares(self) -> tuple[ShareSpec, ...]:
         shares = self.data.get("shares") or {}

@@ -181,6 +181,10 @@ class _SpecBuilder(SpecContext):
         mode = body["mode"]
         where = doc.where(entry.path)
         ipv4 = body.get("ipv4")
+        if "name" in body and mode != "existing":
+            self.problem(doc.key_where((*entry.path, "name")), f"{path}.name", "only existing networks take a name")
+        if mode == "existing" and (ipv4 or "dhcp" in body):
+            self.problem(where, path, "an existing network keeps its own ipv4 and DHCP: vmctl does not manage it")
         if mode == "bridge" and "bridge" not in body:
             self.problem(where, path, "a bridge network needs 'bridge: <host bridge>'")
         if mode != "bridge" and "bridge" in body:
@@ -196,6 +200,8 @@ class _SpecBuilder(SpecContext):
             self.problem(doc.where((*entry.path, "dhcp")), f"{path}.dhcp", "dhcp needs 'ipv4'")
         dhcp = bool(body.get("dhcp", ipv4 is not None))
         libvirt_name = naming.network_name(self.project, entry.name, self.workspace)
+        if mode == "existing":
+            libvirt_name = body.get("name", entry.name)
         return NetworkSpec(entry.name, libvirt_name, mode, ipv4, dhcp, body.get("bridge"))
 
     def _check_ipv4(self, text: str, where: Location, path: str) -> None:

@@ -17,6 +17,7 @@ import libvirt
 from vmctl.hypervisor.interface import (
     Addresses,
     AgentReply,
+    ConsoleStream,
     GuestExecStarted,
     GuestExecStatus,
     GuestVcpu,
@@ -25,6 +26,7 @@ from vmctl.hypervisor.interface import (
     UploadProgress,
 )
 from vmctl.hypervisor.libvirt.connection import Connection, open_connection
+from vmctl.hypervisor.libvirt.console import ConsoleSession
 from vmctl.hypervisor.libvirt.domains import DomainOps
 from vmctl.hypervisor.libvirt.networks import NetworkOps
 from vmctl.hypervisor.libvirt.reading import StateReader
@@ -78,8 +80,10 @@ class LibvirtHypervisor:
 
     # Reading state
 
-    def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = ()) -> LiveState:
-        return self._reader.read_state(owner, disks_of_interest)
+    def read_state(
+        self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = (), adoptable: Iterable[str] = ()
+    ) -> LiveState:
+        return self._reader.read_state(owner, disks_of_interest, adoptable)
 
     def read_owned(self, owner: Owner | None, boot_volumes: bool = False) -> OwnedState:
         return self._reader.read_owned(owner, boot_volumes)
@@ -94,6 +98,9 @@ class LibvirtHypervisor:
         return self._domains.domain_xml(name, inactive)
 
     # Domains
+
+    def domain_names(self) -> list[str]:
+        return sorted(d.name() for d in self._connection.list_domains())
 
     def domain_exists(self, name: str) -> bool:
         return self._domains.domain_exists(name)
@@ -196,6 +203,9 @@ class LibvirtHypervisor:
 
     def addresses(self, name: str) -> Addresses:
         return self._domains.addresses(name)
+
+    def open_console(self, name: str) -> ConsoleStream:
+        return ConsoleSession(self.conn, self._connection.domain(name), name)
 
     # Storage pools and volumes
 

@@ -34,7 +34,7 @@ from vmctl.resolve.disksize import virtual_size
 
 _READERS = 4  # libvirtd serves 5 requests per connection at once by default; keep one for others
 
-Seen = tuple[str, LiveGuest | str | None]  # a domain's name, and its guest, or who owns it, or None: vanished
+Seen = tuple[str, livestate.Seen | None]  # a domain's name, and what it is to us, or None: vanished
 
 
 class StateReader:
@@ -52,7 +52,9 @@ class StateReader:
     def log_dir(self) -> str | None:
         return livestate.log_dir(self.connection.uri)
 
-    def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = ()) -> LiveState:
+    def read_state(
+        self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = (), adoptable: Iterable[str] = ()
+    ) -> LiveState:
         """Everything the planner needs, in as few round trips as possible, several at a time.
 
         Only disk volumes are sized (one call each); every other volume just has to exist, which
@@ -63,7 +65,8 @@ class StateReader:
         sizes = _Capacities(
             lambda pool, name: present.get((pool, name)), livestate.local_dirs(self.connection.uri, pools)
         )
-        found = self._read_domains(GuestReading(owner, {p.name: p.path for p in pools}, sizes))
+        reading = GuestReading(owner, {p.name: p.path for p in pools}, sizes, frozenset(adoptable))
+        found = self._read_domains(reading)
         for volume in disks_of_interest:  # the spec's disks no guest has yet: usually none are left
             sizes(volume.pool, volume.name)
         return livestate.live_state(found, self._read_networks(), pools, livestate.volume_infos(present, sizes.known))

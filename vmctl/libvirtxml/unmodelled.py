@@ -1,0 +1,162 @@
+"""What a domain has that vmctl's spec cannot express: a redefinition from the spec would drop it.
+
+Import refuses a domain with any of these (unless forced) and the plan lists them as going, so
+nothing is lost without being named. Devices libvirt adds by itself (controllers, PS/2 input, a
+silent audio backend) and devices vmctl writes are not listed.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from vmctl.libvirtxml.domain import AGENT_CHANNEL
+
+_TUNING = ("cputune", "numatune", "memtune", "blkiotune", "iothreads", "sysinfo", "idmap")
+_ALWAYS_UNMODELLED = ("hostdev", "graphics", "sound", "redirdev", "smartcard", "tpm", "shmem", "hub", "parallel")
+_MODELLED = {"controller", "emulator", "memballoon", "vsock", "disk", "interface", "filesystem", "channel"}
+_MODELLED |= {"serial", "console", "rng", "input", "audio", "video", "watchdog"}
+
+
+def unmodelled(root: ET.Element, own_seed: bool = True) -> tuple[str, ...]:
+    """One line per element of the domain that vmctl does not model, in document order.
+
+    vmctl's cloud-init seed is modelled only with its record (which holds the seed's content).
+    """
+    found = [f"<{tag}> settings" for tag in _TUNING if root.find(tag) is not None]
+    if root.find("memoryBacking/hugepages") is not None:
+        found.append("huge pages (memoryBacking)")
+    found.extend(_cpu_topology(root))
+    devices = root.find("devices")
+    for device in devices if devices is not None else ():
+        if not isinstance(device.tag, str):
+            continue  # a comment
+        problem = _device_problem(device, own_seed)
+        if problem:
+            found.append(problem)
+    return tuple(found)
+
+
+def _cpu_topology(root: ET.Element) -> list[str]:
+    topology = root.find("cpu/topology")
+    vcpu = root.find("vcpu")
+    if topology is None:
+        return []
+    count = str(int(vcpu.text or 1)) if vcpu is not None else "1"
+    layout = {k: topology.get(k, "1") for k in ("sockets", "dies", "cores", "threads")}
+    if layout == {"sockets": count, "dies": "1", "cores": "1", "threads": "1"}:
+        return []  # one vCPU a socket: what vmctl's domains get without a topology
+    shown = ", ".join(f"{v} {k}" for k, v in layout.items() if k != "dies" or v != "1")
+    return [f"CPU topology ({shown})"]
+
+
+def _device_problem(device: ET.Element, own_seed: bool) -> str | None:
+    tag = device.tag
+    if tag == "disk":
+        return _disk_problem(device, own_seed)
+    if tag in _ALWAYS_UNMODELLED:
+        kind = device.get("type") or device.get("model") or device.get("mode") or ""
+        return f"{tag} {kind}".strip() + _source_hint(device)
+    if tag not in _MODELLED:
+        return f"{tag} device"
+    checks = {
+        "interface": _interface_problem,
+        "filesystem": _filesystem_problem,
+        "channel": _channel_problem,
+        "serial": _character_problem,
+        "console": _character_problem,
+        "input": _input_problem,
+        "audio": _audio_problem,
+        "video": _video_problem,
+        "watchdog": _watchdog_problem,
+        "rng": _rng_problem,
+    }
+    check = checks.get(tag)
+    return check(device) if check else None
+
+
+def _source_hint(device: ET.Element) -> str:
+    address = device.find("source/address")
+    if address is None:
+        return ""
+    parts = [(address.get(k) or "0").removeprefix("0x") for k in ("domain", "bus", "slot", "function")]
+    if not any(address.get(k) for k in ("bus", "slot")):
+        return ""
+    return f" at {parts[0]}:{parts[1]}:{parts[2]}.{parts[3]}"  # as lspci writes a PCI address
+
+
+def _target(device: ET.Element) -> str:
+    target = device.find("target")
+    return target.get("dev", "?") if target is not None else "?"
+
+
+def _disk_problem(disk: ET.Element, own_seed: bool) -> str | None:
+    kind, role, dev = disk.get("type", "file"), disk.get("device", "disk"), _target(disk)
+    alias = disk.find("alias")
+    if role == "cdrom" and alias is not None and alias.get("name") == "ua-seed" and own_seed:
+        return None  # vmctl's own cloud-init seed
+    if role != "disk":
+        source = disk.find("source")
+        media = (source.get("file") or source.get("volume") or source.get("dev")) if source is not None else None
+        return f"{role} {dev}" + (f" with {media}" if media else " (empty)")
+    if kind not in ("file", "volume"):
+        return f"disk {dev} of type {kind}"
+    target = disk.find("target")
+    bus = target.get("bus", "virtio") if target is not None else "virtio"
+    if bus not in ("virtio", "scsi"):
+        return f"disk {dev} on bus {bus}"
+    driver = disk.find("driver")
+    fmt = driver.get("type", "raw") if driver is not None else "raw"
+    if fmt not in ("qcow2", "raw"):
+        return f"disk {dev} in format {fmt}"
+    if disk.find("readonly") is not None or disk.find("shareable") is not None:
+        return f"disk {dev} that is read-only or shared"
+    return None
+
+
+def _interface_problem(nic: ET.Element) -> str | None:
+    kind = nic.get("type", "")
+    if kind not in ("network", "bridge", "user"):
+        return f"interface of type {kind}"
+    if nic.find("vlan") is not None or nic.find("virtualport") is not None or nic.find("bandwidth") is not None:
+        return f"interface {kind} with VLAN, virtual port or bandwidth settings"
+    return None
+
+
+def _filesystem_problem(fs: ET.Element) -> str | None:
+    driver = fs.find("driver")
+    kind = driver.get("type", "path") if driver is not None else "path"
+    return None if kind == "virtiofs" else f"filesystem shared by {kind}"
+
+
+def _channel_problem(channel: ET.Element) -> str | None:
+    target = channel.find("target")
+    name = target.get("name", "") if target is not None else ""
+    return None if name == AGENT_CHANNEL else f"channel {channel.get('type', '')} {name}".rstrip()
+
+
+def _character_problem(device: ET.Element) -> str | None:
+    kind = device.get("type", "pty")
+    return None if kind == "pty" else f"{device.tag} of type {kind}"
+
+
+def _input_problem(device: ET.Element) -> str | None:
+    bus = device.get("bus", "ps2")
+    return None if bus == "ps2" else f"input {device.get('type', '')} on {bus}"
+
+
+def _audio_problem(device: ET.Element) -> str | None:
+    return None if device.get("type") == "none" else f"audio {device.get('type', '')}"
+
+
+def _video_problem(device: ET.Element) -> str | None:
+    model = device.find("model")
+    kind = model.get("type", "") if model is not None else ""
+    return None if kind == "none" else f"video {kind}"
+
+
+def _watchdog_problem(device: ET.Element) -> str | None:
+    return None if device.get("model") == "itco" else f"watchdog {device.get('model', '')}"
+
+
+def _rng_problem(device: ET.Element) -> str | None:
+    return None if device.get("model") == "virtio" else f"rng {device.get('model', '')}"
