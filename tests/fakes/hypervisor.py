@@ -42,6 +42,7 @@ from vmctl.model import (
     LiveNetwork,
     LivePool,
     LiveState,
+    LockHolder,
     NetworkSpec,
     OwnedGuest,
     OwnedState,
@@ -105,6 +106,7 @@ class FakeHypervisor:
     ignores_shutdown: set[str] = field(default_factory=set)  # guests that stay up when asked to power off
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)  # (operation, its arguments)
     closed: bool = False
+    locks: dict[str, LockHolder] = field(default_factory=dict)  # project/workspace: who holds its lock
     _next_id: int = field(default=1, init=False, repr=False)
 
     def called(self, operation: str) -> list[tuple[object, ...]]:
@@ -127,6 +129,18 @@ class FakeHypervisor:
     def log_dir(self) -> str | None:
         self._call("log_dir")
         return self.host.log_dir
+
+    # The apply lock
+
+    def try_lock(self, owner: Owner, holder: LockHolder) -> LockHolder | None:
+        self._call("try_lock", owner, holder)
+        key = f"{owner.project}/{owner.workspace or ''}"
+        held = self.locks.setdefault(key, holder)
+        return None if held == holder else held
+
+    def unlock(self, owner: Owner) -> None:
+        self._call("unlock", owner)
+        self.locks.pop(f"{owner.project}/{owner.workspace or ''}", None)
 
     # Reading state
 

@@ -140,6 +140,19 @@ guests:
       user_data_file: user-data
 """
 
+HOSTS = """\
+version: 1
+project: spread
+hosts:
+  laptop: {uri: "qemu:///system"}
+  rack1: {uri: "qemu+ssh://ops@rack1/system"}
+defaults:
+  host: laptop
+guests:
+  web: {host: rack1}
+  db: {}
+"""
+
 CACHE_USER_DATA = "#cloud-config\npackages: [redis]\n"
 EDGE_USER_DATA = "#!/bin/sh\necho edge\n"
 
@@ -216,7 +229,7 @@ def test_full_spec_uses_every_key_of_the_schema() -> None:
         schema_keys(node, name, defined)
     defined.add(("cloudInit.network_config", "version"))  # the one nested object with its own properties
     used: set[tuple[str, str]] = set()
-    for text in (MAIN, EXTRA):
+    for text in (MAIN, EXTRA, HOSTS):
         used_keys(s, "", yaml.safe_load(text), used, defs)
     assert defined - used == set()
 
@@ -678,3 +691,25 @@ def test_schema_command(cli: Callable[..., CliResult]) -> None:
     assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert printed == schema()
     assert result.out == SCHEMA_FILE.read_text("utf-8")
+
+
+def test_hosts_place_each_guest(tmp_path: Path) -> None:
+    """A guest runs on the host it names, else on the defaults' host."""
+    from vmctl.spec.load import load_spec
+
+    (tmp_path / "vmctl.yaml").write_text(HOSTS)
+    spec = load_spec([str(tmp_path / "vmctl.yaml")])
+    assert [(h.name, h.uri) for h in spec.hosts] == [
+        ("laptop", "qemu:///system"),
+        ("rack1", "qemu+ssh://ops@rack1/system"),
+    ]
+    assert {g.name: g.host for g in spec.guests} == {"web": "rack1", "db": "laptop"}
+
+
+def test_the_only_host_needs_no_naming(tmp_path: Path) -> None:
+    from vmctl.spec.load import load_spec
+
+    (tmp_path / "vmctl.yaml").write_text(
+        "version: 1\nproject: p\nhosts:\n  a: {uri: 'test:///default'}\nguests:\n  g: {}\n"
+    )
+    assert [g.host for g in load_spec([str(tmp_path / "vmctl.yaml")]).guests] == ["a"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from vmctl.cli.console import Output
-from vmctl.cli.options import Connect, NoColor, SpecPaths, Workspace, global_options
+from vmctl.cli.options import Connect, Hosts, NoColor, SpecPaths, Workspace, global_options
 from vmctl.cli.planning import show_plan
 from vmctl.errors import AbortedByUser, ApplyError, VmctlError
 from vmctl.failpoints import failpoint
@@ -94,9 +94,10 @@ def apply(
     allow_restart: AllowRestart = False,
     wait: Wait = False,
     no_color: NoColor = False,
+    hosts: Hosts = None,
 ) -> None:
-    """Make the hypervisor match the spec: shows the plan, asks, then applies it (live where possible)."""
-    from vmctl.cli.session import open_session
+    """Make the hypervisors match the spec: shows the plan, asks, then applies it (live where possible)."""
+    from vmctl.cli.session import open_sessions
 
     given = global_options(ctx, connect, workspace, no_color)
     how = _change_options(yes, parallel, lock_timeout, shutdown_timeout, allow_restart=allow_restart, wait=wait)
@@ -104,9 +105,9 @@ def apply(
     if _is_saved_plan(paths):
         _apply_saved(paths[0], how, given.output())
         return
-    session = open_session(paths, given.workspace, given.uri)
-    given.output().notes(session.spec.notes)
-    _apply(session, given.workspace, how, given.output())
+    sessions = open_sessions(paths, given.workspace, given.uri, hosts or [], connect_given=bool(given.connect))
+    given.output().notes(sessions[0].spec.notes)
+    _apply(sessions, given.workspace, how, given.output())
 
 
 def _is_saved_plan(paths: Sequence[str]) -> bool:
@@ -125,33 +126,56 @@ def _apply_saved(path: str, how: ChangeOptions, out: Output) -> None:
     document = saved.load(path)
     session = open_session(document["spec_paths"], document["workspace"], lambda _spec_says: document["connection"])
     still_holds = partial(saved.check_fresh, document, path, session)
-    _apply(session, document["workspace"], replace(how, yes=True), out, still_holds)
+    _apply([session], document["workspace"], replace(how, yes=True), out, still_holds)
 
 
 def _apply(
-    session: "Session",
+    sessions: "Sequence[Session]",
     workspace: str | None,
     how: ChangeOptions,
     out: Output,
     check: "Callable[[LiveState], None] | None" = None,
 ) -> None:
-    """Plan again under the lock (a saved plan must still hold), show, confirm, execute."""
-    from vmctl.apply.lock import apply_lock
-    from vmctl.cli.session import plan_session
+    """Plan again under every host's lock (a saved plan must still hold), show, confirm, execute."""
+    from vmctl.cli.session import close_all, plan_sessions
 
     try:
-        with apply_lock(session.uri, session.spec.project, workspace, how.lock_timeout, _announce_wait(out)):
-            plan, live = plan_session(session)
+        with _locked(sessions, workspace, how, out):
+            planned = plan_sessions(sessions)
             failpoint("apply-planned")
             if check is not None:
-                check(live)
-            show_plan(out, plan)
-            if plan.empty:
+                check(planned[0][1])
+            plans = [plan for plan, _ in planned]
+            show_plan(out, plans)
+            if all(plan.empty for plan in plans):
                 return
             _confirm(out, "Apply these changes?", how.yes)
-            _execute(plan, session, live, how, out, "Apply")
+            _execute_all(sessions, planned, how, out, "Apply")
     finally:
-        session.backend.close()
+        close_all(sessions)
+
+
+def _locked(sessions: "Sequence[Session]", workspace: str | None, how: ChangeOptions, out: Output) -> Any:
+    from vmctl.apply.lock import apply_lock
+
+    hosts = [(s.label, s.backend) for s in sessions]
+    project = sessions[0].spec.project
+    return apply_lock(hosts, project, workspace, how.lock_timeout, _announce_wait(out))
+
+
+def _execute_all(
+    sessions: "Sequence[Session]",
+    planned: "Sequence[tuple[Plan, LiveState | OwnedState]]",
+    how: ChangeOptions,
+    out: Output,
+    verb: str,
+) -> None:
+    """Each host's plan in turn (its guests in parallel); the summary counts every host's changes."""
+    reports = []
+    for session, (plan, live) in zip(sessions, planned, strict=True):
+        if not plan.empty:
+            reports.append(_execute(plan, session, live, how, out))
+    _summary([o for r in reports for o in r.outcomes], out, verb)
 
 
 def destroy(
@@ -166,36 +190,54 @@ def destroy(
     shutdown_timeout: ShutdownTimeout = "1m",
     images: Images = False,
     no_color: NoColor = False,
+    hosts: Hosts = None,
 ) -> None:
     """Remove what vmctl made for this project and workspace, and nothing else."""
-    from vmctl.apply.lock import apply_lock
-    from vmctl.cli.session import open_session
+    from vmctl.cli.session import close_all, open_sessions
 
     given = global_options(ctx, connect, workspace, no_color)
     how = _change_options(yes, parallel, lock_timeout, shutdown_timeout)
     out = given.output()
-    session = open_session(spec_paths or [], given.workspace, given.uri, resolve=False)
+    sessions = open_sessions(
+        spec_paths or [], given.workspace, given.uri, hosts or [], resolve=False, connect_given=bool(given.connect)
+    )
     try:
-        with apply_lock(session.uri, session.spec.project, given.workspace, how.lock_timeout, _announce_wait(out)):
-            _destroy(session, guests or [], images, how, out)
+        with _locked(sessions, given.workspace, how, out):
+            _destroy(sessions, guests or [], images, how, out)
     finally:
-        session.backend.close()
+        close_all(sessions)
 
 
-def _destroy(session: "Session", only: Sequence[str], images: bool, how: ChangeOptions, out: Output) -> None:
-    """Read what this project owns, plan its removal (or only the named guests'), show, confirm, execute."""
+def _destroy(sessions: "Sequence[Session]", only: Sequence[str], images: bool, how: ChangeOptions, out: Output) -> None:
+    """Read what this project owns on each host, plan its removal (or only the named guests'), show,
+    confirm, execute."""
+    from vmctl.cli.session import in_parallel, on_host
+    from vmctl.plan.changes import Plan
     from vmctl.plan.destroy import destroy_plan, unknown_guests
 
-    live = session.backend.read_owned(session.owner, boot_volumes=images)
-    missing = unknown_guests(live, only)
+    def read(session: "Session") -> "OwnedState":
+        with on_host(session):
+            return session.backend.read_owned(session.owner, boot_volumes=images)
+
+    lives = in_parallel([partial(read, s) for s in sessions])
+    missing = [name for name in only if all(unknown_guests(live, [name]) for live in lives)]
     if missing:
         raise VmctlError(f"no guest of this project named {', '.join(missing)}")
-    plan = destroy_plan(live, session.owner, session.uri, only, images, session.spec.images)
-    show_plan(out, plan, empty="Nothing to destroy.")
-    if plan.empty:
+    planned = []
+    for session, live in zip(sessions, lives, strict=True):
+        here = [name for name in only if not unknown_guests(live, [name])]
+        if only and not here:
+            plan = Plan(session.owner.project, session.owner.workspace, session.uri, host=session.host_name)
+        else:
+            plan = destroy_plan(live, session.owner, session.uri, here, images, session.spec.images)
+            plan = replace(plan, host=session.host_name)
+        planned.append((plan, live))
+    plans = [plan for plan, _ in planned]
+    show_plan(out, plans, empty="Nothing to destroy.")
+    if all(plan.empty for plan in plans):
         return
     _confirm(out, "Destroy these?", how.yes)
-    _execute(plan, session, live, how, out, "Destroy")
+    _execute_all(sessions, planned, how, out, "Destroy")
 
 
 def _change_options(
@@ -220,8 +262,8 @@ def _seconds(text: str, option: str) -> float:
         raise VmctlError(f"{option}: {exc}", hint=exc.hint) from None
 
 
-def _announce_wait(out: Output) -> Callable[[], None]:
-    return lambda: out.err.print("waiting for another vmctl to finish with this project and workspace…")
+def _announce_wait(out: Output) -> Callable[[str], None]:
+    return lambda who: out.err.print(f"waiting: {who}…", markup=False, highlight=False)
 
 
 def _confirm(out: Output, question: str, yes: bool) -> None:
@@ -237,9 +279,7 @@ def _confirm(out: Output, question: str, yes: bool) -> None:
         raise AbortedByUser("nothing was changed")
 
 
-def _execute(
-    plan: "Plan", session: "Session", live: "LiveState | OwnedState", how: ChangeOptions, out: Output, verb: str
-) -> None:
+def _execute(plan: "Plan", session: "Session", live: "LiveState | OwnedState", how: ChangeOptions, out: Output) -> Any:
     from vmctl.apply.context import ApplyContext, ApplyOptions
     from vmctl.apply.executor import execute
 
@@ -254,7 +294,7 @@ def _execute(
         sys.stdout.flush()
         os._exit(130)  # worker threads may be inside libvirt calls; a re-run converges from any point
     reporter.close()
-    _summary(report, out, verb)
+    return report
 
 
 def _reporter(out: Output) -> "Reporter":
@@ -265,16 +305,16 @@ def _reporter(out: Output) -> "Reporter":
     return LineReporter()
 
 
-def _summary(report: Any, out: Output, verb: str) -> None:
+def _summary(outcomes: Any, out: Output, verb: str) -> None:
     """Warnings of what succeeded, then the count; what failed becomes the error."""
-    done = [o for o in report.outcomes if o.ok]
+    done = [o for o in outcomes if o.ok]
     for outcome in done:
         for warning in outcome.warnings:
             out.say(f"[yellow]note[/]: {outcome.subject}: {warning}")
-    if report.ok:
+    failed = [o for o in outcomes if not o.ok]
+    if not failed:
         out.say(f"[bold green]{verb} complete[/]: {len(done)} change(s) made.")
         return
-    failed = report.failed
     raise ApplyError(
         f"{len(failed)} change(s) failed, {len(done)} succeeded",
         reasons=[line for o in failed for line in (f"{o.subject}: {o.summary}", *(f"  {d}" for d in o.details))],

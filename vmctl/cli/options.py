@@ -28,6 +28,15 @@ Workspace = Annotated[
     str | None, typer.Option("--workspace", "-w", metavar="NAME", help=WORKSPACE_HELP, show_default=False)
 ]
 NoColor = Annotated[bool, typer.Option("--no-color", help=NO_COLOR_HELP)]
+Hosts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--host",
+        metavar="NAME",
+        help="Only this host of the spec's hosts (repeatable). Default: every host.",
+        show_default=False,
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
 
 # Before the command, the environment stands in for an option not given: a command's own option

@@ -1,12 +1,13 @@
 """`vmctl plan`: what apply would change, field by field; and how every command shows a plan."""
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vmctl.cli.console import Output
 from vmctl.cli.exitstatus import ExitStatus
-from vmctl.cli.options import Connect, Json, NoColor, Paths, Workspace, global_options
+from vmctl.cli.options import Connect, Hosts, Json, NoColor, Paths, Workspace, global_options
 
 if TYPE_CHECKING:
     from vmctl.plan.changes import Plan
@@ -35,32 +36,39 @@ def plan(
     no_color: NoColor = False,
     out_file: OutFile = None,
     detailed_exitcode: DetailedExitcode = False,
+    hosts: Hosts = None,
 ) -> ExitStatus:
     """Show what apply would change, field by field, and how (live, restart, replace)."""
-    from vmctl.cli.session import open_session, plan_session
-    from vmctl.plan.render import plan_json
+    from vmctl.cli.session import close_all, open_sessions, plan_sessions
+    from vmctl.errors import VmctlError
+    from vmctl.plan.render import hosts_json
 
     given = global_options(ctx, connect, workspace, no_color)
-    session = open_session(paths or [], given.workspace, given.uri)
-    given.output().notes(session.spec.notes)
+    sessions = open_sessions(paths or [], given.workspace, given.uri, hosts or [], connect_given=bool(given.connect))
+    given.output().notes(sessions[0].spec.notes)
     try:
-        the_plan, live = plan_session(session)
+        planned = plan_sessions(sessions)
         if out_file:
             from vmctl.plan import saved
 
-            saved.save(out_file, the_plan, session, live, paths or [])
+            if len(sessions) != 1 or sessions[0].host_name is not None:
+                raise VmctlError("saved plans are for specs without hosts", hint="plan and apply without --out")
+            saved.save(out_file, planned[0][0], sessions[0], planned[0][1], paths or [])
     finally:
-        session.backend.close()
+        close_all(sessions)
+    plans = [p for p, _ in planned]
     out = given.output()
     if as_json:
-        out.json(plan_json(the_plan))
+        out.json(hosts_json(plans))
     else:
-        show_plan(out, the_plan)
-    return ExitStatus.CHANGES_PRESENT if detailed_exitcode and not the_plan.empty else ExitStatus.OK
+        show_plan(out, plans)
+    changes = any(not p.empty for p in plans)
+    return ExitStatus.CHANGES_PRESENT if detailed_exitcode and changes else ExitStatus.OK
 
 
-def show_plan(out: Output, plan: "Plan", empty: str | None = None) -> None:
-    """The plan in colour on a terminal, as plain text anywhere else (without loading rich)."""
-    from vmctl.plan.render import render_text
+def show_plan(out: Output, plan: "Plan | Sequence[Plan]", empty: str | None = None) -> None:
+    """The plan (or each host's) in colour on a terminal, as plain text anywhere else (without loading rich)."""
+    from vmctl.plan.render import render_hosts
 
-    out.show(render_text(plan, markup=out.styled, empty=empty))
+    plans = plan if isinstance(plan, Sequence) else [plan]
+    out.show(render_hosts(plans, markup=out.styled, empty=empty))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal, NotRequired, Protocol, TypeAlias, Typ
 
 if TYPE_CHECKING:
     from vmctl.libvirtxml.readback import DomainView
-    from vmctl.model import HostFacts, LiveGuest, LiveState, NetworkSpec, OwnedState, Owner, VolumeRef
+    from vmctl.model import HostFacts, LiveGuest, LiveState, LockHolder, NetworkSpec, OwnedState, Owner, VolumeRef
 
 JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 # What vmctl sends may be any JSON-shaped value: read-only views, so a list[str] is one too.
@@ -57,6 +57,16 @@ class Hypervisor(Protocol):
 
     def log_dir(self) -> str | None:
         """The hypervisor host's directory of serial console logs; None when not known (remote session)."""
+
+    # The apply lock, held on the hypervisor itself
+
+    def try_lock(self, owner: Owner, holder: LockHolder) -> LockHolder | None:
+        """Take `owner`'s apply lock on this hypervisor for `holder`: None once taken, else who holds it.
+
+        Released by `unlock`, by `close`, and by the hypervisor when this process's connection ends."""
+
+    def unlock(self, owner: Owner) -> None:
+        """Give the lock back; nothing if it is not held."""
 
     # Reading state
 

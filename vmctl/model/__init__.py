@@ -19,7 +19,7 @@ from vmctl.model.live import (
     OwnedState,
     VolumeInfo,
 )
-from vmctl.model.ownership import DiskRecord, GuestRecord, Owner, VolumeRef
+from vmctl.model.ownership import DiskRecord, GuestRecord, LockHolder, Owner, VolumeRef
 from vmctl.model.wanted import (
     Accel,
     BootSpec,
@@ -30,6 +30,7 @@ from vmctl.model.wanted import (
     FileRef,
     Firmware,
     GuestSpec,
+    HostSpec,
     ImageFacts,
     ImageSpec,
     NetworkMode,
@@ -60,6 +61,7 @@ __all__ = [
     "GuestSpec",
     "GuestState",
     "HostFacts",
+    "HostSpec",
     "ImageFacts",
     "ImageSpec",
     "ImageUpload",
@@ -67,6 +69,7 @@ __all__ = [
     "LiveNetwork",
     "LivePool",
     "LiveState",
+    "LockHolder",
     "NetworkMode",
     "NetworkSpec",
     "NicKind",

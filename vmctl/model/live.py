@@ -31,6 +31,7 @@ class HostFacts:
 
     kvm_usable: bool = False
     log_dir: str | None = "/var/log/libvirt/qemu"
+    default_pool_path: str = "/var/lib/libvirt/images"  # where the spec's unnamed default pool goes
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,18 @@ NetworkMode = Literal["nat", "isolated", "bridge", "user"]
 
 @dataclass(frozen=True, slots=True)
 class PoolSpec:
-    """A directory storage pool."""
+    """A directory storage pool. An empty `path` is the host's default place (the spec named none)."""
 
     name: str
     path: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    """A hypervisor the spec spreads guests over, by the name the spec gives it."""
+
+    name: str
+    uri: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +190,7 @@ class GuestSpec:
     seed: SeedSpec | None = None
     wait: WaitSpec = field(default=WaitSpec(), compare=False)
     prevent_destroy: bool = False
+    host: str | None = field(default=None, compare=False)  # the spec's host name; None: the one host
     origin: Location | None = field(default=None, compare=False)
 
     def disk(self, name: str) -> DiskSpec | None:
@@ -204,6 +213,7 @@ class Spec:
     guests: tuple[GuestSpec, ...]
     files: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # worth saying once, not problems: e.g. that user-data was not checked
+    hosts: tuple[HostSpec, ...] = ()  # empty: the one host of `connection` (or --connect)
 
     def guest(self, name: str) -> GuestSpec | None:
         return next((g for g in self.guests if g.name == name), None)

@@ -180,6 +180,7 @@ class Plan:
     uri: str
     changes: tuple[Change, ...] = ()
     desired: DesiredState | None = field(default=None, compare=False, repr=False)
+    host: str | None = None  # the spec's name for the host; None: the spec has no hosts
 
     @property
     def empty(self) -> bool:

@@ -25,7 +25,7 @@ from vmctl.plan.changes import (
 from vmctl.plan.guest import GuestDiff, PlannedVolume, diff_guest, disk_targets
 
 
-def make_plan(desired: DesiredState, live: LiveState, uri: str = "") -> Plan:
+def make_plan(desired: DesiredState, live: LiveState, uri: str = "", host: str | None = None) -> Plan:
     """Every change needed to make `live` look like `desired`; raises PlanError if a guard forbids it."""
     conflicts = _conflicts(desired, live)
     changes = [
@@ -37,7 +37,7 @@ def make_plan(desired: DesiredState, live: LiveState, uri: str = "") -> Plan:
         changes.extend(_guest_changes(guest, live))
     changes.extend(_deletions(desired, live))
     _check_guards(changes, conflicts)
-    return Plan(desired.project, desired.workspace, uri, tuple(changes), desired)
+    return Plan(desired.project, desired.workspace, uri, tuple(changes), desired, host)
 
 
 # -- conflicts and guards ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from vmctl.spec.schema import check_document
 from vmctl.spec.source import NodePath, SourceDoc, dotted, load_yaml
 
 DEFAULT_SPEC = "vmctl.yaml"
-SECTIONS = ("pools", "images", "networks", "guests")
+SECTIONS = ("hosts", "pools", "images", "networks", "guests")
 SCALARS = ("project", "connection")
 
 

@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Sequence
 
 from vmctl.errors import Location, Problem, SpecError
-from vmctl.model import GuestSpec, ImageSpec, NetworkSpec, PoolSpec, Spec, naming
+from vmctl.model import GuestSpec, HostSpec, ImageSpec, NetworkSpec, PoolSpec, Spec, naming
 from vmctl.spec.files import Entry, MergedSpec, read_and_merge
 from vmctl.spec.guest import GuestBuilder, GuestSource, SpecContext, resolve_file
 from vmctl.spec.source import dotted
@@ -37,6 +37,7 @@ class _SpecBuilder(SpecContext):
         project = merged.scalars.get("project", ("", None))[0]
         self.project = project if isinstance(project, str) else ""
         self.mac_sites: dict[tuple[str, str], tuple[Location, str]] = {}
+        self.host_names: list[str] = []
         self.unbuilt: dict[str, set[str]] = {
             section: {name for name, e in entries.items() if merged.broken(e)}
             for section, entries in merged.sections.items()
@@ -50,6 +51,7 @@ class _SpecBuilder(SpecContext):
 
     def build(self) -> Spec:
         self._check_top_level()
+        hosts = self._hosts()
         pools = self._pools()
         images = self._images(pools)
         networks = self._networks()
@@ -62,7 +64,9 @@ class _SpecBuilder(SpecContext):
         connection = self.merged.scalars.get("connection", (None, None))[0]
         files = tuple(d.file for d in self.merged.docs)
         notes = tuple(self.notes)
-        return Spec(self.project, self.workspace, connection, pools, images, networks, guests, files, notes)
+        return Spec(
+            self.project, self.workspace, connection, pools, images, networks, guests, files, notes, hosts=hosts
+        )
 
     def _check_top_level(self) -> None:
         already = {p.path for p in self.merged.problems}
@@ -99,12 +103,23 @@ class _SpecBuilder(SpecContext):
         hint = f"did you mean '{close[0]}'?" if close else (f"defined {kind}s: {', '.join(known)}" if known else None)
         self.problem(where, path, f"no {kind} named '{name}'", hint or f"define it under '{kind}s:'")
 
+    # -- hosts ------------------------------------------------------------------------------------
+
+    def _hosts(self) -> tuple[HostSpec, ...]:
+        hosts = tuple(HostSpec(e.name, e.body["uri"]) for e in self._built("hosts"))
+        self.host_names = [h.name for h in hosts] + sorted(self.unbuilt["hosts"])
+        if (hosts or self.unbuilt["hosts"]) and "connection" in self.merged.scalars:
+            doc = self.merged.scalars["connection"][1]
+            message = "a spec with hosts names each host's URI there, not in connection"
+            self.problem(doc.key_where(("connection",)), "connection", message, "remove connection")
+        return hosts
+
     # -- pools, images, networks ------------------------------------------------------------------
 
     def _pools(self) -> tuple[PoolSpec, ...]:
         entries = self.merged.sections["pools"]
         if not entries:
-            return (PoolSpec(naming.DEFAULT_POOL, naming.DEFAULT_POOL_PATH),)
+            return (PoolSpec(naming.DEFAULT_POOL, ""),)  # where each host keeps its default pool
         return tuple(PoolSpec(e.name, e.body["path"].rstrip("/") or "/") for e in self._built("pools"))
 
     def _images(self, pools: tuple[PoolSpec, ...]) -> tuple[ImageSpec, ...]:
