@@ -178,7 +178,8 @@ def spec_for_host(spec: Spec, host: str | None) -> Spec:
     if not spec.hosts:
         return spec
     guests = tuple(g for g in spec.guests if g.host == host)
-    used_pools = {g.pool for g in guests} | {d.pool for g in guests for d in g.disks}
+    # A guest's own pool holds its seed and kernel: needed only when it has them.
+    used_pools = {g.pool for g in guests if g.cloud_init or g.boot} | {d.pool for g in guests for d in g.disks}
     used_pools |= {i.pool for i in spec.images if any(d.image == i.name for g in guests for d in g.disks)}
     used_nets = {n.source for g in guests for n in g.nics if n.kind == "network"}
     return replace(

@@ -29,13 +29,13 @@ from vmctl.model import (
 NOT_MANAGED = "not managed by vmctl"
 
 
-def host_facts(capabilities: str, log_dir: str | None, default_pool_path: str = "") -> HostFacts:
+def host_facts(capabilities: str, log_dir: str | None, default_pool_path: str = "", local: bool = True) -> HostFacts:
     """From libvirt's capabilities XML: KVM is usable when offered and the CPU has VMX or SVM."""
     caps = ET.fromstring(capabilities)
     features = {f.get("name") for f in caps.iterfind("host/cpu/feature")}
     kvm_offered = any(d.get("type") == "kvm" for d in caps.iterfind("guest/arch/domain"))
     kvm = kvm_offered and bool(features & {"vmx", "svm"})
-    return HostFacts(kvm_usable=kvm, log_dir=log_dir, default_pool_path=default_pool_path)
+    return HostFacts(kvm_usable=kvm, log_dir=log_dir, default_pool_path=default_pool_path, local=local)
 
 
 def default_pool_path(uri: str, pools: Iterable[LivePool] = ()) -> str:
@@ -74,10 +74,15 @@ def log_dir(uri: str) -> str | None:
     return "/var/log/libvirt/qemu"
 
 
+def is_local(uri: str) -> bool:
+    """libvirtd runs on this machine: its files are ours to read (the local fast paths)."""
+    scheme, _, rest = uri.partition(":")
+    return scheme in ("qemu", "qemu+unix") and rest.startswith("///")
+
+
 def local_dirs(uri: str, pools: Iterable[LivePool]) -> dict[str, str]:
     """Directory pools whose files are on this host: only when libvirtd runs here too."""
-    scheme, _, rest = uri.partition(":")
-    if scheme not in ("qemu", "qemu+unix") or not rest.startswith("///"):
+    if not is_local(uri):
         return {}
     return {p.name: p.path for p in pools if p.kind == "dir"}
 

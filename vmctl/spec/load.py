@@ -120,7 +120,15 @@ class _SpecBuilder(SpecContext):
         entries = self.merged.sections["pools"]
         if not entries:
             return (PoolSpec(naming.DEFAULT_POOL, ""),)  # where each host keeps its default pool
-        return tuple(PoolSpec(e.name, e.body["path"].rstrip("/") or "/") for e in self._built("pools"))
+        return tuple(self._pool(e) for e in self._built("pools"))
+
+    def _pool(self, entry: Entry) -> PoolSpec:
+        if "path" not in entry.body and entry.name != naming.DEFAULT_POOL:
+            where = entry.doc.where(entry.path)
+            self.problem(where, dotted(entry.path), "a pool needs 'path' (only 'default' may leave it to the host)")
+        return PoolSpec(
+            entry.name, str(entry.body.get("path", "")).rstrip("/") or ("/" if "path" in entry.body else "")
+        )
 
     def _images(self, pools: tuple[PoolSpec, ...]) -> tuple[ImageSpec, ...]:
         return tuple(self._image(e, pools) for e in self._built("images"))

@@ -51,7 +51,8 @@ class StateReader:
             pools = self.conn.listAllStoragePools(0)
         default = [read_pool(p.XMLDesc(0), bool(p.isActive()), Owner("")) for p in pools if p.name() == "default"]
         pool_path = livestate.default_pool_path(self.connection.uri, default)
-        return livestate.host_facts(capabilities, self.log_dir(), pool_path)
+        uri = self.connection.uri
+        return livestate.host_facts(capabilities, self.log_dir(), pool_path, livestate.is_local(uri))
 
     def log_dir(self) -> str | None:
         return livestate.log_dir(self.connection.uri)
