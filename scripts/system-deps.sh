@@ -14,6 +14,9 @@ PACKAGES=(
   libxml2-utils genisoimage xorriso cloud-init
   # building guest images from the Debian archive
   mmdebstrap e2fsprogs busybox-static cpio initramfs-tools-core
+  # remote hosts: libvirt's ssh transport (ssh here; sshd and virt-ssh-helper, from libvirt-daemon,
+  # on the host; tests/remote runs an sshd of its own on 127.0.0.1)
+  openssh-client openssh-server
 )
 
 # Every program vmctl, its tests or its demo call, and the package above that brings it.
@@ -21,6 +24,7 @@ PROGRAMS=(
   libvirtd virtlogd virsh virt-xml-validate qemu-system-x86_64 qemu-img dnsmasq xmllint
   isoinfo xorriso cloud-init mmdebstrap mkfs.ext4 busybox cpio pkg-config gcc
   qemu-io setpriv mount umount
+  ssh ssh-keygen sshd virt-ssh-helper unshare useradd
 )
 
 missing=()
