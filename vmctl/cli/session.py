@@ -7,7 +7,7 @@ A spec without `hosts` has one host, the URI of --connect (or the spec's `connec
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -90,22 +90,29 @@ def open_sessions(
     """
     spec = load_spec(paths, workspace)
     targets = select_targets(spec, uri_for, hosts, connect_given)
-    facts = None
-    if resolve:
-        from vmctl.resolve.localfiles import gather
-
-        if progress is None:
-            from vmctl.apply.progress import download_progress
-
-            progress = download_progress()
-        facts = gather(spec, progress)
-    backends = _connect_all(targets)
+    # Connecting (an ssh handshake, for a remote host) goes on while the local files are measured.
+    with ThreadPoolExecutor(max(1, len(targets))) as pool:
+        connecting = [pool.submit(_connect, t) for t in targets]
+        try:
+            facts = _local_facts(spec, progress) if resolve else None
+        finally:
+            backends = _connected(connecting)
     try:
         return in_parallel([partial_session(spec, t, b, facts) for t, b in zip(targets, backends, strict=True)])
     except BaseException:
         for backend in backends:
             backend.close()
         raise
+
+
+def _local_facts(spec: Spec, progress: Progress | None) -> LocalFacts:
+    from vmctl.resolve.localfiles import gather
+
+    if progress is None:
+        from vmctl.apply.progress import download_progress
+
+        progress = download_progress()
+    return gather(spec, progress)
 
 
 def select_targets(
@@ -129,21 +136,21 @@ def select_targets(
     return [Target(name, known[name]) for name in chosen]
 
 
-def _connect_all(targets: Sequence[Target]) -> list[Hypervisor]:
+def _connect(target: Target) -> Hypervisor:
     from vmctl.hypervisor import connect
 
-    def one(target: Target) -> Hypervisor:
-        try:
-            return connect(target.uri)
-        except ConnectError as exc:
-            if target.name is None:
-                raise
-            raise ConnectError(f"host {target.name}: connect to {target.uri}", exc.detail, hint=exc.hint) from None
+    try:
+        return connect(target.uri)
+    except ConnectError as exc:
+        if target.name is None:
+            raise
+        raise ConnectError(f"host {target.name}: connect to {target.uri}", exc.detail, hint=exc.hint) from None
 
-    with ThreadPoolExecutor(max(1, len(targets))) as pool:
-        futures = [pool.submit(one, t) for t in targets]
+
+def _connected(connecting: Sequence[Future[Hypervisor]]) -> list[Hypervisor]:
+    """Every connection, or none: if one host could not be reached, the others are closed."""
     backends, failure = [], None
-    for future in futures:
+    for future in connecting:
         try:
             backends.append(future.result())
         except VmctlError as exc:
