@@ -125,6 +125,7 @@ def test_an_unreachable_host_is_named_and_nothing_changes_anywhere(
     assert result.returncode == 1
     assert f"host gone: connect to {two_hosts.unreachable} failed" in result.stderr, result.stderr
     assert "Connection refused" in result.stderr  # what ssh said
+    assert "no sshd answered" in result.stderr  # and what to do about it
     assert "Traceback" not in result.stderr
     assert domains(machine, two_hosts.system, project) == []
 
