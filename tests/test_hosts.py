@@ -146,14 +146,12 @@ def test_the_lock_directory_is_private_and_a_planted_link_is_never_followed(
 ) -> None:
     locks = tmp_path / "locks"
     monkeypatch.setenv("VMCTL_LOCK_DIR", str(locks))
-    with apply_lock([("test:///default", FakeHypervisor())], "p", None, timeout=1):
-        pass
-    assert locks.stat().st_mode & 0o777 == 0o700
     path = lock_path("test:///default", "p", None)
-    assert path.stat().st_mode & 0o777 == 0o600
+    with apply_lock([("test:///default", FakeHypervisor())], "p", None, timeout=1):
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert locks.stat().st_mode & 0o777 == 0o700
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
-    path.unlink()
     path.symlink_to(victim)
     with (
         pytest.raises(VmctlError, match="symbolic link"),
