@@ -391,6 +391,70 @@ def boot_tiny(bench: Workbench, repeats: int) -> list[Result]:
     return [interleave(result, repeats, vmctl_boot, bare_boot)]
 
 
+def snapshot_revert(bench: Workbench, repeats: int) -> list[Result]:
+    """Reverting a running tiny guest to a snapshot, until its agent answers, against creating and
+    booting a fresh one until its agent answers: the reason to snapshot is that it is much faster."""
+    from tests.tooling.images import ensure_image
+
+    image = ensure_image("tiny")
+    kernel, initrd = bench.dir / "vmlinuz", bench.dir / "initrd.img"
+    shutil.copy(image.kernel, kernel)
+    shutil.copy(image.initrd, initrd)
+    for path in (kernel, initrd):
+        path.chmod(0o644)
+    guests = (
+        "  bench-snap-{0}:\n    memory: 256MiB\n"
+        f"    boot: {{{{kernel: {kernel}, initrd: {initrd}, cmdline: '{image.cmdline}'}}}}\n"
+        "    disks:\n      scratch: {{size: 64MiB}}\n"
+        "    nics:\n      uplink: {{user: {{}}}}\n    wait: {{agent: true, timeout: 5m}}\n"
+    )
+    saved = bench.spec("snap-saved", "bench-snap", guests.format("saved"))
+    fresh = bench.spec("snap-fresh", "bench-snapfresh", guests.format("fresh"))
+    bench.vmctl("apply", "--yes", "--wait", str(saved))
+    bench.vmctl("snapshot", "save", "bench-snap-saved", "ready", "-f", str(saved))
+
+    def vmctl_revert() -> float:
+        began = time.perf_counter()
+        bench.vmctl("snapshot", "revert", "bench-snap-saved", "ready", "-f", str(saved))
+        _until_agent_answers("bench-snap-saved")
+        return time.perf_counter() - began
+
+    def fresh_boot() -> float:
+        elapsed = bench.vmctl("apply", "--yes", "--wait", str(fresh))
+        bench.vmctl("destroy", "--yes", "--shutdown-timeout", "0s", "-f", str(fresh))
+        return elapsed
+
+    result = Result(
+        "snapshot revert of a running tiny guest, until its agent answers",
+        baseline_name="apply --wait: create and boot a fresh one",
+        target="≤ 0.5×",
+        limit_ratio=0.5,
+    )
+    try:
+        return [interleave(result, repeats, vmctl_revert, fresh_boot)]
+    finally:
+        bench.vmctl("destroy", "--yes", "--shutdown-timeout", "0s", "-f", str(saved))
+
+
+def _until_agent_answers(name: str, timeout: float = 120) -> None:
+    import libvirt_qemu
+
+    conn = libvirt.open(URI)
+    try:
+        dom = conn.lookupByName(name)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                libvirt_qemu.qemuAgentCommand(dom, '{"execute": "guest-ping"}', 2, 0)
+                return
+            except libvirt.libvirtError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        conn.close()
+
+
 def _boot_path(bench: Workbench, file_name: str) -> str:
     """The pool volume vmctl uploaded the file as, so the baseline boots exactly the same bytes."""
     from vmctl.resolve.localfiles import file_sha256
@@ -462,5 +526,6 @@ BENCHMARKS: dict[str, Callable[[Workbench, int, int], list[Result]]] = {
     "create": create_and_destroy,
     "update": mass_update,
     "boot": lambda bench, repeats, _count: boot_tiny(bench, repeats),
+    "snapshot": lambda bench, repeats, _count: snapshot_revert(bench, repeats),
     "remote": lambda bench, repeats, count: remote_plan(bench, repeats, count * 10),
 }

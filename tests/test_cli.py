@@ -10,10 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from vmctl import __version__
 
-from .conftest import CliResult
+from .conftest import TEST_DRIVER, CliResult, run_cli
 
 Cli = Callable[..., CliResult]
 SPEC = """\
@@ -228,3 +229,52 @@ def test_plan_against_the_test_driver_end_to_end(
     assert "+ guest web will be created" in result.out
     assert "+ pool default will be created" in result.out  # the implicit default pool, missing on the test driver
     assert "Plan: 2 to create, 0 to update (0 needs restart), 0 to replace, 0 to delete." in result.out
+
+
+# -- CI-native output: GitHub Actions annotations, the pre-commit hook ---------------------------------
+
+
+def test_validate_format_github_annotates_each_problem(tmp_path: Path) -> None:
+    spec = tmp_path / "vmctl.yaml"
+    spec.write_text("version: 1\nproject: lab\nguests:\n  web:\n    memory: ${var.mem}\n    cpus: 0\n")
+    result = run_cli("validate", "--format", "github", "vmctl.yaml", "--var", "x=1", cwd=tmp_path)
+    assert result.code == 1
+    assert result.out.splitlines() == [
+        "::error file=--var,line=1,col=1,title=x::x: no variable named 'x' is declared "
+        "(hint: declare it under 'variables:')",
+        "::error file=vmctl.yaml,line=5,col=13,title=guests.web.memory::guests.web.memory: "
+        "no variable named 'mem' is declared (hint: declare it under 'variables:')",
+        "::error file=vmctl.yaml,line=6,col=11,title=guests.web.cpus::guests.web.cpus: must be at least 1; got 0 "
+        "(hint: give a value from 1 to 255)",
+    ]
+    assert result.err.splitlines()[-1] == "error: 3 problems in the spec"
+
+
+def test_plan_format_github_annotates_spec_problems(tmp_path: Path) -> None:
+    (tmp_path / "vmctl.yaml").write_text("version: 1\nproject: lab\nguests:\n  web: {memory: 12}\n")
+    result = run_cli("plan", "--format", "github", "-c", TEST_DRIVER, cwd=tmp_path)
+    assert result.code == 1
+    assert result.out.startswith("::error file=vmctl.yaml,line=4,col=17,title=guests.web.memory::")
+
+
+def test_validate_each_checks_specs_apart(tmp_path: Path) -> None:
+    """Two specs of different projects are fine apart; together they disagree on the project."""
+    (tmp_path / "a.yaml").write_text("version: 1\nproject: one\nguests: {web: {}}\n")
+    (tmp_path / "b.yaml").write_text("version: 1\nproject: two\nguests: {db: {}}\n")
+    assert run_cli("validate", "a.yaml", "b.yaml", cwd=tmp_path).code == 1
+    each = run_cli("validate", "--each", "a.yaml", "b.yaml", cwd=tmp_path)
+    assert (each.code, each.out) == (0, "ok: 2 spec(s)\n"), each.err
+
+
+def test_pre_commit_hook_runs_validate_on_staged_specs() -> None:
+    hooks = yaml.safe_load((Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text())
+    assert [h["id"] for h in hooks] == ["vmctl-validate"]
+    hook = hooks[0]
+    assert hook["entry"] == "vmctl validate --each" and hook["language"] == "python"
+    pattern = re.compile(hook["files"])
+    assert [bool(pattern.search(p)) for p in ("vmctl.yaml", "lab/vmctl.yml", "vmctl/web.yaml", "ci.yaml")] == [
+        True,
+        True,
+        True,
+        False,
+    ]

@@ -17,7 +17,7 @@ from vmctl.cli.session import select_targets, spec_for_host
 from vmctl.errors import LockTimeout, PlanError, VmctlError
 from vmctl.hypervisor.livestate import default_pool_path
 from vmctl.model import DesiredState, GuestSpec, LivePool, LiveState, LockHolder, Owner
-from vmctl.plan.hosts import across_hosts
+from vmctl.plan.hosts import MOVE, across_hosts
 from vmctl.plan.planner import make_plan
 from vmctl.plan.render import hosts_json, render_hosts
 from vmctl.spec.load import load_spec
@@ -87,9 +87,9 @@ def two_plans(moved: GuestSpec) -> list:  # type: ignore[type-arg]
         DesiredState("spread", None, (), (), (), ()),
         live_with(replace_host(moved, "a", prevent_destroy=False)),
         "test:///a",
-        "a",
+        host="a",
     )
-    there = make_plan(DesiredState("spread", None, (), (), (), (moved,)), LiveState(), "test:///b", "b")
+    there = make_plan(DesiredState("spread", None, (), (), (), (moved,)), LiveState(), "test:///b", host="b")
     return [here, there]
 
 
@@ -187,3 +187,117 @@ def test_the_lock_on_the_hypervisor_names_its_holder(tmp_path: Path, monkeypatch
     with apply_lock([("host a", hypervisor)], "p", None, timeout=5):
         assert hypervisor.locks["p/"].pid == os.getpid()
     assert "p/" not in hypervisor.locks  # given back
+
+
+# -- hosts with variables, --target, fixed addresses and moved: -----------------------------------
+
+VARIABLE_SPEC = """\
+version: 1
+project: spread
+variables:
+  rack_user: {type: string}
+  db_host: {type: string, default: b}
+hosts:
+  a: {uri: "test:///a"}
+  b: {uri: "qemu+ssh://${var.rack_user}@rack1/session"}
+networks:
+  lan: {mode: isolated, ipv4: 198.51.100.193/27}
+moved:
+  - {from: www, to: web}
+  - {from: database, to: db}
+guests:
+  web: {host: a, nics: {n: {network: lan, ipv4: 198.51.100.200}}}
+  db: {host: "${var.db_host}", nics: {n: {network: lan, ipv4: 198.51.100.201}}}
+"""
+
+
+def test_a_host_and_its_guests_placement_may_come_from_variables(tmp_path: Path) -> None:
+    from vmctl.spec.variables import VarInputs
+
+    (tmp_path / "vmctl.yaml").write_text(VARIABLE_SPEC)
+    spec = load_spec([str(tmp_path / "vmctl.yaml")], inputs=VarInputs(("rack_user=ops",)))
+    assert {h.name: h.uri for h in spec.hosts}["b"] == "qemu+ssh://ops@rack1/session"
+    assert {g.name: g.host for g in spec.guests} == {"web": "a", "db": "b"}
+    moved = load_spec([str(tmp_path / "vmctl.yaml")], inputs=VarInputs(("rack_user=ops", "db_host=a")))
+    assert {g.name: g.host for g in moved.guests} == {"web": "a", "db": "a"}
+
+
+def test_each_host_reserves_addresses_and_renames_only_for_its_own_guests(tmp_path: Path) -> None:
+    from vmctl.spec.variables import VarInputs
+
+    (tmp_path / "vmctl.yaml").write_text(VARIABLE_SPEC)
+    spec = load_spec([str(tmp_path / "vmctl.yaml")], inputs=VarInputs(("rack_user=ops",)))
+    a, b = spec_for_host(spec, "a"), spec_for_host(spec, "b")
+    assert [h.ip for h in a.networks[0].hosts] == ["198.51.100.200"]
+    assert [h.ip for h in b.networks[0].hosts] == ["198.51.100.201"]
+    assert [(m.old, m.new) for m in a.moves] == [("www", "web")]
+    assert [(m.old, m.new) for m in b.moves] == [("database", "db")]
+
+
+def sessions_for(spec, lives: dict[str, FakeHypervisor]):  # type: ignore[no-untyped-def]
+    """A session per host of `spec` over fake hypervisors, its guests unresolved (enough to plan)."""
+    from vmctl.cli.session import Session
+    from vmctl.model import HostFacts
+
+    made = []
+    for host in spec.hosts:
+        share = spec_for_host(spec, host.name)
+        desired = DesiredState(spec.project, None, (), (), (), share.guests)
+        made.append(Session(share, host.uri, lives[host.name], HostFacts(log_dir=None), desired, host.name, spec))
+    return made
+
+
+def plain_spec(tmp_path: Path, db_host: str = "b"):  # type: ignore[no-untyped-def]
+    text = "version: 1\nproject: spread\nhosts:\n  a: {uri: 'test:///a'}\n  b: {uri: 'test:///b'}\n"
+    text += f"guests:\n  web: {{host: a}}\n  db: {{host: {db_host}}}\n"
+    return spec_at(tmp_path, text)
+
+
+def test_a_target_makes_every_host_s_plan_partial_and_changes_only_its_host(tmp_path: Path) -> None:
+    from vmctl.cli.session import plan_sessions
+
+    sessions = sessions_for(plain_spec(tmp_path), {"a": FakeHypervisor(), "b": FakeHypervisor()})
+    plans = [plan for plan, _ in plan_sessions(sessions, ["db"])]
+    assert [(p.host, p.targets, [c.name for c in p.guest_changes()]) for p in plans] == [
+        ("a", ("db",), []),
+        ("b", ("db",), ["db"]),
+    ]
+    text = render_hosts(plans)
+    assert text.count("This plan is partial (--target db)") == 1
+    assert "host a (test:///a): no changes" in text and "+ guest db will be created" in text
+    document = hosts_json(plans)
+    jsonschema.validate(document, json.loads((ROOT / "schemas" / "plan.schema.json").read_text()))
+    assert document["targets"] == ["db"] and {c["host"] for c in document["changes"]} == {"b"}
+
+
+def test_a_targeted_guest_the_spec_moved_is_deleted_where_it_was(tmp_path: Path) -> None:
+    from vmctl.cli.session import plan_sessions
+
+    a = FakeHypervisor()
+    _define_on(a, guest("db", "a"))  # db as vmctl made it on host a, before the spec moved it to b
+    sessions = sessions_for(plain_spec(tmp_path), {"a": a, "b": FakeHypervisor()})
+    plans = [plan for plan, _ in plan_sessions(sessions, ["db"])]
+    on_a = [(c.name, c.action.label, c.notes) for c in plans[0].guest_changes()]
+    assert on_a == [("db", "delete", (f"moves to host b: {MOVE}",))]
+    assert [c.name for c in plans[1].guest_changes()] == ["db"]
+    assert "web" not in render_hosts(plans)  # web is neither compared nor deleted
+
+
+def _define_on(fake: FakeHypervisor, guest_spec: GuestSpec) -> None:
+    from vmctl.libvirtxml.definition import domain_definition, guest_record
+    from vmctl.model import HostFacts
+
+    desired = DesiredState("spread", None, (), (), (), (guest_spec,))
+    xml = domain_definition(guest_spec, guest_record(guest_spec, desired), HostFacts(log_dir=None), {})
+    fake.define(xml, guest_spec.name)
+
+
+def test_a_target_unknown_or_on_a_host_left_out_is_refused_before_reading(tmp_path: Path) -> None:
+    from vmctl.cli.session import plan_sessions
+
+    spec = plain_spec(tmp_path)
+    sessions = sessions_for(spec, {"a": FakeHypervisor(), "b": FakeHypervisor()})
+    with pytest.raises(PlanError, match="no guest named nosuch"):
+        plan_sessions(sessions, ["nosuch"])
+    with pytest.raises(PlanError, match="on host b, which --host leaves out"):
+        plan_sessions(sessions[:1], ["db"])

@@ -7,7 +7,8 @@ Each case has:
   plan.txt      the expected plan, exactly as `vmctl plan` prints it (or error.txt for a refused plan)
   steps.txt     how apply will carry it out, as the plan decided: each guest's live requests, disk
                 targets, what it writes and its power; each volume's operation
-  case.yaml     optional: stub image files to create ({images: {name.qcow2: size}}), host facts;
+  case.yaml     optional: stub image files to create ({images: {name.qcow2: size}}), host facts,
+                `targets: [guest]` (vmctl plan --target);
                 `known_bug: why` marks a case whose plan is wrong: it has no expected file yet and
                 xfails (UPDATE_GOLDEN leaves it alone) until the bug is fixed and the key removed
 
@@ -178,7 +179,7 @@ def compute(case: str, tmp_path: Path) -> tuple[str, Path, dict[str, Any], Plan 
     live = live_from(folder, live_doc, host, cache)
     try:
         desired = resolved(folder / "spec.yaml", meta.get("workspace"), host, cache)
-        plan = make_plan(desired, live, URI)
+        plan = make_plan(desired, live, URI, meta.get("targets", ()))
         return render_text(plan).replace(str(folder), "<case>"), CASES / case / "plan.txt", meta, plan
     except PlanError as exc:
         return "\n".join([exc.message, *exc.details()]) + "\n", CASES / case / "error.txt", meta, None
@@ -190,6 +191,8 @@ def steps_text(plan: Plan) -> str:
     for change in plan.changes:
         if change.steps is not None:
             lines.extend(_guest_steps(change))
+        if change.network is not None:
+            lines.extend(_network_steps(change))
         if change.volume is not None:
             step = change.volume
             extra = [f"size {step.size}" if step.size else "", f"disk {step.disk}" if step.disk else ""]
@@ -199,6 +202,22 @@ def steps_text(plan: Plan) -> str:
                 f"volume {step.ref.pool}/{step.ref.name}: {step.work.value}" + (f" ({detail})" if detail else "")
             )
     return "\n".join(lines) + "\n" if lines else "(nothing)\n"
+
+
+def _network_steps(change: Change) -> list[str]:
+    steps = change.network
+    assert steps is not None
+    lines = [f"network {change.name} ({change.action.label}):"]
+    for host in steps.hosts:
+        before, after = host.before and host.before.ip, host.after and host.after.ip
+        entry = host.after or host.before
+        assert entry is not None
+        lines.append(f"  live: {host.work.value} host {entry.mac} {before} -> {after} names {','.join(entry.names)}")
+    for ref in steps.reattach:
+        lines.append(f"  after restart: plug back {ref.guest} NIC {ref.nic.name}")
+    flags = [name for name in ("start", "write_owner", "restart") if getattr(steps, name)]
+    lines.append("  does: " + (", ".join(flags) or "hosts only"))
+    return lines
 
 
 def _guest_steps(change: Change) -> list[str]:
@@ -214,6 +233,8 @@ def _guest_steps(change: Change) -> list[str]:
     lines.append("  writes: " + (", ".join(writes) or "nothing"))
     if steps.autostart is not None:
         lines.append(f"  autostart: {str(steps.autostart).lower()}")
+    if steps.rename_from is not None:
+        lines.append(f"  rename from: {steps.rename_from}")
     lines.append(f"  power: {steps.power.value}")
     return lines
 
@@ -256,7 +277,7 @@ def test_plan_json_follows_its_schema(case: str, tmp_path: Path) -> None:
     live_doc = yaml.safe_load((folder / "live.yaml").read_text()) or {}
     live = live_from(folder, live_doc, host, tmp_path / "cache")
     desired = resolved(folder / "spec.yaml", meta.get("workspace"), host, tmp_path / "cache")
-    document = json.loads(json.dumps(plan_json(make_plan(desired, live, URI))))
+    document = json.loads(json.dumps(plan_json(make_plan(desired, live, URI, meta.get("targets", ())))))
     schema = json.loads((Path(__file__).parent.parent / "schemas" / "plan.schema.json").read_text())
     Draft202012Validator.check_schema(schema)
     errors = [e.message for e in Draft202012Validator(schema).iter_errors(document)]

@@ -171,3 +171,13 @@ def parse_duration(text: object, allowed: Range = ANY_DURATION) -> float:
     if not allowed.least <= seconds <= allowed.most:
         raise _out_of(allowed, seconds, shown, format_duration)
     return seconds
+
+
+def utc_timestamp(seconds: float) -> str:
+    """Seconds since the epoch as vmctl records times (creation, expiry): '2026-11-27T19:20:49Z'.
+
+    Fixed width, so two such timestamps compare as text as they do as times.
+    """
+    import datetime
+
+    return datetime.datetime.fromtimestamp(int(seconds), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

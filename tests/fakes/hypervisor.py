@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
 
@@ -33,10 +33,11 @@ from vmctl.hypervisor import (
 )
 from vmctl.hypervisor.livestate import DiskSizes, GuestReading
 from vmctl.libvirtxml.metadata import NAMESPACE, find_guest_record
-from vmctl.libvirtxml.network import network_xml, read_network
+from vmctl.libvirtxml.network import dhcp_host_element, dns_host_element, network_xml, read_network, with_owner
 from vmctl.libvirtxml.readback import DomainView, domain_uses, read_domain
 from vmctl.libvirtxml.storage import pool_xml, read_pool
 from vmctl.model import (
+    HostEntry,
     HostFacts,
     LiveGuest,
     LiveNetwork,
@@ -47,11 +48,21 @@ from vmctl.model import (
     OwnedGuest,
     OwnedState,
     Owner,
+    SnapshotInfo,
     VolumeRef,
 )
 from vmctl.resolve.disksize import virtual_size
 
 NOT_RUNNING = "Requested operation is not valid: domain is not running"
+
+
+@dataclass
+class FakeSnapshot:
+    """A saved domain: its info, and its definitions as they were."""
+
+    info: SnapshotInfo
+    config: str
+    running: str | None
 
 
 @dataclass
@@ -61,6 +72,7 @@ class FakeDomain:
     config: str
     running: str | None = None
     autostart: bool = False
+    snapshots: list[FakeSnapshot] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -155,14 +167,14 @@ class FakeHypervisor:
             sizes(volume.pool, volume.name)
         return livestate.live_state(found, self._live_networks(), pools, livestate.volume_infos(present, sizes.known))
 
-    def read_owned(self, owner: Owner, boot_volumes: bool = False) -> OwnedState:
+    def read_owned(self, owner: Owner | None, boot_volumes: bool = False) -> OwnedState:
         self._call("read_owned", owner, boot_volumes)
-        pools = self._live_pools(owner)
+        pools = self._live_pools(owner or livestate.NOBODY)
         pool_paths = {p.name: p.path for p in pools}
         guests = []
         for name, dom in self.domains.items():
             record = find_guest_record(ET.fromstring(dom.config).find("metadata"))
-            if record is None or not record.owner.same_scope(owner):
+            if record is None or (owner is not None and not record.owner.same_scope(owner)):
                 continue
             guest = OwnedGuest(name, record, dom.active)
             guests.append(livestate.with_boot_volumes(guest, dom.config, pool_paths) if boot_volumes else guest)
@@ -243,6 +255,21 @@ class FakeHypervisor:
         self._call("undefine", name)
         self.domains.pop(name, None)
 
+    def rename(self, name: str, new_name: str) -> None:
+        """Like libvirt: only a stopped domain, and never onto a name in use."""
+        self._call("rename", name, new_name)
+        dom = self._domain(name, "rename")
+        if dom.active:
+            raise HypervisorError("rename", "cannot rename active domain", guest=name)
+        if new_name in self.domains:
+            raise HypervisorError("rename", f"domain {new_name} already exists", guest=name)
+        root = ET.fromstring(dom.config)
+        element = root.find("name")
+        assert element is not None
+        element.text = new_name
+        dom.config = ET.tostring(root, encoding="unicode")
+        self.domains[new_name] = self.domains.pop(name)
+
     def start(self, name: str) -> None:
         self._call("start", name)
         dom = self._domain(name, "start")
@@ -293,6 +320,41 @@ class FakeHypervisor:
         dom.config = _changed(dom.config, change)
         if live and dom.running is not None:
             dom.running = _changed(dom.running, change)
+
+    # Snapshots
+
+    def create_snapshot(self, name: str, snapshot: str) -> None:
+        self._call("create_snapshot", name, snapshot)
+        dom = self._domain(name, f"save snapshot {snapshot}")
+        if any(s.info.name == snapshot for s in dom.snapshots):
+            raise HypervisorError(f"save snapshot {snapshot}", f"domain snapshot {snapshot} already exists", guest=name)
+        state = "running" if dom.active else "shutoff"
+        created = len(dom.snapshots) + 1
+        dom.snapshots = [replace(s, info=replace(s.info, current=False)) for s in dom.snapshots]
+        dom.snapshots.append(FakeSnapshot(SnapshotInfo(name, snapshot, created, state, True), dom.config, dom.running))
+
+    def revert_snapshot(self, name: str, snapshot: str) -> None:
+        self._call("revert_snapshot", name, snapshot)
+        dom = self._domain(name, f"revert to snapshot {snapshot}")
+        saved = self._snapshot(dom, name, snapshot, "revert to snapshot")
+        dom.config, dom.running = saved.config, saved.running
+        dom.snapshots = [replace(s, info=replace(s.info, current=s is saved)) for s in dom.snapshots]
+
+    def delete_snapshot(self, name: str, snapshot: str) -> None:
+        self._call("delete_snapshot", name, snapshot)
+        dom = self._domain(name, f"delete snapshot {snapshot}")
+        dom.snapshots.remove(self._snapshot(dom, name, snapshot, "delete snapshot"))
+
+    def snapshots(self, name: str) -> list[SnapshotInfo]:
+        self._call("snapshots", name)
+        return [s.info for s in self._domain(name, "list snapshots").snapshots]
+
+    def _snapshot(self, dom: FakeDomain, name: str, snapshot: str, operation: str) -> FakeSnapshot:
+        found = next((s for s in dom.snapshots if s.info.name == snapshot), None)
+        if found is None:
+            message = f"Domain snapshot not found: no domain snapshot with matching name '{snapshot}'"
+            raise HypervisorError(f"{operation} {snapshot}", message, guest=name)
+        return found
 
     # Devices and sizes of a domain
 
@@ -523,6 +585,58 @@ class FakeHypervisor:
     def delete_network(self, name: str) -> None:
         self._call("delete_network", name)
         self.networks.pop(name, None)
+
+    def _network(self, name: str, operation: str) -> FakeNetwork:
+        if name not in self.networks:
+            raise HypervisorError(operation, f"Network not found: no network with matching name '{name}'")
+        return self.networks[name]
+
+    def set_network_owner(self, name: str, owner: Owner) -> None:
+        self._call("set_network_owner", name, owner)
+        net = self._network(name, f"write vmctl metadata of network {name}")
+        net.xml = with_owner(net.xml, owner)
+
+    def add_network_host(self, name: str, host: HostEntry) -> None:
+        self._call("add_network_host", name, host)
+        self._add_host(name, host)
+
+    def remove_network_host(self, name: str, host: HostEntry) -> None:
+        self._call("remove_network_host", name, host)
+        self._remove_host(name, host)
+
+    def change_network_host(self, name: str, before: HostEntry, after: HostEntry) -> None:
+        self._call("change_network_host", name, before, after)
+        self._remove_host(name, before)
+        self._add_host(name, after)
+
+    def _add_host(self, name: str, host: HostEntry) -> None:
+        """As virNetworkUpdate adds a DHCP host and a DNS host."""
+        net = self._network(name, f"reserve {host.ip} on network {name}")
+
+        def add(root: ET.Element) -> None:
+            dhcp = root.find("ip/dhcp")
+            if dhcp is None:
+                raise HypervisorError(f"reserve {host.ip} on network {name}", "the network serves no DHCP")
+            dhcp.append(dhcp_host_element(host))
+            dns = root.find("dns")
+            if dns is None:
+                dns = ET.SubElement(root, "dns")
+            dns.append(dns_host_element(host))
+
+        net.xml = _changed(net.xml, add)
+
+    def _remove_host(self, name: str, host: HostEntry) -> None:
+        net = self._network(name, f"release {host.ip} on network {name}")
+
+        def remove(root: ET.Element) -> None:
+            for parent, entry in [(d, h) for d in root.iter("dhcp") for h in d.findall("host")]:
+                if entry.get("mac", "").lower() == host.mac:
+                    parent.remove(entry)
+            for parent, entry in [(d, h) for d in root.iter("dns") for h in d.findall("host")]:
+                if entry.get("ip") == host.ip:
+                    parent.remove(entry)
+
+        net.xml = _changed(net.xml, remove)
 
 
 def _changed(xml: str, change: Callable[[ET.Element], None]) -> str:

@@ -5,8 +5,11 @@ Each file opens with comments that state what `vmctl validate FILE` must report:
 
     # One line describing the mistake.
     # args: --workspace 'bad ws'          optional: extra arguments for `vmctl validate`
+    # env: NAME=VALUE                     optional: an environment variable for the run (repeatable)
     # xfail: why                          optional: vmctl is known to get this wrong (strict xfail)
     # expect: LINE:COL PATH: MESSAGE      one per problem; '-' for LINE:COL when the problem has no
+                                          (FILE:LINE:COL when it is in another file, a var file or
+                                          the N-th --var argument: --var:N:COL)
     # expect-hint: HINT                   place in a file, '-' for PATH when it has no path;
                                           MESSAGE and HINT are substrings of what vmctl prints
 
@@ -38,7 +41,7 @@ HERE = Path(__file__).parent
 BAD = HERE / "bad"
 MULTI = HERE / "multi"
 
-_EXPECT = re.compile(r"^# expect: (?:(?P<line>\d+):(?P<col>\d+)|-) (?P<path>\S+): (?P<message>.+)$")
+_EXPECT = re.compile(r"^# expect: (?:(?:(?P<file>\S+?):)?(?P<line>\d+):(?P<col>\d+)|-) (?P<path>\S+): (?P<message>.+)$")
 _HINT = re.compile(r"^# expect-hint: (?P<hint>.+)$")
 _PROBLEM_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<rest>.*)$")
 _SUMMARY = re.compile(r"^error: (\d+) problems? in the spec$")
@@ -68,6 +71,13 @@ class Case:
     args: list[str]
     expected: list[Expected]
     xfail: str | None
+    env: dict[str, str]
+
+
+def read_env(path: Path) -> dict[str, str]:
+    lines = path.read_text("utf-8").splitlines()
+    pairs = [line.removeprefix("# env:").strip().partition("=") for line in lines if line.startswith("# env:")]
+    return {name: value for name, _, value in pairs}
 
 
 def read_expectations(path: Path, display: str) -> tuple[list[Expected], list[str], str | None]:
@@ -82,7 +92,7 @@ def read_expectations(path: Path, display: str) -> tuple[list[Expected], list[st
             col = int(m["col"]) if m["col"] else None
             expected.append(
                 Expected(
-                    display if line is not None else None,
+                    (m["file"] or display) if line is not None else None,
                     line,
                     col,
                     "" if m["path"] == "-" else m["path"],
@@ -94,6 +104,8 @@ def read_expectations(path: Path, display: str) -> tuple[list[Expected], list[st
             expected[-1].hint = m["hint"]
         elif raw.startswith("# args:"):
             args = shlex.split(raw.removeprefix("# args:"))
+        elif raw.startswith("# env:"):
+            pass  # read_env
         elif raw.startswith("# xfail:"):
             xfail = raw.removeprefix("# xfail:").strip()
         else:
@@ -105,7 +117,7 @@ def corpus() -> list[Case]:
     cases = []
     for path in sorted(BAD.glob("*.yaml")):
         expected, args, xfail = read_expectations(path, path.name)
-        cases.append(Case(path.stem, path, args, expected, xfail))
+        cases.append(Case(path.stem, path, args, expected, xfail, read_env(path)))
     return cases
 
 
@@ -198,7 +210,7 @@ def test_corpus_is_big_enough() -> None:
 
 @pytest.mark.parametrize("case", params(CASES))
 def test_bad_spec(case: Case, cli: Callable[..., CliResult]) -> None:
-    result = cli("validate", *case.args, case.file.name, cwd=BAD)
+    result = cli("validate", *case.args, case.file.name, cwd=BAD, env=case.env)
     assert_reports(result, case.expected)
 
 
@@ -233,13 +245,13 @@ def json_fits(p: dict[str, Any], want: Expected) -> bool:
 @pytest.mark.parametrize("case", params(CASES))
 def test_bad_spec_json(case: Case, cli: Callable[..., CliResult]) -> None:
     """--json reports the same problems as structured data, and nothing else on stdout."""
-    result = cli("validate", "--json", *case.args, case.file.name, cwd=BAD)
+    result = cli("validate", "--json", *case.args, case.file.name, cwd=BAD, env=case.env)
     assert result.code == 1, result
     assert "Traceback" not in result.out + result.err
     problems = json_problems(result)
     failures = match_all(problems, case.expected, json_fits)
     assert not failures, "\n".join([json.dumps(problems, indent=2), *failures])
-    text = cli("validate", *case.args, case.file.name, cwd=BAD)
+    text = cli("validate", *case.args, case.file.name, cwd=BAD, env=case.env)
     assert [render(p) for p in problems] == problem_lines(text)
 
 

@@ -21,6 +21,7 @@ from vmctl.model import (
     DevicesSpec,
     DiskSpec,
     GuestSpec,
+    HostEntry,
     ImageSpec,
     NetworkSpec,
     NicSpec,
@@ -43,6 +44,7 @@ MAIN = f"""\
 version: 1
 project: lab.test_1
 connection: qemu:///session
+expires_after: 2h
 pools:
   default: {{path: /var/lib/libvirt/images/}}
   fast: {{path: /srv/fast}}
@@ -120,7 +122,7 @@ guests:
     disks:
       pg: {{image: alpine}}
     nics:
-      primary: {{network: iso, mac: "52:54:00:AB:CD:EF"}}
+      primary: {{network: iso, mac: "52:54:00:AB:CD:EF", ipv4: 203.0.113.20}}
     cloud_init:
       user_data: |
         #cloud-config
@@ -132,8 +134,14 @@ guests:
 
 EXTRA = """\
 version: 1
+variables:
+  edge_cpus: {type: integer, default: 1, description: "vCPUs of the edge guest", sensitive: false}
+moved:
+  - {from: gateway, to: edge}
 guests:
   edge:
+    cpus: ${var.edge_cpus}
+    ignore_changes: [memory, cloud_init]
     nics:
       primary: {network: labnet}
     cloud_init:
@@ -194,8 +202,10 @@ def by_name(items: Any) -> dict[str, Any]:
 
 
 def schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SCHEMA_FILE.read_text("utf-8"))
-    return loaded
+    """The schema as vmctl checks a spec with it: every value of its type (references substituted)."""
+    from vmctl.spec.schema import schema as strict
+
+    return strict()
 
 
 def schema_keys(node: dict[str, Any], where: str, out: set[tuple[str, str]]) -> None:
@@ -209,6 +219,10 @@ def used_keys(node: dict[str, Any], where: str, data: Any, out: set[tuple[str, s
     if "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[1]
         used_keys(defs[name], name, data, out, defs)
+        return
+    if isinstance(data, list) and isinstance(node.get("items"), dict):
+        for item in data:
+            used_keys(node["items"], where, item, out, defs)
         return
     if not isinstance(data, dict):
         return
@@ -281,10 +295,24 @@ def test_networks(full: Path) -> None:
     networks = by_name(load().networks)
     assert networks == {
         "labnet": NetworkSpec("labnet", "ci-lab.test_1-labnet", "nat", "198.51.100.1/24", False),
-        "iso": NetworkSpec("iso", "ci-lab.test_1-iso", "isolated", "203.0.113.1/24", True),
+        "iso": NetworkSpec(
+            "iso",
+            "ci-lab.test_1-iso",
+            "isolated",
+            "203.0.113.1/24",
+            True,
+            hosts=(HostEntry("52:54:00:ab:cd:ef", "203.0.113.20", ("db", "db.lab.test_1")),),
+        ),
         "hostbr": NetworkSpec("hostbr", "ci-lab.test_1-hostbr", "bridge", None, False, "br0"),
         "usernet": NetworkSpec("usernet", "ci-lab.test_1-usernet", "user", None, False),
     }
+
+
+def test_fixed_address_and_expiry(full: Path) -> None:
+    spec = load()
+    db = next(g for g in spec.guests if g.guest == "db")
+    assert db.nics[0].ipv4 == "203.0.113.20"
+    assert spec.expires_after == 2 * 3600
 
 
 def test_count_expansion_and_workspace_prefix(full: Path) -> None:
@@ -689,8 +717,21 @@ def test_schema_command(cli: Callable[..., CliResult]) -> None:
     printed = json.loads(result.out)
     Draft202012Validator.check_schema(printed)
     assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert printed == schema()
+    assert printed == json.loads(SCHEMA_FILE.read_text("utf-8"))
     assert result.out == SCHEMA_FILE.read_text("utf-8")
+
+
+def test_published_schema_accepts_references_everywhere() -> None:
+    """An editor checking against the published schema accepts `${...}` in any value: vmctl checks
+    the value once substituted (test_bad_specs' variable cases)."""
+    published = json.loads(SCHEMA_FILE.read_text("utf-8"))
+    validator = Draft202012Validator(published)
+    doc = yaml.safe_load(EXTRA)
+    doc["guests"]["edge"].update(memory="${var.m}", count="${var.n}", autostart="${var.b}", state="${var.s}")
+    doc["guests"]["edge"]["nics"]["primary"]["mac"] = "52:54:00:00:00:0${guest.index}"
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    doc["guests"]["edge"]["memory"] = "lots"
+    assert list(validator.iter_errors(doc)) != []
 
 
 def test_hosts_place_each_guest(tmp_path: Path) -> None:

@@ -7,13 +7,13 @@ deliberately foreign domains and pools they define, by name) without going throu
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import libvirt
 
 from vmctl.libvirtxml.network import read_network
 from vmctl.libvirtxml.readback import read_domain
-from vmctl.model import Owner
+from vmctl.model import Owner, VolumeRef
 
 OwnerTest = Callable[[Owner], bool]
 NameTest = Callable[[str], bool]
@@ -29,7 +29,10 @@ def remove_objects(
         for dom in conn.listAllDomains(0):
             _remove_domain(conn, dom, owned, named)
         for net in conn.listAllNetworks(0):
-            live = read_network(net.XMLDesc(0), bool(net.isActive()), False)
+            try:
+                live = read_network(net.XMLDesc(0), bool(net.isActive()), False)
+            except libvirt.libvirtError:
+                continue  # another process removed it while we listed
             if live.owner and owned(live.owner):
                 if net.isActive():
                     net.destroy()
@@ -49,12 +52,17 @@ def _remove_domain(conn: libvirt.virConnect, dom: libvirt.virDomain, owned: Owne
     mine = view.record is not None and owned(view.record.owner)
     if not (mine or named(dom.name())):
         return
+    with contextlib.suppress(libvirt.libvirtError):  # it may vanish meanwhile: then it is gone
+        _remove_domain_now(conn, dom, view.record.claims if view.record and mine else ())
+
+
+def _remove_domain_now(conn: libvirt.virConnect, dom: libvirt.virDomain, claims: Iterable[VolumeRef]) -> None:
     if dom.isActive():
         dom.destroy()
-    for ref in view.record.claims if view.record and mine else ():
+    for ref in claims:
         with contextlib.suppress(libvirt.libvirtError):
             conn.storagePoolLookupByName(ref.pool).storageVolLookupByName(ref.name).delete(0)
-    dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+    dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
 
 
 def _remove_pool(pool: libvirt.virStoragePool) -> None:

@@ -1,5 +1,7 @@
 """The "tiny" guest image: the Debian kernel plus a small initramfs built here (busybox, qemu-ga
-and the virtio modules) whose /init reports on the serial console and never leaves the initramfs."""
+and the virtio modules) whose /init reports on the serial console and never leaves the initramfs.
+With `vmctl.dhcp` on its kernel command line it also runs busybox udhcpc on every NIC (a lease's
+address, route and DNS server set by /etc/udhcpc.script), so guests can find each other by name."""
 
 from __future__ import annotations
 
@@ -130,6 +132,7 @@ def add_tiny_skeleton(archive: Cpio) -> None:
     data = GUEST_DATA / "tiny"
     archive.file("init", (data / "init").read_bytes(), 0o755)
     archive.file("sbin/shutdown", (data / "shutdown").read_bytes(), 0o755)
+    archive.file("etc/udhcpc.script", (data / "udhcpc.script").read_bytes(), 0o755)
     archive.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     archive.file("etc/group", b"root:x:0:\n")
 

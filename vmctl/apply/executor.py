@@ -14,9 +14,10 @@ from pathlib import Path
 from vmctl.apply.context import ApplyContext, Outcome
 from vmctl.apply.guest import GuestWork
 from vmctl.apply.lock import upload_lock
+from vmctl.apply.network import NetworkWork
 from vmctl.apply.progress import Reporter
 from vmctl.errors import VmctlError
-from vmctl.plan.changes import Action, Change, Kind, Plan
+from vmctl.plan.changes import Action, Change, Kind, NetworkSteps, Plan
 
 
 @dataclass
@@ -113,13 +114,14 @@ class _Runner:
 
     def network(self, change: Change) -> str:
         spec = next(n for n in self.ctx.desired.networks if n.libvirt_name == change.name)
-        if change.action is Action.REPLACE:
-            self.backend.delete_network(spec.libvirt_name)
-        if change.action in (Action.CREATE, Action.REPLACE):
+        if change.action is Action.CREATE:
             self.backend.create_network(spec, self.ctx.desired.owner)
             return "created and started"
-        self.backend.start_network(spec.libvirt_name)
-        return "started"
+        return NetworkWork(self.ctx, spec, change.network or NetworkSteps(), self._say(change)).run()
+
+    def _say(self, change: Change) -> Callable[[str], None]:
+        subject = f"{change.kind.value} {change.name}"
+        return lambda message: self.reporter.event(subject, message)
 
     def delete_network(self, change: Change) -> str:
         self.backend.delete_network(change.name)

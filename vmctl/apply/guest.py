@@ -55,9 +55,33 @@ class GuestWork:
             self.delete()
         elif action is Action.REPLACE and self._new_identity():
             self.recreate()
+        elif self.steps.rename_from is not None:
+            self.rename(self.steps.rename_from)
         else:
             self.update()
         return self.outcome
+
+    # -- rename (moved:) --------------------------------------------------------------------------------
+
+    def rename(self, old: str) -> None:
+        """libvirt renames only a stopped domain: a running one (the plan says so) is stopped first,
+        which takes --allow-restart; then the update finishes the job under the new name."""
+        if self.steps.power is Power.RESTART:
+            if not self.ctx.options.allow_restart:
+                self.outcome.warnings.append(f"not renamed from {old}: it runs, and renaming needs a restart")
+                self.outcome.summary = "unchanged: apply --allow-restart renames it"
+                return
+            self.say(f"shutting down {old} to rename it")
+            self._stop_gracefully(old)
+        assert self.change.live is not None, "the plan renames a domain it read"
+        # The record first: interrupted before the rename, the next plan still renames, and after it,
+        # the domain is already the new guest's.
+        self.backend.set_metadata(old, guest_xml(self.change.live.record), live=False)
+        self.say(f"renaming {old}")
+        self.backend.rename(old, self.name)
+        failpoint("rename-done")
+        self.update()
+        self.outcome.summary = f"renamed from {old}" + (", restarted" if self.steps.power is Power.RESTART else "")
 
     # -- create ---------------------------------------------------------------------------------------
 
@@ -206,13 +230,14 @@ class GuestWork:
             guest, record, self.ctx.host, self.ctx.pool_paths, live, config_xml, targets=self.steps.targets
         )
 
-    def _stop_gracefully(self) -> None:
-        if not self.backend.domain_exists(self.name) or not self.backend.is_active(self.name):
+    def _stop_gracefully(self, name: str | None = None) -> None:
+        name = name or self.name
+        if not self.backend.domain_exists(name) or not self.backend.is_active(name):
             return
         self.say("shutting down")
-        if not self.backend.shutdown(self.name, self.ctx.options.shutdown_timeout):
+        if not self.backend.shutdown(name, self.ctx.options.shutdown_timeout):
             self.say(f"no clean shutdown within {self.ctx.options.shutdown_timeout:g}s: powering off")
-            self.backend.power_off(self.name)
+            self.backend.power_off(name)
 
     def _settle_power(self, guest: GuestSpec, active: bool, restart: bool) -> None:
         if restart and active:

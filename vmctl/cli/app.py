@@ -12,7 +12,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from vmctl import __version__
-from vmctl.cli import changing, planning, specs, status
+from vmctl.cli import changing, host, planning, snapshots, specs, status
 from vmctl.cli.console import Output
 from vmctl.cli.exitstatus import ExitStatus
 from vmctl.cli.options import GlobalConnect, GlobalOptions, GlobalWorkspace, Json, NoColor
@@ -65,6 +65,9 @@ app.command()(changing.apply)
 app.command()(changing.destroy)
 app.command()(status.status)
 app.command()(specs.xml)
+app.command()(host.gc)
+app.command()(host.workspaces)
+app.add_typer(snapshots.app)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

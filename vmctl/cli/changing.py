@@ -12,7 +12,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from vmctl.cli.console import Output
-from vmctl.cli.options import Connect, Hosts, NoColor, SpecPaths, Workspace, global_options
+from vmctl.cli.options import (
+    Connect,
+    ExpiresAfter,
+    Hosts,
+    NoColor,
+    SpecPaths,
+    Targets,
+    VarFiles,
+    Vars,
+    Workspace,
+    global_options,
+    var_inputs,
+)
 from vmctl.cli.planning import show_plan
 from vmctl.errors import AbortedByUser, ApplyError, VmctlError
 from vmctl.failpoints import failpoint
@@ -22,6 +34,8 @@ if TYPE_CHECKING:
     from vmctl.cli.session import Session
     from vmctl.model import LiveState, OwnedState
     from vmctl.plan.changes import Plan
+    from vmctl.spec.variables import VarInputs
+    from vmctl.units import Range
 
 SpecsOrSavedPlan = Annotated[
     list[str] | None,
@@ -93,21 +107,32 @@ def apply(
     shutdown_timeout: ShutdownTimeout = "1m",
     allow_restart: AllowRestart = False,
     wait: Wait = False,
+    expires_after: ExpiresAfter = None,
     no_color: NoColor = False,
+    targets: Targets = None,
+    variables: Vars = None,
+    var_files: VarFiles = None,
     hosts: Hosts = None,
 ) -> None:
     """Make the hypervisors match the spec: shows the plan, asks, then applies it (live where possible)."""
-    from vmctl.cli.session import open_sessions
+    from vmctl.cli.session import Expiry, open_sessions
+    from vmctl.spec.load import EXPIRES_AFTER
 
     given = global_options(ctx, connect, workspace, no_color)
     how = _change_options(yes, parallel, lock_timeout, shutdown_timeout, allow_restart=allow_restart, wait=wait)
     paths = paths or []
+    inputs = var_inputs(variables, var_files)
     if _is_saved_plan(paths):
-        _apply_saved(paths[0], how, given.output())
+        _apply_saved(paths[0], how, given.output(), inputs)
         return
-    sessions = open_sessions(paths, given.workspace, given.uri, hosts or [], connect_given=bool(given.connect))
+    after = _seconds(expires_after, "--expires-after", EXPIRES_AFTER) if expires_after else None
+    # An apply renews the expiry of everything it keeps: a job that applies again is still alive.
+    expiry = Expiry(after, renew=True)
+    sessions = open_sessions(
+        paths, given.workspace, given.uri, hosts or [], connect_given=bool(given.connect), inputs=inputs, expiry=expiry
+    )
     given.output().notes(sessions[0].spec.notes)
-    _apply(sessions, given.workspace, how, given.output())
+    _apply(sessions, given.workspace, how, given.output(), targets=targets or ())
 
 
 def _is_saved_plan(paths: Sequence[str]) -> bool:
@@ -115,18 +140,25 @@ def _is_saved_plan(paths: Sequence[str]) -> bool:
     return len(paths) == 1 and paths[0].endswith(".json") and Path(paths[0]).is_file()
 
 
-def _apply_saved(path: str, how: ChangeOptions, out: Output) -> None:
-    """Apply a saved plan with the spec, workspace and connection it was made with, if it still holds.
+def _apply_saved(path: str, how: ChangeOptions, out: Output, given: "VarInputs") -> None:
+    """Apply a saved plan with the spec, variables, targets, workspace and connection it was made with,
+    if it still holds. Sensitive variables are not saved: they are given again.
 
     It was reviewed when it was made, so nothing is asked.
     """
     from vmctl.cli.session import open_session
     from vmctl.plan import saved
+    from vmctl.spec.variables import VarInputs
 
     document = saved.load(path)
-    session = open_session(document["spec_paths"], document["workspace"], lambda _spec_says: document["connection"])
+    inputs = VarInputs(
+        (*document.get("vars", ()), *given.args), (*document.get("var_files", ()), *given.files), given.env
+    )
+    uri_for: Callable[[str | None], str] = lambda _spec_says: document["connection"]  # noqa: E731
+    session = open_session(document["spec_paths"], document["workspace"], uri_for, inputs=inputs)
     still_holds = partial(saved.check_fresh, document, path, session)
-    _apply([session], document["workspace"], replace(how, yes=True), out, still_holds)
+    targets = tuple(document.get("targets", ()))
+    _apply([session], document["workspace"], replace(how, yes=True), out, still_holds, targets)
 
 
 def _apply(
@@ -135,13 +167,14 @@ def _apply(
     how: ChangeOptions,
     out: Output,
     check: "Callable[[LiveState], None] | None" = None,
+    targets: Sequence[str] = (),
 ) -> None:
     """Plan again under every host's lock (a saved plan must still hold), show, confirm, execute."""
     from vmctl.cli.session import close_all, plan_sessions
 
     try:
         with _locked(sessions, workspace, how, out):
-            planned = plan_sessions(sessions)
+            planned = plan_sessions(sessions, targets)
             failpoint("apply-planned")
             if check is not None:
                 check(planned[0][1])
@@ -175,7 +208,7 @@ def _execute_all(
     for session, (plan, live) in zip(sessions, planned, strict=True):
         if not plan.empty:
             reports.append(_execute(plan, session, live, how, out))
-    _summary([o for r in reports for o in r.outcomes], out, verb)
+    summarize([o for r in reports for o in r.outcomes], out, verb)
 
 
 def destroy(
@@ -190,6 +223,9 @@ def destroy(
     shutdown_timeout: ShutdownTimeout = "1m",
     images: Images = False,
     no_color: NoColor = False,
+    targets: Targets = None,
+    variables: Vars = None,
+    var_files: VarFiles = None,
     hosts: Hosts = None,
 ) -> None:
     """Remove what vmctl made for this project and workspace, and nothing else."""
@@ -198,19 +234,33 @@ def destroy(
     given = global_options(ctx, connect, workspace, no_color)
     how = _change_options(yes, parallel, lock_timeout, shutdown_timeout)
     out = given.output()
+    inputs = var_inputs(variables, var_files)
     sessions = open_sessions(
-        spec_paths or [], given.workspace, given.uri, hosts or [], resolve=False, connect_given=bool(given.connect)
+        spec_paths or [],
+        given.workspace,
+        given.uri,
+        hosts or [],
+        resolve=False,
+        connect_given=bool(given.connect),
+        inputs=inputs,
     )
     try:
         with _locked(sessions, given.workspace, how, out):
-            _destroy(sessions, guests or [], images, how, out)
+            _destroy(sessions, [*(guests or []), *(targets or [])], images, how, out, targeted=bool(targets))
     finally:
         close_all(sessions)
 
 
-def _destroy(sessions: "Sequence[Session]", only: Sequence[str], images: bool, how: ChangeOptions, out: Output) -> None:
+def _destroy(
+    sessions: "Sequence[Session]",
+    only: Sequence[str],
+    images: bool,
+    how: ChangeOptions,
+    out: Output,
+    targeted: bool = False,
+) -> None:
     """Read what this project owns on each host, plan its removal (or only the named guests'), show,
-    confirm, execute."""
+    confirm, execute. With --target, each host's plan says it is partial."""
     from vmctl.cli.session import in_parallel, on_host
     from vmctl.plan.changes import Plan
     from vmctl.plan.destroy import destroy_plan, unknown_guests
@@ -227,10 +277,10 @@ def _destroy(sessions: "Sequence[Session]", only: Sequence[str], images: bool, h
     for session, live in zip(sessions, lives, strict=True):
         here = [name for name in only if not unknown_guests(live, [name])]
         if only and not here:
-            plan = Plan(session.owner.project, session.owner.workspace, session.uri, host=session.host_name)
+            plan = Plan(session.owner.project, session.owner.workspace, session.uri)
         else:
             plan = destroy_plan(live, session.owner, session.uri, here, images, session.spec.images)
-            plan = replace(plan, host=session.host_name)
+        plan = replace(plan, host=session.host_name, targets=tuple(sorted(only)) if targeted else ())
         planned.append((plan, live))
     plans = [plan for plan, _ in planned]
     show_plan(out, plans, empty="Nothing to destroy.")
@@ -253,11 +303,11 @@ def _change_options(
     )
 
 
-def _seconds(text: str, option: str) -> float:
-    from vmctl.units import UnitError, parse_duration
+def _seconds(text: str, option: str, allowed: "Range | None" = None) -> float:
+    from vmctl.units import ANY_DURATION, UnitError, parse_duration
 
     try:
-        return parse_duration(text)
+        return parse_duration(text, allowed or ANY_DURATION)
     except UnitError as exc:
         raise VmctlError(f"{option}: {exc}", hint=exc.hint) from None
 
@@ -285,7 +335,7 @@ def _execute(plan: "Plan", session: "Session", live: "LiveState | OwnedState", h
 
     options = ApplyOptions(how.allow_restart, how.wait, how.shutdown_timeout)
     ctx = ApplyContext(session.backend, session.desired, session.host, session.pool_paths(live), options)
-    reporter = _reporter(out)
+    reporter = reporter_for(out)
     try:
         report = execute(plan, ctx, reporter, how.parallel)
     except KeyboardInterrupt:
@@ -297,7 +347,7 @@ def _execute(plan: "Plan", session: "Session", live: "LiveState | OwnedState", h
     return report
 
 
-def _reporter(out: Output) -> "Reporter":
+def reporter_for(out: Output) -> "Reporter":
     from vmctl.apply.progress import LineReporter, LiveReporter
 
     if out.interactive and out.color:
@@ -305,7 +355,7 @@ def _reporter(out: Output) -> "Reporter":
     return LineReporter()
 
 
-def _summary(outcomes: Any, out: Output, verb: str) -> None:
+def summarize(outcomes: Any, out: Output, verb: str) -> None:
     """Warnings of what succeeded, then the count; what failed becomes the error."""
     done = [o for o in outcomes if o.ok]
     for outcome in done:

@@ -1,5 +1,6 @@
 """`vmctl plan`: what apply would change, field by field; and how every command shows a plan."""
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
@@ -7,7 +8,23 @@ import typer
 
 from vmctl.cli.console import Output
 from vmctl.cli.exitstatus import ExitStatus
-from vmctl.cli.options import Connect, Hosts, Json, NoColor, Paths, Workspace, global_options
+from vmctl.cli.options import (
+    Connect,
+    Format,
+    Hosts,
+    Json,
+    NoColor,
+    OutputFormat,
+    Paths,
+    Targets,
+    VarFiles,
+    Vars,
+    Workspace,
+    github_annotations,
+    global_options,
+    var_inputs,
+)
+from vmctl.errors import SpecError
 
 if TYPE_CHECKING:
     from vmctl.plan.changes import Plan
@@ -36,34 +53,50 @@ def plan(
     no_color: NoColor = False,
     out_file: OutFile = None,
     detailed_exitcode: DetailedExitcode = False,
+    targets: Targets = None,
+    variables: Vars = None,
+    var_files: VarFiles = None,
+    output_format: Format = OutputFormat.TEXT,
     hosts: Hosts = None,
 ) -> ExitStatus:
     """Show what apply would change, field by field, and how (live, restart, replace)."""
     from vmctl.cli.session import close_all, open_sessions, plan_sessions
     from vmctl.errors import VmctlError
-    from vmctl.plan.render import hosts_json
 
     given = global_options(ctx, connect, workspace, no_color)
-    sessions = open_sessions(paths or [], given.workspace, given.uri, hosts or [], connect_given=bool(given.connect))
+    inputs = var_inputs(variables, var_files)
+    try:
+        sessions = open_sessions(
+            paths or [], given.workspace, given.uri, hosts or [], connect_given=bool(given.connect), inputs=inputs
+        )
+    except SpecError as exc:
+        if output_format is OutputFormat.GITHUB:
+            sys.stdout.write(github_annotations(exc.problems))
+        raise
     given.output().notes(sessions[0].spec.notes)
     try:
-        planned = plan_sessions(sessions)
+        planned = plan_sessions(sessions, targets or ())
         if out_file:
             from vmctl.plan import saved
 
             if len(sessions) != 1 or sessions[0].host_name is not None:
                 raise VmctlError("saved plans are for specs without hosts", hint="plan and apply without --out")
-            saved.save(out_file, planned[0][0], sessions[0], planned[0][1], paths or [])
+            saved.save(out_file, planned[0][0], sessions[0], planned[0][1], paths or [], inputs)
     finally:
         close_all(sessions)
+    from vmctl.plan.hosts import total
+    from vmctl.plan.render import hosts_json, summary_line
+
     plans = [p for p, _ in planned]
+    whole = total(plans)
     out = given.output()
-    if as_json:
+    if as_json or output_format is OutputFormat.JSON:
         out.json(hosts_json(plans))
     else:
         show_plan(out, plans)
-    changes = any(not p.empty for p in plans)
-    return ExitStatus.CHANGES_PRESENT if detailed_exitcode and changes else ExitStatus.OK
+        if output_format is OutputFormat.GITHUB and not whole.empty:
+            sys.stdout.write(f"::notice title=vmctl plan::{summary_line(whole)}\n")
+    return ExitStatus.CHANGES_PRESENT if detailed_exitcode and not whole.empty else ExitStatus.OK
 
 
 def show_plan(out: Output, plan: "Plan | Sequence[Plan]", empty: str | None = None) -> None:

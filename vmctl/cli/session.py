@@ -6,6 +6,7 @@ A spec without `hosts` has one host, the URI of --connect (or the spec's `connec
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -15,11 +16,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from vmctl.errors import ConnectError, HypervisorError, VmctlError
 from vmctl.model import DesiredState, HostFacts, LiveState, OwnedState, Owner, Spec, VolumeRef
 from vmctl.spec.load import load_spec
+from vmctl.units import utc_timestamp
 
 if TYPE_CHECKING:
     from vmctl.hypervisor import Hypervisor
     from vmctl.plan.changes import Plan
     from vmctl.resolve.localfiles import LocalFacts, Progress
+    from vmctl.spec.variables import VarInputs
 
 T = TypeVar("T")
 
@@ -56,6 +59,14 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class Expiry:
+    """What the user said of expiry beyond the spec: `apply --expires-after`, and whether to renew."""
+
+    after: float | None = None  # seconds; None: as the spec says
+    renew: bool = False  # apply pushes a recorded expiry forward; plan only shows it set or removed
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """A host to connect to: the spec's name for it (None without hosts) and its URI."""
 
@@ -64,10 +75,18 @@ class Target:
 
 
 def open_session(
-    paths: Sequence[str], workspace: str | None, uri_for: Any, progress: Progress | None = None, resolve: bool = True
+    paths: Sequence[str],
+    workspace: str | None,
+    uri_for: Any,
+    progress: Progress | None = None,
+    resolve: bool = True,
+    inputs: VarInputs | None = None,
+    expiry: Expiry = Expiry(),
 ) -> Session:
     """One host's session (a spec without hosts, a saved plan): see `open_sessions`."""
-    sessions = open_sessions(paths, workspace, uri_for, progress=progress, resolve=resolve)
+    sessions = open_sessions(
+        paths, workspace, uri_for, progress=progress, resolve=resolve, inputs=inputs, expiry=expiry
+    )
     if len(sessions) != 1:
         close_all(sessions)
         raise VmctlError("this spec spreads guests over several hosts: this command works on one")
@@ -82,13 +101,21 @@ def open_sessions(
     progress: Progress | None = None,
     resolve: bool = True,
     connect_given: bool = False,
+    inputs: VarInputs | None = None,
+    expiry: Expiry = Expiry(),
+    for_guest: str | None = None,
 ) -> list[Session]:
-    """Load and check the spec first: bad input never reaches a hypervisor. Then connect to every
-    host (all at once); if one cannot be reached, the others are closed and nothing is read.
+    """Load and check the spec (with its variables' values from `inputs`) first: bad input never
+    reaches a hypervisor. Then connect to every host (all at once); if one cannot be reached, the
+    others are closed and nothing is read.
 
     Without `resolve` (destroy), the guests are not resolved: only the project and its pools matter.
+    Every host's desired state carries the same expiry, computed once. A command about one guest
+    (`for_guest`) connects only to the host the spec puts it on, unless --host says otherwise.
     """
-    spec = load_spec(paths, workspace)
+    spec = load_spec(paths, workspace, inputs)
+    if for_guest and spec.hosts and not hosts:
+        hosts = sorted({g.host for g in spec.guests if g.host and for_guest in (g.name, g.hostname, g.guest)})
     targets = select_targets(spec, uri_for, hosts, connect_given)
     # Connecting (an ssh handshake, for a remote host) goes on while the local files are measured.
     with ThreadPoolExecutor(max(1, len(targets))) as pool:
@@ -97,8 +124,13 @@ def open_sessions(
             facts = _local_facts(spec, progress) if resolve else None
         finally:
             backends = _connected(connecting)
+    after = expiry.after if expiry.after is not None else spec.expires_after
+    expires = utc_timestamp(time.time() + after) if after else ""
     try:
-        return in_parallel([partial_session(spec, t, b, facts) for t, b in zip(targets, backends, strict=True)])
+        sessions = in_parallel([partial_session(spec, t, b, facts) for t, b in zip(targets, backends, strict=True)])
+        for session in sessions:
+            session.desired = replace(session.desired, expires=expires, renew=expiry.renew)
+        return sessions
     except BaseException:
         for backend in backends:
             backend.close()
@@ -172,7 +204,8 @@ def partial_session(spec: Spec, target: Target, backend: Hypervisor, facts: Loca
         with on_host(target):
             host = backend.host_facts()
         if facts is None:
-            desired = DesiredState(spec.project, spec.workspace, host_pools(share.pools, host), (), (), ())
+            pools = host_pools(share.pools, host)
+            desired = DesiredState(spec.project, spec.workspace, pools, (), (), (), secrets=spec.secrets)
         else:
             desired = desired_state(share, facts, host)
         return Session(share, target.uri, backend, host, desired, target.name, spec)
@@ -181,10 +214,13 @@ def partial_session(spec: Spec, target: Target, backend: Hypervisor, facts: Loca
 
 
 def spec_for_host(spec: Spec, host: str | None) -> Spec:
-    """The part of the spec one host holds: its guests, and the pools and networks they use."""
+    """The part of the spec one host holds: its guests, the pools and networks they use (each
+    network with the fixed addresses of this host's guests only), and the renames of its guests."""
     if not spec.hosts:
         return spec
     guests = tuple(g for g in spec.guests if g.host == host)
+    names = {g.name for g in guests}
+    macs = {nic.mac.lower() for g in guests for nic in g.nics}
     # A guest's own pool holds its seed and kernel: needed only when it has them.
     used_pools = {g.pool for g in guests if g.cloud_init or g.boot} | {d.pool for g in guests for d in g.disks}
     used_pools |= {i.pool for i in spec.images if any(d.image == i.name for g in guests for d in g.disks)}
@@ -193,7 +229,12 @@ def spec_for_host(spec: Spec, host: str | None) -> Spec:
         spec,
         guests=guests,
         pools=tuple(p for p in spec.pools if p.name in used_pools),
-        networks=tuple(n for n in spec.networks if n.libvirt_name in used_nets),
+        networks=tuple(
+            replace(n, hosts=tuple(h for h in n.hosts if h.mac.lower() in macs))
+            for n in spec.networks
+            if n.libvirt_name in used_nets
+        ),
+        moves=tuple(m for m in spec.moves if m.new in names),
     )
 
 
@@ -227,22 +268,78 @@ def close_all(sessions: Sequence[Session]) -> None:
         session.backend.close()
 
 
-def plan_session(session: Session) -> tuple[Plan, LiveState]:
+def plan_session(session: Session, targets: Sequence[str] = ()) -> tuple[Plan, LiveState]:
+    """Read one host and plan it; with `targets` (--target), only those guests and what they need."""
     from vmctl.plan.planner import make_plan
 
     with on_host(session):
         live = session.read_live()
-    return make_plan(session.desired, live, session.uri, session.host_name), live
+    if session.host_name is None or not targets:
+        return make_plan(session.desired, live, session.uri, targets, host=session.host_name), live
+    return _targeted_plan(session, live, targets), live
 
 
-def plan_sessions(sessions: Sequence[Session]) -> list[tuple[Plan, LiveState]]:
-    """Every host read at once and planned; then what one host's plan means for another (moves)."""
+def _targeted_plan(session: Session, live: LiveState, targets: Sequence[str]) -> Plan:
+    """One host's share of a partial plan. Every host's plan names the whole --target list (so each
+    says it is partial); a host none of them is on changes nothing; a targeted guest the spec moved
+    away from this host is deleted here, as without --target, so it is never left on two hosts."""
+    from vmctl.plan.changes import Action, Kind
+    from vmctl.plan.changes import Plan as PlanType
+    from vmctl.plan.planner import make_plan
+
+    named = set(targets)
+    here = [t for t in targets if any({g.name, g.hostname, g.guest} & {t} for g in session.desired.guests)]
+    if here:
+        plan = make_plan(session.desired, live, session.uri, here, host=session.host_name)
+    else:
+        plan = PlanType(session.owner.project, session.owner.workspace, session.uri, (), session.desired)
+    whole = session.whole or session.spec
+    placed = placement(whole)
+    leaving = {
+        g.name
+        for g in whole.guests
+        if {g.name, g.hostname, g.guest} & named and placed.get(g.name) != session.host_name and live.guest(g.name)
+    }
+    if leaving:
+        full = make_plan(session.desired, live, session.uri, host=session.host_name)
+        gone = [
+            c
+            for c in full.changes
+            if c.action is Action.DELETE and ((c.kind is Kind.GUEST and c.name in leaving) or c.guest in leaving)
+        ]
+        plan = replace(plan, changes=(*plan.changes, *gone))
+    return replace(plan, targets=tuple(sorted(named)), host=session.host_name)
+
+
+def plan_sessions(sessions: Sequence[Session], targets: Sequence[str] = ()) -> list[tuple[Plan, LiveState]]:
+    """Every host read at once and planned; then what one host's plan means for another (moves).
+
+    A --target that names no guest of the spec, or only guests on hosts --host leaves out, is refused
+    before any host is read."""
     from vmctl.plan.hosts import across_hosts
 
-    read = in_parallel([partial(plan_session, s) for s in sessions])
     whole = (sessions[0].whole or sessions[0].spec) if sessions else None
+    if targets and whole is not None and whole.hosts:
+        _check_targets(whole, sessions, targets)
+    read = in_parallel([partial(plan_session, s, targets) for s in sessions])
     plans = across_hosts([plan for plan, _ in read], placement(whole))
     return [(plan, live) for plan, (_, live) in zip(plans, read, strict=True)]
+
+
+def _check_targets(whole: Spec, sessions: Sequence[Session], targets: Sequence[str]) -> None:
+    from vmctl.errors import PlanError
+
+    chosen = {s.host_name for s in sessions}
+    for target in targets:
+        hosts = {g.host for g in whole.guests if target in (g.name, g.hostname, g.guest)}
+        if not hosts:
+            names = ", ".join(sorted({g.hostname for g in whole.guests})) or "none"
+            raise PlanError(f"--target: no guest named {target} in the spec", hint=f"guests: {names}")
+        if not hosts & chosen:
+            where = ", ".join(sorted(h for h in hosts if h))
+            raise PlanError(
+                f"--target {target}: it is on host {where}, which --host leaves out", hint=f"add --host {where}"
+            )
 
 
 def placement(spec: Spec | None) -> dict[str, str]:

@@ -6,7 +6,18 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from vmctl.cli.console import Output
-from vmctl.cli.options import Connect, Hosts, Json, NoColor, Paths, Workspace, global_options
+from vmctl.cli.options import (
+    Connect,
+    Hosts,
+    Json,
+    NoColor,
+    Paths,
+    VarFiles,
+    Vars,
+    Workspace,
+    global_options,
+    var_inputs,
+)
 
 if TYPE_CHECKING:
     from vmctl.cli.session import Session
@@ -21,13 +32,18 @@ def status(
     workspace: Workspace = None,
     as_json: Json = False,
     no_color: NoColor = False,
+    variables: Vars = None,
+    var_files: VarFiles = None,
     hosts: Hosts = None,
 ) -> None:
     """Per guest: its host, state, drift from the spec, IP addresses, and whether it is ready."""
     from vmctl.cli.session import close_all, in_parallel, open_sessions, plan_sessions
 
     given = global_options(ctx, connect, workspace, no_color)
-    sessions = open_sessions(paths or [], given.workspace, given.uri, hosts or [], connect_given=bool(given.connect))
+    inputs = var_inputs(variables, var_files)
+    sessions = open_sessions(
+        paths or [], given.workspace, given.uri, hosts or [], connect_given=bool(given.connect), inputs=inputs
+    )
     try:
         planned = plan_sessions(sessions)
         work = [

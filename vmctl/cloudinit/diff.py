@@ -52,23 +52,52 @@ def mask(value: Any, path: str, extra: tuple[str, ...]) -> Any:
     return value
 
 
+def mask_text(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every sensitive variable's value in it replaced by (sensitive): quoted ones always,
+    bare ones when long enough not to be mistaken for parts of ordinary words."""
+    for secret in secrets:
+        text = text.replace(repr(secret), SENSITIVE)
+        if len(secret) >= 4:
+            text = text.replace(secret, SENSITIVE)
+    return text
+
+
+def mask_secrets(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` with every string that holds a sensitive variable's value replaced by (sensitive)."""
+    if not secrets:
+        return value
+    if isinstance(value, dict):
+        return {k: mask_secrets(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_secrets(v, secrets) for v in value]
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        text = str(value)
+        # A short value is masked where it is the whole value; within longer text only a value that
+        # cannot be mistaken for part of an ordinary word is.
+        hidden = any(secret == text or (len(secret) >= 4 and secret in text) for secret in secrets)
+        return SENSITIVE if hidden else value
+    return value
+
+
 def stored_form(spec: CloudInitSpec) -> CloudInitSpec:
-    """What vmctl keeps in domain metadata: secrets masked, scripts reduced to a digest.
+    """What vmctl keeps in domain metadata: secrets masked (keys known or marked sensitive, and
+    sensitive variables' values wherever they are), scripts reduced to a digest.
 
     Secrets never leave the seed ISO; the seed's digest still tells that something changed.
     """
-    extra = spec.sensitive
+    extra, secrets = spec.sensitive, spec.secrets
     user_data: Any = spec.user_data
     if isinstance(user_data, str):
         digest = hashlib.sha256(user_data.encode()).hexdigest()[:12]
         user_data = f"({len(user_data.splitlines())} lines of text, sha256 {digest})"
     else:
-        user_data = mask(user_data, "cloud_init.user_data", extra)
+        user_data = mask_secrets(mask(user_data, "cloud_init.user_data", extra), secrets)
     return replace(
         spec,
         user_data=user_data,
-        meta_data=mask(dict(spec.meta_data), "cloud_init.meta_data", extra),
-        network_config=mask(spec.network_config, "cloud_init.network_config", extra),
+        meta_data=mask_secrets(mask(dict(spec.meta_data), "cloud_init.meta_data", extra), secrets),
+        network_config=mask_secrets(mask(spec.network_config, "cloud_init.network_config", extra), secrets),
+        secrets=(),
     )
 
 

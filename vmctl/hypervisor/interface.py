@@ -12,7 +12,18 @@ from typing import TYPE_CHECKING, Literal, NotRequired, Protocol, TypeAlias, Typ
 
 if TYPE_CHECKING:
     from vmctl.libvirtxml.readback import DomainView
-    from vmctl.model import HostFacts, LiveGuest, LiveState, LockHolder, NetworkSpec, OwnedState, Owner, VolumeRef
+    from vmctl.model import (
+        HostEntry,
+        HostFacts,
+        LiveGuest,
+        LiveState,
+        LockHolder,
+        NetworkSpec,
+        OwnedState,
+        Owner,
+        SnapshotInfo,
+        VolumeRef,
+    )
 
 JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 # What vmctl sends may be any JSON-shaped value: read-only views, so a list[str] is one too.
@@ -73,8 +84,11 @@ class Hypervisor(Protocol):
     def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = ()) -> LiveState:
         """Everything the planner needs, with the sizes of guests' disks and of `disks_of_interest`."""
 
-    def read_owned(self, owner: Owner, boot_volumes: bool = False) -> OwnedState:
-        """What `owner` owns, from ownership records alone; with each guest's kernel and initrd if asked."""
+    def read_owned(self, owner: Owner | None, boot_volumes: bool = False) -> OwnedState:
+        """What `owner` owns, from ownership records alone; with each guest's kernel and initrd if asked.
+
+        With no owner: every guest vmctl owns, whoever for (its pools are not told apart then).
+        """
 
     def read_live_guest(self, name: str, owner: Owner, pool_paths: Mapping[str, str]) -> LiveGuest | None:
         """One of `owner`'s guests as it is now; None if it is gone or not theirs."""
@@ -99,6 +113,9 @@ class Hypervisor(Protocol):
     def undefine(self, name: str) -> None:
         """Forget the domain with all its libvirt-side extras (NVRAM, snapshots); nothing if it is gone."""
 
+    def rename(self, name: str, new_name: str) -> None:
+        """Rename a stopped domain; it keeps its UUID, disks and MACs."""
+
     def start(self, name: str) -> None:
         """Start the domain unless it is running."""
 
@@ -113,6 +130,20 @@ class Hypervisor(Protocol):
 
     def set_metadata(self, name: str, xml: str, live: bool) -> None:
         """Replace vmctl's metadata element, in the persistent definition and, if `live`, the running one."""
+
+    # Snapshots (internal, in the guest's qcow2 disks; of a running guest with its memory)
+
+    def create_snapshot(self, name: str, snapshot: str) -> None:
+        """Save the guest as it is now under `snapshot`: its disks, and its memory if it runs."""
+
+    def revert_snapshot(self, name: str, snapshot: str) -> None:
+        """Put the guest back as it was saved: running (where it was) or stopped, as it was then."""
+
+    def delete_snapshot(self, name: str, snapshot: str) -> None:
+        """Forget a snapshot and free what it held in the disks."""
+
+    def snapshots(self, name: str) -> list[SnapshotInfo]:
+        """The guest's snapshots, oldest first."""
 
     # Devices and sizes of a domain: `live` changes the running guest as well as its definition
 
@@ -225,3 +256,15 @@ class Hypervisor(Protocol):
 
     def delete_network(self, name: str) -> None:
         """Stop and forget the network; nothing if it is gone."""
+
+    def set_network_owner(self, name: str, owner: Owner) -> None:
+        """Rewrite vmctl's record in the network's persistent definition (read back from there)."""
+
+    def add_network_host(self, name: str, host: HostEntry) -> None:
+        """Reserve an address for a MAC in the network's DHCP, with its DNS names; live, no restart."""
+
+    def remove_network_host(self, name: str, host: HostEntry) -> None:
+        """Release a reservation and its DNS names; live, no restart."""
+
+    def change_network_host(self, name: str, before: HostEntry, after: HostEntry) -> None:
+        """Move a MAC's reservation (and DNS names) to another address; live, no restart."""

@@ -27,6 +27,7 @@ from vmctl.model import (
 )
 
 NOT_MANAGED = "not managed by vmctl"
+NOBODY = Owner("")  # reading for no one in particular: no pool is anyone's then
 
 
 def host_facts(capabilities: str, log_dir: str | None, default_pool_path: str = "", local: bool = True) -> HostFacts:

@@ -32,6 +32,7 @@ def _owner_attrs(owner: Owner) -> dict[str, str | None]:
         "workspace": owner.workspace,
         "created": owner.created or None,
         "digest": owner.digest or None,
+        "expires": owner.expires or None,
     }
 
 
@@ -134,6 +135,7 @@ def _read_owner(element: ET.Element) -> Owner:
         workspace=element.get("workspace"),
         created=element.get("created", ""),
         digest=element.get("digest", ""),
+        expires=element.get("expires", ""),
     )
 
 

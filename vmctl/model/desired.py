@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vmctl.model.ownership import Owner
-from vmctl.model.wanted import GuestSpec, NetworkSpec, PoolSpec
+from vmctl.model.wanted import GuestSpec, Move, NetworkSpec, PoolSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,13 @@ class DesiredState:
     uploads: tuple[ImageUpload, ...]
     networks: tuple[NetworkSpec, ...]
     guests: tuple[GuestSpec, ...]
+    moves: tuple[Move, ...] = ()
+    # Values of sensitive variables: the plan masks them wherever they appear.
+    secrets: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # When what apply makes expires (UTC, as Owner.expires), and whether apply pushes a recorded one
+    # forward. Not compared: the time moves on while the spec stays the same.
+    expires: str = field(default="", compare=False)
+    renew: bool = field(default=False, compare=False)
     _by_name: dict[str, GuestSpec] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -44,7 +51,7 @@ class DesiredState:
     @property
     def owner(self) -> Owner:
         """Who vmctl's objects for this spec belong to."""
-        return Owner(self.project, self.workspace)
+        return Owner(self.project, self.workspace, expires=self.expires)
 
     def image_upload(self, image: str | None, sha256: str | None) -> ImageUpload | None:
         """The uploaded volume of an image's content (what a disk on that image is an overlay of)."""

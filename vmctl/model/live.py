@@ -162,6 +162,21 @@ class LiveState:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """One of a guest's snapshots, as libvirt lists it."""
+
+    guest: str
+    name: str
+    created: int  # seconds since the epoch
+    state: str  # the guest's state it holds: "running" (memory included) or "shutoff"
+    current: bool = False  # the one the guest was last saved as, or reverted to
+
+    @property
+    def memory(self) -> bool:
+        return self.state == "running"
+
+
+@dataclass(frozen=True, slots=True)
 class OwnedGuest:
     """A domain this project and workspace own, as much as removing it needs: its record and power."""
 

@@ -17,10 +17,20 @@ class Owner:
     workspace: str | None = None
     created: str = ""
     digest: str = ""
+    expires: str = ""  # UTC, "%Y-%m-%dT%H:%M:%SZ"; empty: never (gc leaves it alone)
 
     def same_scope(self, other: Owner | None) -> bool:
         """The same project and workspace: when and from which spec each was made do not matter."""
         return other is not None and (self.project, self.workspace) == (other.project, other.workspace)
+
+    def expired(self, now: str) -> bool:
+        """Its expiry has passed at `now` (same format: such timestamps compare as text)."""
+        return bool(self.expires) and self.expires <= now
+
+    @property
+    def scope(self) -> Owner:
+        """Who it is, without when: the project and workspace."""
+        return Owner(self.project, self.workspace)
 
 
 @dataclass(frozen=True, slots=True)

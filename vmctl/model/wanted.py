@@ -58,6 +58,15 @@ class ImageFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class HostEntry:
+    """A fixed address on a vmctl network: a DHCP reservation by MAC, and DNS names for it."""
+
+    mac: str
+    ip: str
+    names: tuple[str, ...]  # the guest's host name, then HOSTNAME.PROJECT
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkSpec:
     """A network. Only nat/isolated ones are libvirt objects that vmctl manages."""
 
@@ -67,6 +76,10 @@ class NetworkSpec:
     ipv4: str | None = None
     dhcp: bool = False
     bridge: str | None = None
+    hosts: tuple[HostEntry, ...] = ()  # fixed addresses, in MAC order
+
+    def host(self, mac: str) -> HostEntry | None:
+        return next((h for h in self.hosts if h.mac == mac), None)
 
     @property
     def managed(self) -> bool:
@@ -112,6 +125,9 @@ class NicSpec:
     source: str
     mac: str
     model: str = "virtio"
+    derived_mac: bool = field(default=False, compare=False)  # vmctl made the MAC up: a renamed guest keeps its own
+    # A fixed address on a vmctl network: held by the network (its DHCP and DNS), not the domain.
+    ipv4: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +158,8 @@ class CloudInitSpec:
     meta_data: Mapping[str, Any] = field(default_factory=dict)
     network_config: Mapping[str, Any] | None = None
     sensitive: tuple[str, ...] = ()
+    # Values of sensitive variables: masked wherever they appear in the content vmctl keeps or shows.
+    secrets: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +208,8 @@ class GuestSpec:
     seed: SeedSpec | None = None
     wait: WaitSpec = field(default=WaitSpec(), compare=False)
     prevent_destroy: bool = False
+    # Spec fields whose live differences are shown as ignored and never planned.
+    ignore_changes: tuple[str, ...] = field(default=(), compare=False)
     host: str | None = field(default=None, compare=False)  # the spec's host name; None: the one host
     origin: Location | None = field(default=None, compare=False)
 
@@ -198,6 +218,14 @@ class GuestSpec:
 
     def nic(self, name: str) -> NicSpec | None:
         return next((n for n in self.nics if n.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A guest renamed in the spec (`moved:`): its domain `old` is renamed `new` (domain names)."""
+
+    old: str
+    new: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +241,9 @@ class Spec:
     guests: tuple[GuestSpec, ...]
     files: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # worth saying once, not problems: e.g. that user-data was not checked
+    moves: tuple[Move, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values of sensitive variables
+    expires_after: float | None = None  # seconds: gc may remove what apply made once they have passed
     hosts: tuple[HostSpec, ...] = ()  # empty: the one host of `connection` (or --connect)
 
     def guest(self, name: str) -> GuestSpec | None:

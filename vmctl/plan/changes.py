@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from vmctl.model import DesiredState, GuestSpec, LiveGuest, VolumeRef
+from vmctl.model import DesiredState, GuestSpec, HostEntry, LiveGuest, NicSpec, VolumeRef
 
 
 class Action(Enum):
@@ -52,6 +52,7 @@ class Effect(Enum):
     REPLACE = "replace"  # destroy and recreate; data on replaced disks is lost
     CREATE = "create"
     DELETE = "delete"
+    IGNORED = "ignored"  # a live difference in a field the guest's ignore_changes names: never planned
 
 
 class Unit(Enum):
@@ -143,6 +144,43 @@ class GuestSteps:
     autostart: bool | None = None  # set the autostart flag to this; None: leave it
     power: Power = Power.KEEP
     verify: bool = False  # read the domain back until the live requests are honoured
+    rename_from: str | None = None  # the domain's name now: renamed (stopped) before anything else
+
+
+class HostWork(Enum):
+    """A fixed address's change on a running network: libvirt's network update, no restart."""
+
+    ADD = "add"
+    CHANGE = "change"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class HostStep:
+    """One reservation (DHCP by MAC, and its DNS names) added, changed or removed live."""
+
+    work: HostWork
+    before: HostEntry | None = None
+    after: HostEntry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NicRef:
+    """A running guest's NIC, by domain name and NIC name."""
+
+    guest: str
+    nic: NicSpec
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSteps:
+    """How one network's change is carried out."""
+
+    start: bool = False  # start it and have it start with the host
+    write_owner: bool = False  # rewrite vmctl's record alone (its expiry)
+    hosts: tuple[HostStep, ...] = ()  # live updates of its DHCP and DNS hosts
+    restart: bool = False  # recreated: its range or mode changed (only with --allow-restart)
+    reattach: tuple[NicRef, ...] = ()  # running guests' NICs plugged back once it is recreated
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +196,7 @@ class Change:
     pool: str | None = None  # for volumes and images
     volume: VolumeStep | None = None  # for volumes: what apply does
     steps: GuestSteps | None = None  # for guests created or updated: how apply does it
+    network: NetworkSteps | None = None  # for networks updated: how apply does it
     desired: GuestSpec | None = field(default=None, compare=False, repr=False)
     live: LiveGuest | None = field(default=None, compare=False, repr=False)
 
@@ -180,6 +219,9 @@ class Plan:
     uri: str
     changes: tuple[Change, ...] = ()
     desired: DesiredState | None = field(default=None, compare=False, repr=False)
+    targets: tuple[str, ...] = ()  # --target: a partial plan, only these guests and what they need
+    ignored: tuple[Change, ...] = ()  # guests' live differences their ignore_changes names: shown, not planned
+    scope: str = ""  # what the plan is about, when not one project (gc: every project and workspace)
     host: str | None = None  # the spec's name for the host; None: the spec has no hosts
 
     @property

@@ -40,13 +40,13 @@ def destroy_plan(
     _refuse_protected(targets)
     changes: list[Change] = []
     for guest in targets:
-        changes.extend(_guest_deletion(guest))
+        changes.extend(guest_deletion(guest))
     if not remaining:
-        changes.extend(_network_deletions(live, owner))
+        changes.extend(network_deletions(live, owner))
     if images:
-        changes.extend(_image_deletions(targets, remaining, live, owner, spec_images))
+        changes.extend(image_deletions(targets, remaining, live, owner, spec_images))
     if not remaining:
-        changes.extend(_pool_deletions(live, owner))
+        changes.extend(pool_deletions(live, owner))
     return Plan(owner.project, owner.workspace, uri, tuple(changes))
 
 
@@ -65,7 +65,7 @@ def _refuse_protected(targets: list[OwnedGuest]) -> None:
         )
 
 
-def _guest_deletion(guest: OwnedGuest) -> list[Change]:
+def guest_deletion(guest: OwnedGuest) -> list[Change]:
     destroys = bool(guest.record.claims)
     state = "running" if guest.active else "stopped"
     fields = (FieldChange("state", state, None, Effect.DELETE, "destroyed", destructive=destroys),)
@@ -80,7 +80,7 @@ def _guest_deletion(guest: OwnedGuest) -> list[Change]:
     return changes
 
 
-def _network_deletions(live: OwnedState, owner: Owner) -> list[Change]:
+def network_deletions(live: OwnedState, owner: Owner) -> list[Change]:
     changes = []
     for net in live.networks:
         if owner.same_scope(net.owner):
@@ -89,7 +89,7 @@ def _network_deletions(live: OwnedState, owner: Owner) -> list[Change]:
     return changes
 
 
-def _pool_deletions(live: OwnedState, owner: Owner) -> list[Change]:
+def pool_deletions(live: OwnedState, owner: Owner) -> list[Change]:
     changes = []
     for pool in live.pools:
         if owner.same_scope(pool.owner):
@@ -98,7 +98,7 @@ def _pool_deletions(live: OwnedState, owner: Owner) -> list[Change]:
     return changes
 
 
-def _image_deletions(
+def image_deletions(
     targets: list[OwnedGuest],
     remaining: list[OwnedGuest],
     live: OwnedState,

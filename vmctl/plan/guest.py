@@ -91,7 +91,7 @@ def diff_guest(desired: GuestSpec, live: LiveGuest) -> GuestDiff:
         _config_drift(out, desired, live)
         _pending_restart_note(out, desired, live)
     else:
-        out.fields = [_as_config(f) for f in out.fields]
+        out.fields = [as_config(f) for f in out.fields]
     out.devices.sort(key=lambda step: _REQUEST_ORDER.index(step.work))
     return out
 
@@ -132,7 +132,7 @@ def _identity_changed(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> No
         out.volume(VolumeWork.CREATE, VolumeRef(disk.pool, disk.volume), disk.size, disk=disk.name)
 
 
-def _as_config(change: FieldChange) -> FieldChange:
+def as_config(change: FieldChange) -> FieldChange:
     """On a stopped guest, live and restart changes are simply written to its config."""
     if change.effect in (Effect.LIVE, Effect.RESTART) and change.path not in ("state", "volumes", "metadata"):
         return replace(change, effect=Effect.CONFIG, reason="the guest is stopped: written to its config")

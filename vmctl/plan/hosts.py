@@ -70,9 +70,13 @@ def _note_move(change: Change, host: str | None, moves: Mapping[str, tuple[str, 
 
 
 def total(plans: Sequence[Plan]) -> Plan:
-    """All hosts' changes as one plan, for counting (each change keeps its plan's host in `hosts`)."""
+    """All hosts' changes as one plan, for counting (each change keeps its plan's host in `hosts`).
+
+    Every host's plan has the same --target list (see `vmctl.cli.session.plan_session`)."""
     first = plans[0]
-    return Plan(first.project, first.workspace, "", tuple(c for p in plans for c in p.changes))
+    changes = tuple(c for p in plans for c in p.changes)
+    ignored = tuple(c for p in plans for c in p.ignored)
+    return Plan(first.project, first.workspace, "", changes, targets=first.targets, ignored=ignored)
 
 
 def moved(plans: Sequence[Plan]) -> int:

@@ -6,9 +6,19 @@ then deletions of what the spec no longer has.
 
 from __future__ import annotations
 
-from vmctl.cloudinit.diff import mask
+from collections.abc import Collection
+from dataclasses import replace
+
+from vmctl.cloudinit.diff import SENSITIVE, mask, mask_secrets, mask_text
 from vmctl.errors import PlanError
-from vmctl.model import DesiredState, GuestSpec, LiveGuest, LiveState, NetworkSpec, Owner, VolumeRef
+from vmctl.model import (
+    DesiredState,
+    GuestSpec,
+    LiveGuest,
+    LiveState,
+    Owner,
+    VolumeRef,
+)
 from vmctl.plan.changes import (
     Action,
     Change,
@@ -22,29 +32,83 @@ from vmctl.plan.changes import (
     VolumeStep,
     VolumeWork,
 )
-from vmctl.plan.guest import GuestDiff, PlannedVolume, diff_guest, disk_targets
+from vmctl.plan.expiry import EXPIRY_REASON, expiry_change
+from vmctl.plan.guest import GuestDiff, PlannedVolume, as_config, diff_guest, disk_targets
+from vmctl.plan.kept import ignored_fields, kept_volumes, renamed_view, with_ignored
+from vmctl.plan.network import network_changes
+from vmctl.plan.targets import narrowed
 
 
-def make_plan(desired: DesiredState, live: LiveState, uri: str = "", host: str | None = None) -> Plan:
-    """Every change needed to make `live` look like `desired`; raises PlanError if a guard forbids it."""
-    conflicts = _conflicts(desired, live)
+def make_plan(
+    desired: DesiredState, live: LiveState, uri: str = "", targets: Collection[str] = (), *, host: str | None = None
+) -> Plan:
+    """Every change needed to make `live` look like `desired`; raises PlanError if a guard forbids it.
+
+    With `targets`, only those guests and what they need: nothing else is compared, nothing deleted.
+    """
+    scope = narrowed(desired, targets) if targets else desired
+    renames = _renames(scope, live)
+    conflicts = _conflicts(scope, live)
     changes = [
-        *_pool_changes(desired, live, conflicts),
-        *_upload_changes(desired, live),
-        *_network_changes(desired, live, conflicts),
+        *_pool_changes(scope, live, conflicts),
+        *_upload_changes(scope, live),
+        *network_changes(scope, live),
     ]
-    for guest in desired.guests:
-        changes.extend(_guest_changes(guest, live))
-    changes.extend(_deletions(desired, live))
+    ignored: list[Change] = []
+    for guest in scope.guests:
+        changes.extend(_guest_changes(guest, live, renames.get(guest.name), ignored, scope))
+    if not targets:
+        changes.extend(_deletions(desired, live, {old.name for old in renames.values()}))
     _check_guards(changes, conflicts)
-    return Plan(desired.project, desired.workspace, uri, tuple(changes), desired, host)
+    secrets = desired.secrets
+    return Plan(
+        desired.project,
+        desired.workspace,
+        uri,
+        tuple(_masked(c, secrets) for c in changes),
+        desired,
+        tuple(sorted(targets)),
+        tuple(_masked(c, secrets) for c in ignored),
+        host=host,
+    )
+
+
+def _masked(change: Change, secrets: tuple[str, ...]) -> Change:
+    """Sensitive variables' values, wherever they landed, never shown (text, JSON, saved plans)."""
+    if not secrets:
+        return change
+    fields = tuple(
+        replace(
+            f,
+            before=mask_secrets(f.before, secrets),
+            after=mask_secrets(f.after, secrets),
+            reason=mask_text(f.reason, secrets),
+            sensitive=f.sensitive or SENSITIVE in (mask_secrets(f.before, secrets), mask_secrets(f.after, secrets)),
+        )
+        for f in change.fields
+    )
+    return replace(change, fields=fields, notes=tuple(mask_text(n, secrets) for n in change.notes))
+
+
+def _renames(desired: DesiredState, live: LiveState) -> dict[str, LiveGuest]:
+    """New domain name -> the domain `moved:` renames to it (when it exists and the new one does not)."""
+    found = {}
+    for move in desired.moves:
+        old = live.guest(move.old)
+        if old is not None and live.guest(move.new) is None:
+            found[move.new] = old
+    return found
 
 
 # -- conflicts and guards ---------------------------------------------------------------------------
 
 
 def _conflicts(desired: DesiredState, live: LiveState) -> list[str]:
-    found = []
+    found = [
+        f"guest {m.new}: moved from {m.old}, but both exist; vmctl will not merge them"
+        for m in desired.moves
+        if live.guest(m.old) is not None and live.guest(m.new) is not None
+    ]
     for guest in desired.guests:
         if live.guest(guest.name) is None and guest.name in live.other_domains:
             who = live.other_domains[guest.name]
@@ -127,54 +191,26 @@ def _upload_changes(desired: DesiredState, live: LiveState) -> list[Change]:
     return changes
 
 
-def _network_summary(net: NetworkSpec) -> tuple[FieldChange, ...]:
-    return (
-        FieldChange("mode", None, net.mode, Effect.CREATE),
-        FieldChange("ipv4", None, net.ipv4, Effect.CREATE),
-        FieldChange("dhcp", None, net.dhcp, Effect.CREATE),
-    )
-
-
-def _network_changes(desired: DesiredState, live: LiveState, conflicts: list[str]) -> list[Change]:
-    changes = []
-    for net in desired.networks:
-        existing = live.network(net.libvirt_name)
-        if existing is None:
-            changes.append(Change(Kind.NETWORK, net.libvirt_name, Action.CREATE, _network_summary(net)))
-            continue
-        if not _ours(existing.owner, desired):
-            continue  # reported as a conflict
-        fields = [
-            FieldChange(
-                name,
-                getattr(existing.spec, name),
-                getattr(net, name),
-                Effect.REPLACE,
-                "the network is recreated; guests on it lose their link until restarted",
-            )
-            for name in ("mode", "ipv4", "dhcp")
-            if getattr(existing.spec, name) != getattr(net, name)
-        ]
-        if fields:
-            changes.append(Change(Kind.NETWORK, net.libvirt_name, Action.REPLACE, tuple(fields)))
-        elif not existing.active or not existing.autostart:
-            fields = [FieldChange("active", existing.active, True, Effect.LIVE, "start the network and autostart it")]
-            changes.append(Change(Kind.NETWORK, net.libvirt_name, Action.UPDATE, tuple(fields)))
-    return changes
-
-
 # -- guests ----------------------------------------------------------------------------------------------
 
 
-def _guest_changes(desired: GuestSpec, live: LiveState) -> list[Change]:
+def _guest_changes(
+    desired: GuestSpec, live: LiveState, renamed: LiveGuest | None, ignored: list[Change], state: DesiredState
+) -> list[Change]:
     current = live.guest(desired.name)
+    if current is None and renamed is not None:
+        return _renamed(desired, renamed, ignored)
     if current is None:
         if desired.name in live.other_domains:
             return []  # reported as a conflict
-        return _created(desired, None)
+        return _created(desired, None, state.expires)
     if current.record.creating:
-        return _created(desired, current)
+        return _created(desired, current, state.expires)
+    desired = _adjusted(desired, current, ignored)
     diff = diff_guest(desired, current)
+    expiry = expiry_change(current.record.owner, state)
+    if expiry:
+        diff.fields.append(expiry)
     if not diff.fields and not diff.volumes:
         return []
     action = _guest_action(diff)
@@ -192,9 +228,63 @@ def _guest_changes(desired: GuestSpec, live: LiveState) -> list[Change]:
     return [change, *_volume_changes(diff.volumes, desired.name)]
 
 
+def _adjusted(desired: GuestSpec, current: LiveGuest, ignored: list[Change]) -> GuestSpec:
+    """The guest as compared: its volumes keep their names, ignored fields keep what the guest has
+    (those differences are collected in `ignored`, to be shown)."""
+    kept = kept_volumes(desired, current)
+    if not desired.ignore_changes:
+        return kept
+    fields = ignored_fields(desired, diff_guest(kept, current).fields)
+    if fields:
+        ignored.append(Change(Kind.GUEST, desired.name, Action.UPDATE, fields))
+    return kept_volumes(with_ignored(desired, current), current)
+
+
+def _renamed(desired: GuestSpec, old: LiveGuest, ignored: list[Change]) -> list[Change]:
+    """`moved:` renames a domain; libvirt renames only a stopped one, so a running guest is stopped,
+    renamed, written with every other change as config, and started again (with --allow-restart)."""
+    view = renamed_view(old, desired)
+    desired = _adjusted(desired, view, ignored)
+    diff = diff_guest(desired, view)
+    running = old.running is not None
+    diff.fields = [as_config(f) for f in diff.fields]
+    diff.devices = []
+    diff.volumes = [
+        replace(v, step=replace(v.step, work=VolumeWork.GROW, target=None))
+        if v.step.work is VolumeWork.GROW_LIVE
+        else v
+        for v in diff.volumes
+    ]
+    if running:
+        name = FieldChange("name", old.name, desired.name, Effect.RESTART, "libvirt renames only a stopped domain")
+    else:
+        name = FieldChange("name", old.name, desired.name, Effect.CONFIG, "renamed; its disks, MACs and data stay")
+    diff.fields.insert(0, name)
+    action = _guest_action(diff)
+    steps = replace(
+        _update_steps(diff, action, desired, view),
+        write_config=True,
+        write_record=False,
+        rename_from=old.name,
+        power=Power.RESTART if running else Power.KEEP,
+    )
+    stopped = replace(view, running=None)  # as apply finds it once renamed
+    change = Change(
+        Kind.GUEST,
+        desired.name,
+        action,
+        tuple(diff.fields),
+        tuple(diff.notes),
+        steps=steps,
+        desired=desired,
+        live=stopped,
+    )
+    return [change, *_volume_changes(diff.volumes, desired.name)]
+
+
 # Fields that live in vmctl's record or in libvirt's flags, not in the domain's definition.
-_NOT_IN_CONFIG = {"state", "autostart", "prevent_destroy", "metadata", "volumes"}
-_IN_RECORD = {"prevent_destroy", "metadata", "volumes"}
+_NOT_IN_CONFIG = {"state", "autostart", "prevent_destroy", "metadata", "volumes", "expires"}
+_IN_RECORD = {"prevent_destroy", "metadata", "volumes", "expires"}
 
 
 def _update_steps(diff: GuestDiff, action: Action, desired: GuestSpec, live: LiveGuest) -> GuestSteps:
@@ -240,7 +330,7 @@ def _guest_action(diff: GuestDiff) -> Action:
     return Action.UPDATE
 
 
-def _created(desired: GuestSpec, resumed: LiveGuest | None) -> list[Change]:
+def _created(desired: GuestSpec, resumed: LiveGuest | None, expires: str) -> list[Change]:
     notes = ("an earlier apply was interrupted while creating it: its volumes are made anew",) if resumed else ()
     steps = GuestSteps(
         targets=disk_targets(desired, None),
@@ -251,7 +341,7 @@ def _created(desired: GuestSpec, resumed: LiveGuest | None) -> list[Change]:
         Kind.GUEST,
         desired.name,
         Action.CREATE,
-        _creation_fields(desired),
+        _creation_fields(desired, expires),
         notes,
         steps=steps,
         desired=desired,
@@ -265,7 +355,7 @@ def _created(desired: GuestSpec, resumed: LiveGuest | None) -> list[Change]:
     return [change, *_volume_changes(volumes, desired.name)]
 
 
-def _creation_fields(guest: GuestSpec) -> tuple[FieldChange, ...]:
+def _creation_fields(guest: GuestSpec, expires: str) -> tuple[FieldChange, ...]:
     def field(path: str, value: object, unit: Unit | None = None, sensitive: bool = False) -> FieldChange:
         return FieldChange(path, None, value, Effect.CREATE, unit=unit, sensitive=sensitive)
 
@@ -296,6 +386,8 @@ def _creation_fields(guest: GuestSpec) -> tuple[FieldChange, ...]:
         fields.append(field(f"shares.{share.name}", {"source": share.source, "readonly": share.readonly}))
     if guest.cloud_init is not None:
         fields.extend(_cloud_init_fields(guest))
+    if expires:
+        fields.append(FieldChange("expires", None, expires, Effect.CREATE, EXPIRY_REASON))
     return tuple(fields)
 
 
@@ -346,8 +438,8 @@ def _volume_change(planned: PlannedVolume, guest: str) -> Change:
 # -- deletions ---------------------------------------------------------------------------------------------
 
 
-def _deletions(desired: DesiredState, live: LiveState) -> list[Change]:
-    wanted = {g.name for g in desired.guests}
+def _deletions(desired: DesiredState, live: LiveState, renamed: set[str]) -> list[Change]:
+    wanted = {g.name for g in desired.guests} | renamed
     changes: list[Change] = []
     for guest in live.guests:
         if guest.name in wanted:

@@ -27,7 +27,7 @@ _HEADLINE = {
     Action.REPLACE: "will be replaced",
     Action.DELETE: "will be deleted",
 }
-_FIELD_SYMBOL = {Effect.CREATE: "+", Effect.DELETE: "-", Effect.REPLACE: "-/+"}
+_FIELD_SYMBOL = {Effect.CREATE: "+", Effect.DELETE: "-", Effect.REPLACE: "-/+", Effect.IGNORED: "="}
 
 
 def summary_line(plan: Plan) -> str:
@@ -44,10 +44,11 @@ def summary_line(plan: Plan) -> str:
 def render_text(plan: Plan, markup: bool = False, empty: str | None = None) -> str:
     """The plan for people; with `markup`, rich colour tags (escaped where values are shown)."""
     paint = _Painter(markup)
+    lines = _partial_lines(plan, paint) + _ignored_lines(plan, paint)
     if plan.empty:
-        return paint("green", empty or summary_line(plan)) + "\n"
-    where = f"project {plan.project}" + (f", workspace {plan.workspace}" if plan.workspace else "")
-    lines = [f"vmctl will make these changes to {where} on {plan.uri}:", ""]
+        return "\n".join([*lines, paint("green", empty or summary_line(plan))]) + "\n"
+    where = plan.scope or f"project {plan.project}" + (f", workspace {plan.workspace}" if plan.workspace else "")
+    lines += [f"vmctl will make these changes to {where} on {plan.uri}:", ""]
     for change in plan.changes:
         lines.extend(_change_lines(change, paint))
     lines.append(paint("bold", summary_line(plan)))
@@ -57,29 +58,52 @@ def render_text(plan: Plan, markup: bool = False, empty: str | None = None) -> s
 
 
 def render_hosts(plans: Sequence[Plan], markup: bool = False, empty: str | None = None) -> str:
-    """Several hosts' plans, grouped by host, with one summary; one plan without hosts as `render_text`."""
+    """Several hosts' plans, grouped by host, with one summary; one plan without hosts as `render_text`.
+
+    A partial plan (--target) says so once, above every host; what ignore_changes hides is shown
+    under the host it was read on.
+    """
     if len(plans) == 1 and plans[0].host is None:
         return render_text(plans[0], markup, empty)
     from vmctl.plan.hosts import total
 
     paint = _Painter(markup)
     whole = total(plans)
+    lines = _partial_lines(whole, paint)
     if whole.empty:
-        return paint("green", empty or summary_line(whole)) + "\n"
+        for plan in plans:
+            lines.extend(_ignored_lines(plan, paint, f" on host {plan.host}"))
+        return "\n".join([*lines, paint("green", empty or summary_line(whole))]) + "\n"
     where = f"project {whole.project}" + (f", workspace {whole.workspace}" if whole.workspace else "")
-    lines = [f"vmctl will make these changes to {where} on {len(plans)} host(s):", ""]
+    lines += [f"vmctl will make these changes to {where} on {len(plans)} host(s):", ""]
     for plan in plans:
         head = f"host {plan.host} ({plan.uri})"
-        if plan.empty:
-            lines.extend([paint("bold", f"{head}: no changes"), ""])
-            continue
-        lines.extend([paint("bold", f"{head}:"), ""])
+        lines.extend([paint("bold", f"{head}: no changes" if plan.empty else f"{head}:"), ""])
+        lines.extend(_ignored_lines(plan, paint))
         for change in plan.changes:
             lines.extend(_change_lines(change, paint))
     lines.append(paint("bold", summary_line(whole)))
     if any(c.destructive for c in whole.changes):
         lines.append(paint("bold red", "! Lines marked ! destroy data."))
     return "\n".join(lines) + "\n"
+
+
+def _partial_lines(plan: Plan, paint: _Painter) -> list[str]:
+    if not plan.targets:
+        return []
+    text = f"This plan is partial (--target {', '.join(plan.targets)}): other guests are neither compared nor deleted."
+    return [paint("bold yellow", text), ""]
+
+
+def _ignored_lines(plan: Plan, paint: _Painter, where: str = "") -> list[str]:
+    if not plan.ignored:
+        return []
+    lines = [paint("dim", f"Live differences in fields ignore_changes names{where} (not planned):")]
+    for change in plan.ignored:
+        lines.append(paint("dim", f"  guest {change.name}"))
+        width = max(len(f.path) for f in change.fields)
+        lines.extend(paint("dim", _field_line(f, width, _Painter(False))) for f in change.fields)
+    return [*lines, ""]
 
 
 class _Painter:
@@ -159,6 +183,7 @@ def hosts_json(plans: Sequence[Plan]) -> dict[str, Any]:
     document["connection"] = None
     document["hosts"] = {p.host: p.uri for p in plans}
     document["changes"] = [_change_json(c, p.host) for p in plans for c in p.changes]
+    document["ignored"] = [_change_json(c, p.host) for p in plans for c in p.ignored]
     return document
 
 
@@ -180,6 +205,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "empty": plan.empty,
         },
         "changes": [_change_json(c, plan.host) for c in plan.changes],
+        "targets": list(plan.targets),
+        "ignored": [_change_json(c, plan.host) for c in plan.ignored],
     }
 
 

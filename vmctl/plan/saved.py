@@ -28,10 +28,19 @@ class PlannedFrom(Protocol):
     def uri(self) -> str: ...
 
 
-def save(path: str, plan: Plan, session: PlannedFrom, live: LiveState, spec_paths: list[str]) -> None:
+def save(
+    path: str, plan: Plan, session: PlannedFrom, live: LiveState, spec_paths: list[str], inputs: Any = None
+) -> None:
+    """Write the plan with what it was made from. Variables given with --var are kept, but never a
+    sensitive one: applying the plan asks for those again (--var, VMCTL_VAR_NAME)."""
+    secrets = session.desired.secrets
+    args = [a for a in (inputs.args if inputs else ()) if not any(s in a.partition("=")[2] for s in secrets)]
     document = {
         "format": SAVED_FORMAT,
         "spec_paths": [str(Path(p).resolve()) for p in spec_paths] or [str(Path("vmctl.yaml").resolve())],
+        "var_files": [str(Path(p).resolve()) for p in (inputs.files if inputs else ())],
+        "vars": args,
+        "targets": list(plan.targets),
         "workspace": session.desired.workspace,
         "connection": session.uri,
         "spec_fingerprint": spec_fingerprint(session),

@@ -38,6 +38,8 @@ def desired_state(spec: Spec, facts: LocalFacts, host: HostFacts) -> DesiredStat
         uploads=_uploads(spec, facts, guests),
         networks=tuple(n for n in spec.networks if n.managed),
         guests=guests,
+        moves=spec.moves,
+        secrets=spec.secrets,
     )
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from vmctl.errors import Problem, SpecError
 from vmctl.spec.schema import check_document
 from vmctl.spec.source import NodePath, SourceDoc, dotted, load_yaml
+from vmctl.spec.templates import Scope, substitute_doc
+from vmctl.spec.variables import Variables, VarInputs, declarations, mask_problems, resolve
 
 DEFAULT_SPEC = "vmctl.yaml"
 SECTIONS = ("hosts", "pools", "images", "networks", "guests")
-SCALARS = ("project", "connection")
+SCALARS = ("project", "connection", "expires_after")
+LISTS = ("moved",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +38,18 @@ class MergedSpec:
     scalars: dict[str, tuple[Any, SourceDoc]] = field(default_factory=dict)
     sections: dict[str, dict[str, Entry]] = field(default_factory=lambda: {s: {} for s in SECTIONS})
     defaults: Entry | None = None
+    scope: Scope = field(default_factory=lambda: Scope(Variables({}, {})))
+    quiet: set[tuple[str, str]] = field(default_factory=set)  # (file, path) left alone: a problem is elsewhere
+    lists: dict[str, list[tuple[Any, SourceDoc, int]]] = field(default_factory=lambda: {k: [] for k in LISTS})
 
     def problems_in(self, entry: Entry) -> list[str]:
         """Dotted paths, at or under `entry`, where problems were already found."""
         prefix = dotted(entry.path)
+        found = [(p.location.file, p.path) for p in self.problems if p.location is not None]
         return [
-            p.path
-            for p in self.problems
-            if p.location is not None
-            and p.location.file == entry.doc.file
-            and (p.path == prefix or p.path.startswith((prefix + ".", prefix + "[")))
+            path
+            for file, path in [*found, *self.quiet]
+            if file == entry.doc.file and (path == prefix or path.startswith((prefix + ".", prefix + "[")))
         ]
 
     def broken(self, entry: Entry | None) -> bool:
@@ -76,9 +81,13 @@ def _expand(path: Path, display: str) -> list[tuple[Path, str]]:
     return [(f, str(Path(display) / f.name)) for f in files]
 
 
-def read_and_merge(paths: Sequence[str]) -> MergedSpec:
-    """Parse, schema-check and merge every file. Problems are collected, not raised: the semantic
-    checks still run on everything the schema found sound, so one pass reports all of them."""
+def read_and_merge(paths: Sequence[str], workspace: str | None = None, inputs: VarInputs | None = None) -> MergedSpec:
+    """Parse every file, substitute references, schema-check and merge. Problems are collected, not
+    raised: the semantic checks still run on everything found sound, so one pass reports all of them.
+
+    The schema checks each document after substitution, so a value from a variable is checked
+    exactly as if it were written in its place.
+    """
     docs: list[SourceDoc] = []
     problems: list[Problem] = []
     unreadable = False
@@ -90,14 +99,34 @@ def read_and_merge(paths: Sequence[str]) -> MergedSpec:
             unreadable = True
             continue
         problems.extend(doc.problems)
-        problems.extend(check_document(doc))
         docs.append(doc)
-    if unreadable or not docs:
-        raise SpecError(problems)
-    merged = MergedSpec(docs, problems)
+    declared, broken, found = declarations(docs)
+    variables, given = resolve(declared, broken, inputs or VarInputs())
+    problems.extend([*found, *given])
+    scope = Scope(variables, frozenset(broken), workspace or "default")
+    scope = Scope(variables, frozenset(broken), workspace or "default", _project(docs, scope))
+    merged = MergedSpec([], problems, scope=scope)
     for doc in docs:
+        done = substitute_doc(doc, scope)
+        problems.extend(done.problems)
+        problems.extend(check_document(done.doc, done.quiet, cache=not variables.secrets))
+        merged.quiet.update((doc.file, path) for path in done.quiet)
+        merged.docs.append(done.doc)
+    if unreadable or not docs:
+        raise SpecError(mask_problems(problems, variables.secrets))
+    for doc in merged.docs:
         merged.problems.extend(_merge_doc(merged, doc))
     return merged
+
+
+def _project(docs: list[SourceDoc], scope: Scope) -> str | None:
+    """The project, as the first file that sets it says (references in it substituted): `${project}`
+    means this everywhere else."""
+    for doc in docs:
+        if isinstance(doc.data.get("project"), str):
+            project = substitute_doc(replace(doc, data={"project": doc.data["project"]}), scope).doc.data["project"]
+            return project if isinstance(project, str) else None
+    return None
 
 
 def _merge_doc(merged: MergedSpec, doc: SourceDoc) -> list[Problem]:
@@ -110,6 +139,9 @@ def _merge_doc(merged: MergedSpec, doc: SourceDoc) -> list[Problem]:
             )
     if "defaults" in doc.data:
         problems.extend(_merge_defaults(merged, doc))
+    for key in LISTS:
+        items = doc.data.get(key)
+        merged.lists[key].extend((item, doc, i) for i, item in enumerate(items if isinstance(items, list) else ()))
     return problems
 
 

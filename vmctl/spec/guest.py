@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from vmctl.model import (
 )
 from vmctl.spec.files import Entry
 from vmctl.spec.source import MAX_FILE_SIZE, NodePath, SourceDoc, dotted, yaml_text_document, yaml_text_problem
+from vmctl.spec.templates import Scope, has_guest_ref, substitute_guest
 from vmctl.units import Range, UnitError, format_size, parse_duration, parse_size
 
 _USER_DATA_HEADERS = ("#!", "#include", "#cloud-boothook", "Content-Type:", "## template")
@@ -51,7 +53,9 @@ class SpecContext(Protocol):
 
     project: str
     workspace: str | None
+    secrets: tuple[str, ...]
     mac_sites: dict[tuple[str, str], tuple[Location, str]]
+    ip_sites: dict[tuple[str, str], tuple[Location, str]]
     host_names: list[str]  # the spec's hosts: a guest names one of them (or none when there is one)
 
     def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None: ...
@@ -114,12 +118,18 @@ def _has_path(data: Any, keys: NodePath) -> bool:
 
 
 class GuestSource:
-    """A guest's body merged over the defaults, able to say where each value was written."""
+    """A guest's body merged over the defaults, able to say where each value was written.
 
-    def __init__(self, entry: Entry, defaults: Entry | None) -> None:
+    With a `scope` naming one instance, the references to the guest are substituted for it.
+    """
+
+    def __init__(self, entry: Entry, defaults: Entry | None, scope: Scope | None = None) -> None:
         self.entry = entry
         self.defaults = defaults
         self.data = deep_merge(defaults.body if defaults else {}, entry.body)
+        self.per_instance = scope is not None and has_guest_ref(self.data)
+        if scope is not None and self.per_instance:
+            self.data = substitute_guest(self.data, scope)
 
     def _owner(self, keys: NodePath) -> tuple[SourceDoc, NodePath]:
         for source in (self.entry, self.defaults):
@@ -200,6 +210,7 @@ class GuestBuilder:
             cloud_init=cloud_init,
             wait=self._wait(cloud_init is not None),
             prevent_destroy=bool(data.get("prevent_destroy", False)),
+            ignore_changes=tuple(data.get("ignore_changes", ())),
             host=self._host(),
             origin=self.src.entry.doc.key_where(self.src.entry.path),
         )
@@ -289,8 +300,27 @@ class GuestBuilder:
                 continue
             kind, source = self._nic_source(given[0], body, keys)
             mac = self._mac(body, name)
-            nics.append(NicSpec(name, kind, source, mac, body.get("model", "virtio")))
+            ipv4 = self._fixed_address(body, name)
+            nics.append(
+                NicSpec(name, kind, source, mac, body.get("model", "virtio"), derived_mac="mac" not in body, ipv4=ipv4)
+            )
         return tuple(nics)
+
+    def _fixed_address(self, body: dict[str, Any], nic: str) -> str | None:
+        """A NIC's `ipv4`: on a vmctl network that serves DHCP, within its range, not the host's own."""
+        if "ipv4" not in body:
+            return None
+        keys = ("nics", nic, "ipv4")
+        text = str(body["ipv4"])
+        self.spec.ip_sites[(self.domain, nic)] = (self.src.where(*keys), self.src.path(*keys))
+        network = self.networks.get(body.get("network", "")) if "network" in body else None
+        if network is None or not network.managed or not network.ipv4 or not network.dhcp:
+            self.problem(keys, "a fixed address needs a nat or isolated network with ipv4 and DHCP")
+            return text
+        problem = address_problem(text, network.ipv4)
+        if problem:
+            self.problem(keys, problem, f"network {network.name} is {network.ipv4}")
+        return text
 
     def _mac(self, body: dict[str, Any], nic: str) -> str:
         keys = ("nics", nic, "mac")
@@ -343,7 +373,8 @@ class GuestBuilder:
         elif isinstance(user_data, dict):
             self._check_cloud_config(user_data, keys, sensitive, lambda inner: self.src.where(*keys, *inner))
         network_config = plain(body["network_config"]) if "network_config" in body else None
-        return CloudInitSpec(user_data, plain(body.get("meta_data", {})), network_config, sensitive)
+        meta_data = plain(body.get("meta_data", {}))
+        return CloudInitSpec(user_data, meta_data, network_config, sensitive, secrets=self.spec.secrets)
 
     def _user_data_file(self, path: Path, keys: tuple[str, ...]) -> str | None:
         if not path.is_file():
@@ -431,6 +462,22 @@ def _nearest(values: Mapping[NodePath, Location], path: NodePath, display: str) 
         if found := values.get(path[:depth]):
             return found
     return Location(display, 1, 1)
+
+
+def address_problem(text: str, network: str) -> str | None:
+    """Why `text` cannot be a guest's address on `network` (its host address/prefix), or None."""
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError as exc:
+        return f"not an IPv4 address: {exc}"
+    iface = ipaddress.IPv4Interface(network)
+    if address not in iface.network:
+        return f"{text} is not in the network's range {iface.network}"
+    if address == iface.ip:
+        return f"{text} is the host's own address on the network"
+    if address in (iface.network.network_address, iface.network.broadcast_address):
+        return f"{text} is not a usable host address on {iface.network}"
+    return None
 
 
 def _round_up(value: int, unit: int) -> int:

@@ -5,21 +5,32 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import replace
 
 from vmctl.errors import Location, Problem, SpecError
-from vmctl.model import GuestSpec, HostSpec, ImageSpec, NetworkSpec, PoolSpec, Spec, naming
+from vmctl.model import GuestSpec, HostEntry, HostSpec, ImageSpec, Move, NetworkSpec, PoolSpec, Spec, naming
 from vmctl.spec.files import Entry, MergedSpec, read_and_merge
 from vmctl.spec.guest import GuestBuilder, GuestSource, SpecContext, resolve_file
+from vmctl.spec.schema import check_guest
 from vmctl.spec.source import dotted
+from vmctl.spec.variables import VarInputs, mask_problems
+from vmctl.units import Range, UnitError, parse_duration
+
+# Long enough for an apply to finish (a second is for tests); a year is longer than any CI job.
+EXPIRES_AFTER = Range(1, 365 * 24 * 3600)
 
 
-def load_spec(paths: Sequence[str], workspace: str | None = None) -> Spec:
-    """Read, validate and merge spec files; raise SpecError listing every problem."""
+def load_spec(paths: Sequence[str], workspace: str | None = None, inputs: VarInputs | None = None) -> Spec:
+    """Read, validate and merge spec files, with variables' values from `inputs`; raise SpecError
+    listing every problem (sensitive values masked)."""
     if workspace is not None and not naming.WORKSPACE_PATTERN.fullmatch(workspace):
         hint = "letters, digits, '.', '_' and '-', at most 40 characters"
         raise SpecError([Problem(None, "workspace", f"invalid workspace name {workspace!r}", hint)])
-    merged = read_and_merge(paths)
-    return _SpecBuilder(merged, workspace).build()
+    merged = read_and_merge(paths, workspace, inputs)
+    try:
+        return _SpecBuilder(merged, workspace).build()
+    except SpecError as exc:
+        raise SpecError(mask_problems(list(exc.problems), merged.scope.variables.secrets)) from None
 
 
 class _SpecBuilder(SpecContext):
@@ -36,7 +47,9 @@ class _SpecBuilder(SpecContext):
         self.notes: dict[str, None] = {}
         project = merged.scalars.get("project", ("", None))[0]
         self.project = project if isinstance(project, str) else ""
+        self.secrets = merged.scope.variables.secrets
         self.mac_sites: dict[tuple[str, str], tuple[Location, str]] = {}
+        self.ip_sites: dict[tuple[str, str], tuple[Location, str]] = {}
         self.host_names: list[str] = []
         self.unbuilt: dict[str, set[str]] = {
             section: {name for name, e in entries.items() if merged.broken(e)}
@@ -58,15 +71,41 @@ class _SpecBuilder(SpecContext):
         guests = self._guests(pools, images, networks)
         self._check_unique_names(guests)
         self._check_unique_macs(guests)
+        moves = self._moves(guests)
+        self._check_unique_addresses(guests)
+        expires_after = self._expires_after()
         problems = list(dict.fromkeys([*self.merged.problems, *self.problems]))
         if problems:
             raise SpecError(problems)
         connection = self.merged.scalars.get("connection", (None, None))[0]
         files = tuple(d.file for d in self.merged.docs)
         notes = tuple(self.notes)
+        networks = tuple(replace(n, hosts=_fixed_hosts(n, guests, self.project)) for n in networks)
         return Spec(
-            self.project, self.workspace, connection, pools, images, networks, guests, files, notes, hosts=hosts
+            self.project,
+            self.workspace,
+            connection,
+            pools,
+            images,
+            networks,
+            guests,
+            files,
+            notes,
+            moves,
+            self.secrets,
+            expires_after,
+            hosts,
         )
+
+    def _expires_after(self) -> float | None:
+        if "expires_after" not in self.merged.scalars:
+            return None
+        value, doc = self.merged.scalars["expires_after"]
+        try:
+            return parse_duration(value, EXPIRES_AFTER)
+        except UnitError as exc:
+            self.problem(doc.where(("expires_after",)), "expires_after", str(exc), exc.hint)
+            return None
 
     def _check_top_level(self) -> None:
         already = {p.path for p in self.merged.problems}
@@ -202,11 +241,49 @@ class _SpecBuilder(SpecContext):
             self._check_references(self.merged.sections["guests"][name], pools, images, networks)
         guests: list[GuestSpec] = []
         for entry in self._built("guests"):
-            source = GuestSource(entry, self.merged.defaults)
-            count = int(source.data.get("count", 1))
-            for instance in naming.instance_names(entry.name, count):
+            count = int(GuestSource(entry, self.merged.defaults).data.get("count", 1))
+            for index, instance in enumerate(naming.instance_names(entry.name, count), start=1):
+                source = GuestSource(entry, self.merged.defaults, self.merged.scope.for_guest(instance, index))
+                if source.per_instance and self._instance_problems(source, instance):
+                    continue
                 guests.append(GuestBuilder(self, source, instance, pools, images, networks).build())
         return tuple(guests)
+
+    def _instance_problems(self, source: GuestSource, instance: str) -> bool:
+        """The schema's verdict on one instance's values, where they refer to the guest."""
+        found = check_guest(source.data)
+        for path, message, hint in found:
+            self.problem(source.where(*path), source.path(*path), f"{message} (for {instance})", hint)
+        return bool(found)
+
+    # -- moved ---------------------------------------------------------------------------------------------
+
+    def _moves(self, guests: tuple[GuestSpec, ...]) -> tuple[Move, ...]:
+        """`moved:` entries: each from a name the spec no longer has to a guest it has, once."""
+        names = {g.hostname for g in guests}
+        moves: list[Move] = []
+        seen: dict[str, str] = {}
+        for item, doc, index in self.merged.lists["moved"]:
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get("from"), str)
+                or not isinstance(item.get("to"), str)
+            ):
+                continue  # the schema reports it
+            old, new = item["from"], item["to"]
+            where, path = doc.where(("moved", index)), f"moved[{index}]"
+            if old in names:
+                self.problem(doc.where(("moved", index, "from")), f"{path}.from", f"guest '{old}' is still in the spec")
+            elif new not in names:
+                hint = "moved: says what a guest of the spec was called before"
+                self.problem(doc.where(("moved", index, "to")), f"{path}.to", f"no guest named '{new}'", hint)
+            elif old in seen or new in seen.values():
+                self.problem(where, path, f"'{old}' or '{new}' is moved twice", "one move per guest")
+            else:
+                seen[old] = new
+                ws = self.workspace
+                moves.append(Move(naming.domain_name(old, ws), naming.domain_name(new, ws)))
+        return tuple(moves)
 
     def _check_references(
         self,
@@ -238,6 +315,18 @@ class _SpecBuilder(SpecContext):
                 message = f"guest '{guest.guest}' makes a domain named '{guest.name}', as does '{other.guest}'"
                 self.problem(guest.origin, f"guests.{guest.guest}", message, "rename one, or change its count")
 
+    def _check_unique_addresses(self, guests: tuple[GuestSpec, ...]) -> None:
+        seen: dict[tuple[str, str], str] = {}
+        for guest in guests:
+            for nic in guest.nics:
+                if nic.ipv4 is None:
+                    continue
+                owner = f"{guest.name}.{nic.name}"
+                first = seen.setdefault((nic.source, nic.ipv4), owner)
+                if first != owner:
+                    where, path = self.ip_sites.get((guest.name, nic.name), (guest.origin, f"guests.{guest.guest}"))
+                    self.problem(where, path, f"address {nic.ipv4} is {first}'s too", "give each NIC its own address")
+
     def _check_unique_macs(self, guests: tuple[GuestSpec, ...]) -> None:
         seen: dict[str, str] = {}
         for guest in guests:
@@ -247,3 +336,14 @@ class _SpecBuilder(SpecContext):
                 if first != owner:
                     where, path = self.mac_sites.get((guest.name, nic.name), (guest.origin, f"guests.{guest.guest}"))
                     self.problem(where, path, f"MAC {nic.mac} is used by {first} too", "give each NIC its own mac")
+
+
+def _fixed_hosts(network: NetworkSpec, guests: tuple[GuestSpec, ...], project: str) -> tuple[HostEntry, ...]:
+    """The network's reservations: each NIC on it with a fixed address, named GUEST and GUEST.PROJECT."""
+    hosts = [
+        HostEntry(nic.mac, nic.ipv4, (guest.hostname, f"{guest.hostname}.{project}"))
+        for guest in guests
+        for nic in guest.nics
+        if nic.ipv4 and nic.kind == "network" and nic.source == network.libvirt_name
+    ]
+    return tuple(sorted(hosts, key=lambda h: h.mac))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ import vmctl
 import vmctl.schemas
 from vmctl.errors import Problem
 from vmctl.spec.source import NodePath, SourceDoc, dotted
+from vmctl.spec.templates import has_guest_ref
 from vmctl.units import UnitError, parse_duration, parse_size
 
 if TYPE_CHECKING:
@@ -47,8 +49,28 @@ def schema_text() -> str:
 
 @cache
 def schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(schema_text())
+    """The schema vmctl checks specs with: the published one without its `${...}` alternatives.
+
+    The published schema lets any value be a reference, so an editor accepts `memory: ${var.m}`;
+    vmctl checks each document once its references are substituted, against the types themselves.
+    """
+    loaded: dict[str, Any] = _strict(json.loads(schema_text()))
     return loaded
+
+
+_REFERENCE = {"$ref": "#/$defs/reference"}
+
+
+def _strict(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_strict(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    alternatives = node.get("anyOf")
+    if isinstance(alternatives, list) and len(alternatives) == 2 and alternatives[1] == _REFERENCE:
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        return _strict({**rest, **alternatives[0]})
+    return {key: _strict(value) for key, value in node.items()}
 
 
 # Pattern rules people can read, for patterns whose description is about something else.
@@ -57,6 +79,7 @@ _PATTERN_RULES = {
     "url": "an http://, https:// or file:// URL",
     "sha256": "64 hex digits",
     "ipv4": "an address and prefix, like 198.51.100.1/24",
+    "address": "an IPv4 address, like 198.51.100.20",
     "bridge": "a host bridge name: letters, digits, '.', '_', ':' or '-', at most 15 characters",
     "source": "an absolute directory on the hypervisor host",
     "path": "an absolute directory on the hypervisor host",
@@ -79,24 +102,43 @@ def _validator_class() -> Any:
     return validators.extend(Draft202012Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
 
 
-def check_document(doc: SourceDoc) -> list[Problem]:
+def check_document(doc: SourceDoc, quiet: Collection[str] = (), cache: bool = True) -> list[Problem]:
     """Every schema violation in one spec file, each at the line of the offending node.
 
-    Values the YAML reader already reported (an unknown tag, say) are not reported again. A document
-    that passed before (same content, same schema) is not checked again: that keeps jsonschema out
-    of every run that changes nothing in the spec.
+    Values the YAML reader already reported (an unknown tag, say), and `quiet` paths (reported
+    elsewhere), are not reported again; values that refer to the guest are checked per instance
+    (`check_guest`). A document that passed before (same content, same schema) is not checked again:
+    that keeps jsonschema out of every run that changes nothing in the spec. Not with `cache` off
+    (the content holds sensitive values: not even a digest of it is written).
     """
-    marker = _valid_marker(doc)
+    marker = _valid_marker(doc) if cache else None
     if marker is not None and marker.exists():
         return []
     validator = _validator_class()(schema())
-    already = {p.path for p in doc.problems}
+    already = {p.path for p in doc.problems} | set(quiet)
     problems: list[Problem] = []
     for error in validator.iter_errors(doc.data):
+        if has_guest_ref(error.instance):
+            continue
         problems.extend(p for p in _problems_for(error, doc) if p.path not in already)
     if not problems and marker is not None:
         _remember_valid(marker)
     return problems
+
+
+def check_guest(data: dict[str, Any]) -> list[tuple[NodePath, str, str | None]]:
+    """Schema violations of one guest instance's values (its body over the defaults, substituted):
+    (path under the guest, message, hint)."""
+    strict = schema()
+    validator = _validator_class()({**strict["$defs"]["guest"], "$defs": strict["$defs"]})
+    found = []
+    for error in validator.iter_errors(data):
+        path: NodePath = tuple(error.absolute_path)
+        if error.validator == "additionalProperties":
+            continue  # unknown keys are reported where they are written, by the document's check
+        message, hint = _describe(error)
+        found.append((path, message, hint))
+    return found
 
 
 def _valid_marker(doc: SourceDoc) -> Path | None:
@@ -201,6 +243,8 @@ def _generic_message(error: ValidationError) -> tuple[str, str | None]:
         return f"missing required key '{_missing_key(error)}'", None
     if kind == "pattern":
         field = str(error.absolute_path[-1]) if error.absolute_path else ""
+        if field == "ipv4" and "nics" in error.absolute_path:
+            field = "address"
         rule = _PATTERN_RULES.get(field) or _subschema(error).get("description")
         return f"invalid value {value!r}" + (f": {rule}" if rule else ""), None
     if kind in ("minimum", "maximum"):

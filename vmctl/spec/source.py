@@ -66,6 +66,9 @@ class SourceDoc:
     values: Mapping[NodePath, Location] = field(repr=False)
     keys: Mapping[NodePath, Location] = field(repr=False)
     problems: tuple[Problem, ...] = ()  # found while reading but not fatal (duplicate keys)
+    # Columns from a scalar's position to its text (1 past a quote), for scalars on one line only:
+    # a reference inside the text is reported at its own column.
+    offsets: Mapping[NodePath, int] = field(default_factory=dict, repr=False)
 
     def where(self, path: NodePath) -> Location:
         """Position of the value at `path`, or of its nearest ancestor that exists."""
@@ -208,7 +211,8 @@ def load_yaml(path: Path, display: str) -> SourceDoc:
     if not isinstance(data, dict):
         message = "the top level must be a mapping of keys, like 'version: 1'"
         raise SpecError([*builder.problems, Problem(builder.values[()], "", message)])
-    return SourceDoc(display, path.parent, data, builder.values, builder.keys, tuple(builder.problems))
+    problems = tuple(builder.problems)
+    return SourceDoc(display, path.parent, data, builder.values, builder.keys, problems, builder.offsets)
 
 
 def yaml_text_problem(text: str) -> str | None:
@@ -332,6 +336,7 @@ class _Builder:
         self.loader = loader
         self.values: dict[NodePath, Location] = {}
         self.keys: dict[NodePath, Location] = {}
+        self.offsets: dict[NodePath, int] = {}
         self.problems: list[Problem] = []
         self._active: set[int] = set()
 
@@ -354,6 +359,12 @@ class _Builder:
             self._active.discard(id(node))
 
     def _scalar(self, node: Node, path: NodePath) -> Any:
+        if (
+            isinstance(node, ScalarNode)
+            and node.start_mark.line == node.end_mark.line
+            and node.style in (None, "'", '"')
+        ):
+            self.offsets[path] = 0 if node.style is None else 1
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:

@@ -1,7 +1,8 @@
 """The libvirt implementation of the hypervisor interface: the only code that imports libvirt.
 
 `LibvirtHypervisor` is one object made of parts that share a `Connection` (the virConnect and the
-objects found through it): `StateReader` reads, `DomainOps`, `StorageOps` and `NetworkOps` act.
+objects found through it): `StateReader` reads, `DomainOps`, `SnapshotOps`, `StorageOps` and
+`NetworkOps` act.
 Must not import: `vmctl.plan`, `vmctl.apply`, `vmctl.cli`.
 """
 
@@ -28,9 +29,21 @@ from vmctl.hypervisor.libvirt.domains import DomainOps
 from vmctl.hypervisor.libvirt.locking import LockOps
 from vmctl.hypervisor.libvirt.networks import NetworkOps
 from vmctl.hypervisor.libvirt.reading import StateReader
+from vmctl.hypervisor.libvirt.snapshots import SnapshotOps
 from vmctl.hypervisor.libvirt.storage import StorageOps
 from vmctl.libvirtxml.readback import DomainView
-from vmctl.model import HostFacts, LiveGuest, LiveState, LockHolder, NetworkSpec, OwnedState, Owner, VolumeRef
+from vmctl.model import (
+    HostEntry,
+    HostFacts,
+    LiveGuest,
+    LiveState,
+    LockHolder,
+    NetworkSpec,
+    OwnedState,
+    Owner,
+    SnapshotInfo,
+    VolumeRef,
+)
 
 __all__ = ["LibvirtHypervisor", "connect"]
 
@@ -52,6 +65,7 @@ class LibvirtHypervisor:
         self._domains = DomainOps(connection)
         self._storage = StorageOps(connection)
         self._networks = NetworkOps(connection)
+        self._snapshots = SnapshotOps(connection)
         self._locks = LockOps(connection)
 
     # Connection and host facts
@@ -79,7 +93,7 @@ class LibvirtHypervisor:
     def read_state(self, owner: Owner, disks_of_interest: Iterable[VolumeRef] = ()) -> LiveState:
         return self._reader.read_state(owner, disks_of_interest)
 
-    def read_owned(self, owner: Owner, boot_volumes: bool = False) -> OwnedState:
+    def read_owned(self, owner: Owner | None, boot_volumes: bool = False) -> OwnedState:
         return self._reader.read_owned(owner, boot_volumes)
 
     def read_live_guest(self, name: str, owner: Owner, pool_paths: Mapping[str, str]) -> LiveGuest | None:
@@ -105,6 +119,9 @@ class LibvirtHypervisor:
     def undefine(self, name: str) -> None:
         self._domains.undefine(name)
 
+    def rename(self, name: str, new_name: str) -> None:
+        self._domains.rename(name, new_name)
+
     def start(self, name: str) -> None:
         self._domains.start(name)
 
@@ -119,6 +136,20 @@ class LibvirtHypervisor:
 
     def set_metadata(self, name: str, xml: str, live: bool) -> None:
         self._domains.set_metadata(name, xml, live)
+
+    # Snapshots
+
+    def create_snapshot(self, name: str, snapshot: str) -> None:
+        self._snapshots.create_snapshot(name, snapshot)
+
+    def revert_snapshot(self, name: str, snapshot: str) -> None:
+        self._snapshots.revert_snapshot(name, snapshot)
+
+    def delete_snapshot(self, name: str, snapshot: str) -> None:
+        self._snapshots.delete_snapshot(name, snapshot)
+
+    def snapshots(self, name: str) -> list[SnapshotInfo]:
+        return self._snapshots.snapshots(name)
 
     # Devices and sizes of a domain
 
@@ -231,6 +262,18 @@ class LibvirtHypervisor:
 
     def delete_network(self, name: str) -> None:
         self._networks.delete_network(name)
+
+    def set_network_owner(self, name: str, owner: Owner) -> None:
+        self._networks.set_network_owner(name, owner)
+
+    def add_network_host(self, name: str, host: HostEntry) -> None:
+        self._networks.add_network_host(name, host)
+
+    def remove_network_host(self, name: str, host: HostEntry) -> None:
+        self._networks.remove_network_host(name, host)
+
+    def change_network_host(self, name: str, before: HostEntry, after: HostEntry) -> None:
+        self._networks.change_network_host(name, before, after)
 
 
 if TYPE_CHECKING:

@@ -116,6 +116,14 @@ class DomainOps:
                     raise
                 dom.undefine()  # drivers that know none of these extras (the test driver)
 
+    def rename(self, name: str, new_name: str) -> None:
+        """Rename a stopped domain (libvirt renames no running one); its disks and MACs stay as they are."""
+        dom = self._domain(name)
+        self.connection.forget_domain(name)
+        with translated("rename", name):
+            dom.rename(new_name, 0)
+        self.connection.forget_domain(new_name)
+
     def set_autostart(self, name: str, enabled: bool) -> None:
         with translated("set autostart", name):
             self._domain(name).setAutostart(1 if enabled else 0)

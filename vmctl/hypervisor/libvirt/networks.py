@@ -6,8 +6,12 @@ import libvirt
 
 from vmctl.errors import HypervisorError
 from vmctl.hypervisor.libvirt.connection import Connection, error_detail, is_missing, translated
-from vmctl.libvirtxml.network import network_xml
-from vmctl.model import NetworkSpec, Owner
+from vmctl.hypervisor.libvirt.reading import persistent_network_xml
+from vmctl.libvirtxml.network import dhcp_host_element, dns_host_element, host_xml, network_xml, with_owner
+from vmctl.model import HostEntry, NetworkSpec, Owner
+
+_DHCP_HOST = libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST
+_DNS_HOST = libvirt.VIR_NETWORK_SECTION_DNS_HOST
 
 
 class NetworkOps:
@@ -40,3 +44,38 @@ class NetworkOps:
             if net.isActive():
                 net.destroy()
             net.undefine()
+
+    def set_network_owner(self, name: str, owner: Owner) -> None:
+        # libvirt 9.0 has no virNetworkSetMetadata: the persistent definition is written again, which
+        # leaves the running network alone; vmctl reads networks' persistent definitions.
+        with translated(f"write vmctl metadata of network {name}"):
+            net = self.conn.networkLookupByName(name)
+            self.conn.networkDefineXML(with_owner(persistent_network_xml(net), owner))
+
+    def add_network_host(self, name: str, host: HostEntry) -> None:
+        with translated(f"reserve {host.ip} on network {name}"):
+            net = self.conn.networkLookupByName(name)
+            _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, _DHCP_HOST, host_xml(dhcp_host_element(host)))
+            _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, _DNS_HOST, host_xml(dns_host_element(host)))
+
+    def remove_network_host(self, name: str, host: HostEntry) -> None:
+        with translated(f"release {host.ip} on network {name}"):
+            net = self.conn.networkLookupByName(name)
+            _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, _DNS_HOST, host_xml(dns_host_element(host)))
+            _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, _DHCP_HOST, host_xml(dhcp_host_element(host)))
+
+    def change_network_host(self, name: str, before: HostEntry, after: HostEntry) -> None:
+        with translated(f"move {after.names[0]} to {after.ip} on network {name}"):
+            net = self.conn.networkLookupByName(name)
+            _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_MODIFY, _DHCP_HOST, host_xml(dhcp_host_element(after)))
+            _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, _DNS_HOST, host_xml(dns_host_element(before)))
+            _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, _DNS_HOST, host_xml(dns_host_element(after)))
+
+
+def _update(net: libvirt.virNetwork, command: int, section: int, xml: str) -> None:
+    """One virNetworkUpdate, on the running network (if it runs: dnsmasq is told, nothing restarts)
+    and in its persistent definition."""
+    flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    if net.isActive():
+        flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
+    net.update(command, section, -1, xml, flags)

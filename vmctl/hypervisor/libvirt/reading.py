@@ -13,7 +13,7 @@ import libvirt
 
 from vmctl.errors import HypervisorError, VmctlError
 from vmctl.hypervisor import livestate
-from vmctl.hypervisor.libvirt.connection import Connection, error_detail, is_missing, translated
+from vmctl.hypervisor.libvirt.connection import Connection, error_detail, is_missing, is_unsupported, translated
 from vmctl.hypervisor.livestate import DiskSizes, GuestReading
 from vmctl.libvirtxml.metadata import NAMESPACE, read_guest_record
 from vmctl.libvirtxml.network import read_network
@@ -73,13 +73,14 @@ class StateReader:
             sizes(volume.pool, volume.name)
         return livestate.live_state(found, self._read_networks(), pools, livestate.volume_infos(present, sizes.known))
 
-    def read_owned(self, owner: Owner, boot_volumes: bool = False) -> OwnedState:
+    def read_owned(self, owner: Owner | None, boot_volumes: bool = False) -> OwnedState:
         """What this project and workspace own, from ownership records alone: one small call per domain.
 
         Removing needs no domain definition, only who owns what and which volumes each claims.
-        `boot_volumes` adds each owned guest's kernel and initrd, from its definition.
+        `boot_volumes` adds each owned guest's kernel and initrd, from its definition. With no
+        owner, every guest of vmctl's (pools are owned by no one then).
         """
-        pools = self.read_pools(owner)
+        pools = self.read_pools(owner or livestate.NOBODY)
         present = self.list_volumes([p for p in pools if p.active])
         domains = self.connection.list_domains()
         with ThreadPoolExecutor(_READERS) as workers:
@@ -87,7 +88,7 @@ class StateReader:
             guests = [
                 OwnedGuest(dom.name(), record, dom.ID() != -1)
                 for dom, record in zip(domains, records, strict=True)
-                if record is not None and record.owner.same_scope(owner)
+                if record is not None and (owner is None or record.owner.same_scope(owner))
             ]
             if boot_volumes:
                 pool_paths = {p.name: p.path for p in pools}
@@ -159,7 +160,10 @@ class StateReader:
         found = []
         for net in nets:
             with _unless_vanished(f"read network {net.name()}"):
-                found.append(read_network(net.XMLDesc(0), bool(net.isActive()), bool(net.autostart())))
+                # The persistent definition: vmctl's record is rewritten there (libvirt 9.0 cannot
+                # change a running network's metadata); reservations are changed in both.
+                xml = persistent_network_xml(net)
+                found.append(read_network(xml, bool(net.isActive()), bool(net.autostart())))
         return found
 
 
@@ -171,6 +175,15 @@ def _unless_vanished(operation: str) -> Iterator[None]:
     except libvirt.libvirtError as exc:
         if not is_missing(exc):
             raise HypervisorError(operation, error_detail(exc)) from None
+
+
+def persistent_network_xml(net: libvirt.virNetwork) -> str:
+    try:
+        return str(net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE))
+    except libvirt.libvirtError as exc:
+        if not is_unsupported(exc):
+            raise
+        return str(net.XMLDesc(0))  # drivers that keep one definition (the test driver)
 
 
 def _config_xml(dom: libvirt.virDomain, name: str) -> str:
