@@ -486,6 +486,39 @@ def _remove_domain(name: str) -> None:
 
 # Each is called with the workbench, the repeats and the guest count of the scaled rows (100 in the
 # published table; their 1000-guest rows take ten times as many).
+def remote_plan(bench: Workbench, repeats: int, count: int = 1000) -> list[Result]:
+    """Plan over qemu+ssh (an sshd of our own on 127.0.0.1, a ~/.ssh/config Host alias) against a
+    bare libvirt-python read over the same URI: both pay ssh and libvirt's remote protocol alike."""
+    from tests.tooling.sshhosts import loopback_hosts
+
+    spec = bench.spec(f"remote{count}", "bench-remote", stopped_guests(count))
+    print(f"  setting up {count} managed guests with vmctl apply…", flush=True)
+    bench.vmctl("apply", "--yes", "--parallel", "4", str(spec))
+    try:
+        with loopback_hosts() as hosts:
+            machine = hosts.machines[0]
+            uri = hosts.system
+
+            def over_ssh(argv: list[str]) -> float:
+                return run(machine.command(argv), env={**bench.env, "VMCTL_LOCK_DIR": str(machine.lock_dir)})
+
+            result = Result(
+                f"plan, {count} managed, over qemu+ssh",
+                baseline_name="list + XMLDesc + metadata over the same qemu+ssh",
+                target="≤ 1.5×",
+                limit_ratio=1.5,
+            )
+            interleave(
+                result,
+                repeats,
+                lambda: over_ssh([*VMCTL, "plan", "--connect", uri, str(spec)]),
+                lambda: over_ssh([PYTHON, str(BASELINES / "read.py"), uri]),
+            )
+    finally:
+        bench.vmctl("destroy", "--yes", "-f", str(spec))
+    return [result]
+
+
 BENCHMARKS: dict[str, Callable[[Workbench, int, int], list[Result]]] = {
     "startup": lambda bench, repeats, _count: startup(bench, repeats),
     "seed": lambda _bench, repeats, _count: seed_build(repeats),
@@ -494,4 +527,5 @@ BENCHMARKS: dict[str, Callable[[Workbench, int, int], list[Result]]] = {
     "update": mass_update,
     "boot": lambda bench, repeats, _count: boot_tiny(bench, repeats),
     "snapshot": lambda bench, repeats, _count: snapshot_revert(bench, repeats),
+    "remote": lambda bench, repeats, count: remote_plan(bench, repeats, count * 10),
 }

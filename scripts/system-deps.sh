@@ -14,8 +14,10 @@ PACKAGES=(
   libxml2-utils genisoimage xorriso cloud-init
   # building guest images from the Debian archive
   mmdebstrap e2fsprogs busybox-static cpio initramfs-tools-core
-  # `vmctl ssh` runs the system ssh; its tests make keys and read `vmctl output --format ansible`
-  openssh-client ansible-core
+  # `vmctl ssh` runs the system ssh; its tests make keys and read `vmctl output --format ansible`;
+  # remote hosts: libvirt's ssh transport (ssh here; sshd and virt-ssh-helper, from libvirt-daemon,
+  # on the host; tests/remote runs an sshd of its own on 127.0.0.1)
+  openssh-client openssh-server ansible-core
 )
 
 # Every program vmctl, its tests or its demo call, and the package above that brings it.
@@ -23,7 +25,7 @@ PROGRAMS=(
   libvirtd virtlogd virsh virt-xml-validate qemu-system-x86_64 qemu-img dnsmasq xmllint
   isoinfo xorriso cloud-init mmdebstrap mkfs.ext4 busybox cpio pkg-config gcc
   qemu-io setpriv mount umount
-  ssh ssh-keygen ansible ansible-inventory
+  ssh ssh-keygen ansible ansible-inventory sshd virt-ssh-helper unshare useradd
 )
 
 missing=()
@@ -35,7 +37,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
+  # The tests start an sshd of their own on 127.0.0.1; the one openssh-server would start on port 22
+  # of every interface is not wanted: packages installed here start no service (policy-rc.d), and
+  # a newly installed sshd is not enabled.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$policy" ] || $SUDO rm -f "$policy"
+  if [[ " ${missing[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+  fi
 fi
 
 absent=()

@@ -6,6 +6,7 @@ Booting guests is tested in tests/e2e; here every guest is `state: stopped`, so 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -16,6 +17,7 @@ import libvirt
 import pytest
 
 from vmctl.apply.lock import apply_lock
+from vmctl.hypervisor import connect
 
 from .conftest import CliResult
 
@@ -266,13 +268,15 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(
 
 def test_a_second_apply_waits_for_the_lock(cli: Cli, lab: Callable[..., Path], project: str) -> None:
     spec = lab()
-    with apply_lock("qemu:///system", project, None, timeout=5):
+    hypervisor = connect("qemu:///system")
+    with apply_lock([("qemu:///system", hypervisor)], project, None, timeout=5):
         blocked = cli("apply", "--yes", "--lock-timeout", "1s", str(spec))
     assert blocked.code == 1 and "another vmctl" in blocked.err, blocked.err
+    assert f"pid {os.getpid()} on " in blocked.err  # who holds it: the process, its machine, since when
     assert project_domains(project) == []
 
     def hold() -> None:
-        with apply_lock("qemu:///system", project, None, timeout=5):
+        with apply_lock([("qemu:///system", hypervisor)], project, None, timeout=5):
             time.sleep(1.5)
 
     holder = threading.Thread(target=hold)
@@ -290,7 +294,9 @@ def test_status_reports_state_and_drift(cli: Cli, lab: Callable[..., Path]) -> N
     status = cli("status", "--json", str(spec))
     assert status.code == 0, status.err
     rows = json.loads(status.out)["guests"]
-    assert rows == [{"name": "web", "state": "stopped", "drift": False, "ips": [], "ready": False}]
+    assert rows == [
+        {"host": "qemu:///system", "name": "web", "state": "stopped", "drift": False, "ips": [], "ready": False}
+    ]
     text = cli("status", str(lab(WEB.replace("cpus: 1", "cpus: 2"))))
     assert "web" in text.out and "yes (update)" in text.out, text.out
 

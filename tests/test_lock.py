@@ -1,4 +1,4 @@
-"""The apply lock: one holder at a time, and no lock file left behind once nobody holds it."""
+"""The apply lock's file on this machine: one holder at a time, and no lock file left behind once nobody holds it."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from vmctl.apply.lock import apply_lock, lock_path
+from vmctl.apply.lock import local_lock, lock_path
 
 
 def test_no_lock_file_is_left_behind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("VMCTL_LOCK_DIR", str(tmp_path))
-    with apply_lock("qemu:///system", "p", None, 1):
+    with local_lock("qemu:///system", "p", None, 1):
         assert lock_path("qemu:///system", "p", None).exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -25,7 +25,7 @@ def test_holders_never_overlap_while_files_come_and_go(monkeypatch: pytest.Monke
 
     def hold(n: int) -> None:
         for _ in range(20):
-            with apply_lock("qemu:///system", "p", "w", 60):
+            with local_lock("qemu:///system", "p", "w", 60):
                 inside.append(n)
                 if len(inside) > 1:
                     overlaps.append(n)

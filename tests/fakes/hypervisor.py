@@ -44,6 +44,7 @@ from vmctl.model import (
     LiveNetwork,
     LivePool,
     LiveState,
+    LockHolder,
     NetworkSpec,
     OwnedGuest,
     OwnedState,
@@ -138,6 +139,7 @@ class FakeHypervisor:
     console_output: dict[str, bytes] = field(default_factory=dict)  # guest: what its console shows
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)  # (operation, its arguments)
     closed: bool = False
+    locks: dict[str, LockHolder] = field(default_factory=dict)  # project/workspace: who holds its lock
     _next_id: int = field(default=1, init=False, repr=False)
 
     def called(self, operation: str) -> list[tuple[object, ...]]:
@@ -160,6 +162,18 @@ class FakeHypervisor:
     def log_dir(self) -> str | None:
         self._call("log_dir")
         return self.host.log_dir
+
+    # The apply lock
+
+    def try_lock(self, owner: Owner, holder: LockHolder) -> LockHolder | None:
+        self._call("try_lock", owner, holder)
+        key = f"{owner.project}/{owner.workspace or ''}"
+        held = self.locks.setdefault(key, holder)
+        return None if held == holder else held
+
+    def unlock(self, owner: Owner) -> None:
+        self._call("unlock", owner)
+        self.locks.pop(f"{owner.project}/{owner.workspace or ''}", None)
 
     # Reading state
 

@@ -164,6 +164,19 @@ guests:
       primary: {network: shared, mac: "52:54:00:12:34:56"}
 """
 
+HOSTS = """\
+version: 1
+project: spread
+hosts:
+  laptop: {uri: "qemu:///system"}
+  rack1: {uri: "qemu+ssh://ops@rack1/system"}
+defaults:
+  host: laptop
+guests:
+  web: {host: rack1}
+  db: {}
+"""
+
 CACHE_USER_DATA = "#cloud-config\npackages: [redis]\n"
 EDGE_USER_DATA = "#!/bin/sh\necho edge\n"
 
@@ -246,7 +259,7 @@ def test_full_spec_uses_every_key_of_the_schema() -> None:
         schema_keys(node, name, defined)
     defined.add(("cloudInit.network_config", "version"))  # the one nested object with its own properties
     used: set[tuple[str, str]] = set()
-    for text in (MAIN, EXTRA, ADOPTED):
+    for text in (MAIN, EXTRA, ADOPTED, HOSTS):
         used_keys(s, "", yaml.safe_load(text), used, defs)
     assert defined - used == set()
 
@@ -748,3 +761,25 @@ def test_an_adopted_guest_uses_existing_volumes_files_and_networks(tmp_path: Pat
     assert (old.source, old.pool, old.volume, old.format) == ("path", "", "/srv/old.img", "raw")
     assert guest.nics[0].source == "default"  # the existing network, by its own name: no project prefix
     assert spec.networks[0].managed is False
+
+
+def test_hosts_place_each_guest(tmp_path: Path) -> None:
+    """A guest runs on the host it names, else on the defaults' host."""
+    from vmctl.spec.load import load_spec
+
+    (tmp_path / "vmctl.yaml").write_text(HOSTS)
+    spec = load_spec([str(tmp_path / "vmctl.yaml")])
+    assert [(h.name, h.uri) for h in spec.hosts] == [
+        ("laptop", "qemu:///system"),
+        ("rack1", "qemu+ssh://ops@rack1/system"),
+    ]
+    assert {g.name: g.host for g in spec.guests} == {"web": "rack1", "db": "laptop"}
+
+
+def test_the_only_host_needs_no_naming(tmp_path: Path) -> None:
+    from vmctl.spec.load import load_spec
+
+    (tmp_path / "vmctl.yaml").write_text(
+        "version: 1\nproject: p\nhosts:\n  a: {uri: 'test:///default'}\nguests:\n  g: {}\n"
+    )
+    assert [g.host for g in load_spec([str(tmp_path / "vmctl.yaml")]).guests] == ["a"]

@@ -280,7 +280,8 @@ class GuestWork:
     def _wait(self, guest: GuestSpec) -> None:
         if not (self.ctx.options.wait or guest.wait.enabled):
             return
-        log = serial_log_path(self.ctx.host.log_dir, guest.name) if self.ctx.host.log_dir else None
+        host = self.ctx.host
+        log = serial_log_path(host.log_dir, guest.name) if host.log_dir and host.local else None  # only here
         wait_ready(self.backend, guest, log, self.say)
         self.say("ready")
 

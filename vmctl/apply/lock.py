@@ -1,21 +1,42 @@
-"""One apply (or destroy) at a time per connection, project and workspace."""
+"""One apply (or destroy) at a time per project and workspace on each hypervisor.
+
+Two locks, taken in this order: a file lock on this machine (per user, in a directory only that user
+can write), then the lock on each hypervisor the command works on (a paused transient domain that
+libvirt destroys with the connection that made it, see `vmctl.libvirtxml.lock`). The first keeps
+two runs on one machine apart cheaply; the second keeps apart runs on different machines, and
+dies with its process, even by kill -9, so it never goes stale.
+"""
 
 from __future__ import annotations
 
+import datetime
 import fcntl
+import getpass
 import hashlib
 import os
+import socket
+import stat
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from pathlib import Path
 
-from vmctl.errors import LockTimeout
+from vmctl.errors import LockTimeout, VmctlError
+from vmctl.hypervisor.interface import Hypervisor
+from vmctl.model import LockHolder, Owner
+
+Waiting = Callable[[str], None]  # told, once, who holds the lock being waited for
+_POLL = 0.2
 
 
 def lock_dir() -> Path:
-    # Shared by every user of this machine: two users driving qemu:///system must not interleave.
-    return Path(os.environ.get("VMCTL_LOCK_DIR") or "/tmp/vmctl-locks")
+    """This user's lock directory: VMCTL_LOCK_DIR, else $XDG_RUNTIME_DIR/vmctl, else ~/.cache/vmctl/locks."""
+    if os.environ.get("VMCTL_LOCK_DIR"):
+        return Path(os.environ["VMCTL_LOCK_DIR"])
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "vmctl"
+    return Path(os.path.expanduser("~/.cache/vmctl/locks"))
 
 
 def lock_path(uri: str, project: str, workspace: str | None) -> Path:
@@ -23,19 +44,98 @@ def lock_path(uri: str, project: str, workspace: str | None) -> Path:
     return lock_dir() / f"{project}-{workspace or 'default'}-{key}.lock"
 
 
-@contextmanager
-def apply_lock(uri: str, project: str, workspace: str | None, timeout: float, on_wait: object = None) -> Iterator[None]:
-    """Hold the lock for the block; wait up to `timeout` seconds for it, then raise LockTimeout.
+def me() -> LockHolder:
+    since = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return LockHolder(socket.gethostname(), os.getpid(), since, _user())
 
-    A kernel file lock: released when the process dies, even by kill -9, so it never goes stale.
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+@contextmanager
+def apply_lock(
+    hosts: Sequence[tuple[str, Hypervisor]],
+    project: str,
+    workspace: str | None,
+    timeout: float,
+    on_wait: Waiting | None = None,
+) -> Iterator[None]:
+    """Hold the locks of every host (label, hypervisor) for the block; wait up to `timeout` seconds
+    in all, then raise LockTimeout naming who holds the lock."""
+    deadline = time.monotonic() + timeout
+    waiting = _Announcer(on_wait)
+    owner, holder = Owner(project, workspace), me()
+    with ExitStack() as held:
+        for label, _ in sorted(hosts, key=lambda h: h[0]):
+            held.enter_context(_file_lock(lock_path(label, project, workspace), holder, deadline, timeout, waiting))
+        for label, backend in sorted(hosts, key=lambda h: h[0]):
+            _hypervisor_lock(backend, owner, holder, label, deadline, timeout, waiting)
+            held.callback(backend.unlock, owner)
+        yield
+
+
+class _Announcer:
+    def __init__(self, on_wait: Waiting | None) -> None:
+        self.on_wait = on_wait
+        self.told: set[str] = set()
+
+    def __call__(self, who: str) -> None:
+        if self.on_wait is not None and who not in self.told:
+            self.told.add(who)
+            self.on_wait(who)
+
+
+def _hypervisor_lock(
+    backend: Hypervisor,
+    owner: Owner,
+    holder: LockHolder,
+    label: str,
+    deadline: float,
+    timeout: float,
+    waiting: _Announcer,
+) -> None:
+    while True:
+        other = backend.try_lock(owner, holder)
+        if other is None:
+            return
+        who = f"another vmctl holds the lock of this project and workspace on {label}: {other}"
+        if time.monotonic() >= deadline:
+            raise LockTimeout(
+                f"{who}; gave up after {timeout:g}s", hint="wait for it to finish, or raise --lock-timeout"
+            )
+        waiting(who)
+        time.sleep(_POLL)
+
+
+@contextmanager
+def local_lock(key: str, project: str, workspace: str | None, timeout: float) -> Iterator[None]:
+    """The file lock alone: one holder at a time on this machine (uploads into a local pool path)."""
+    waiting = _Announcer(None)
+    with _file_lock(lock_path(key, project, workspace), me(), time.monotonic() + timeout, timeout, waiting):
+        yield
+
+
+def upload_lock(pool_path: str, volume: str) -> AbstractContextManager[None]:
+    """One upload of an image into a pool at a time on this machine: workspaces of one spec share
+    their images, and two uploads of one volume would trip over each other's partial file."""
+    return local_lock(f"upload:{pool_path}", "upload", volume, timeout=3600)
+
+
+@contextmanager
+def _file_lock(path: Path, holder: LockHolder, deadline: float, timeout: float, waiting: _Announcer) -> Iterator[None]:
+    """A kernel file lock: released when the process dies, even by kill -9, so it never goes stale.
+
     The file is removed on the way out, still locked, so locks do not pile up: whoever waited on
     the removed file finds that out and locks the next one.
     """
-    path = lock_path(uri, project, workspace)
-    fd = _locked(path, time.monotonic() + timeout, timeout, on_wait)
+    fd = _locked(path, deadline, timeout, waiting)
     try:
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.pwrite(fd, f"{holder}\n".encode(), 0)
         yield
     finally:
         with suppress(OSError):
@@ -43,68 +143,69 @@ def apply_lock(uri: str, project: str, workspace: str | None, timeout: float, on
         os.close(fd)
 
 
-def upload_lock(pool_path: str, volume: str) -> AbstractContextManager[None]:
-    """One upload of an image into a pool at a time on this machine: workspaces of one spec share
-    their images, and two uploads of one volume would trip over each other's partial file."""
-    return apply_lock(f"upload:{pool_path}", "upload", volume, timeout=3600)
-
-
-def _locked(path: Path, deadline: float, timeout: float, on_wait: object) -> int:
+def _locked(path: Path, deadline: float, timeout: float, waiting: _Announcer) -> int:
     """A descriptor of the lock file at `path`, locked: the file that is there now, not one removed."""
     while True:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib_umask(0):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = _open_private(path)
         try:
-            _acquire(fd, path, deadline, timeout, on_wait)
+            _acquire(fd, deadline, timeout, waiting)
             if _same_file(fd, path):
                 return fd
         except BaseException:
             os.close(fd)
             raise
         os.close(fd)
-        on_wait = None  # said once already
 
 
 def _same_file(fd: int, path: Path) -> bool:
     try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
+        return os.lstat(path).st_ino == os.fstat(fd).st_ino
     except FileNotFoundError:
         return False
 
 
-def _acquire(fd: int, path: Path, deadline: float, timeout: float, on_wait: object) -> None:
-    announced = False
+def _acquire(fd: int, deadline: float, timeout: float, waiting: _Announcer) -> None:
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             pass
+        who = f"another vmctl on this machine holds the lock of this project and workspace{_holder(fd)}"
         if time.monotonic() >= deadline:
-            holder = _holder(path)
             raise LockTimeout(
-                f"another vmctl{holder} is applying to this project and workspace; gave up after {timeout:g}s",
-                hint="wait for it to finish, or raise --lock-timeout",
+                f"{who}; gave up after {timeout:g}s", hint="wait for it to finish, or raise --lock-timeout"
             )
-        if not announced and callable(on_wait):
-            on_wait()
-            announced = True
-        time.sleep(0.2)
+        waiting(who)
+        time.sleep(_POLL)
 
 
-def _holder(path: Path) -> str:
+def _open_private(path: Path) -> int:
+    """Open the lock file in a directory only this user can write, never through a symbolic link."""
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise VmctlError(
+            f"lock directory {directory} is not a directory of this user's that only it can write",
+            hint="remove it (vmctl makes it anew, mode 0700), or set VMCTL_LOCK_DIR",
+        )
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        pid = path.read_text().strip()
-    except OSError:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise VmctlError(
+            f"cannot open lock file {path}: {exc.strerror}", hint="is it a symbolic link? remove it"
+        ) from None
+    if os.fstat(fd).st_uid != os.getuid():
+        os.close(fd)
+        raise VmctlError(f"lock file {path} belongs to another user", hint="remove it, or set VMCTL_LOCK_DIR")
+    return fd
+
+
+def _holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 512, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
         return ""
-    return f" (pid {pid})" if pid else ""
-
-
-@contextmanager
-def contextlib_umask(mask: int) -> Iterator[None]:
-    old = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(old)
+    return f": {pid}" if pid else ""

@@ -15,6 +15,7 @@ from vmctl.cli.console import Output
 from vmctl.cli.options import (
     Connect,
     ExpiresAfter,
+    Hosts,
     NoColor,
     SpecPaths,
     Targets,
@@ -111,9 +112,10 @@ def apply(
     targets: Targets = None,
     variables: Vars = None,
     var_files: VarFiles = None,
+    hosts: Hosts = None,
 ) -> None:
-    """Make the hypervisor match the spec: shows the plan, asks, then applies it (live where possible)."""
-    from vmctl.cli.session import Expiry, open_session
+    """Make the hypervisors match the spec: shows the plan, asks, then applies it (live where possible)."""
+    from vmctl.cli.session import Expiry, open_sessions
     from vmctl.spec.load import EXPIRES_AFTER
 
     given = global_options(ctx, connect, workspace, no_color)
@@ -125,9 +127,12 @@ def apply(
         return
     after = _seconds(expires_after, "--expires-after", EXPIRES_AFTER) if expires_after else None
     # An apply renews the expiry of everything it keeps: a job that applies again is still alive.
-    session = open_session(paths, given.workspace, given.uri, inputs=inputs, expiry=Expiry(after, renew=True))
-    given.output().notes(session.spec.notes)
-    _apply(session, given.workspace, how, given.output(), targets=targets or ())
+    expiry = Expiry(after, renew=True)
+    sessions = open_sessions(
+        paths, given.workspace, given.uri, hosts or [], connect_given=bool(given.connect), inputs=inputs, expiry=expiry
+    )
+    given.output().notes(sessions[0].spec.notes)
+    _apply(sessions, given.workspace, how, given.output(), targets=targets or ())
 
 
 def _is_saved_plan(paths: Sequence[str]) -> bool:
@@ -153,34 +158,57 @@ def _apply_saved(path: str, how: ChangeOptions, out: Output, given: "VarInputs")
     session = open_session(document["spec_paths"], document["workspace"], uri_for, inputs=inputs)
     still_holds = partial(saved.check_fresh, document, path, session)
     targets = tuple(document.get("targets", ()))
-    _apply(session, document["workspace"], replace(how, yes=True), out, still_holds, targets)
+    _apply([session], document["workspace"], replace(how, yes=True), out, still_holds, targets)
 
 
 def _apply(
-    session: "Session",
+    sessions: "Sequence[Session]",
     workspace: str | None,
     how: ChangeOptions,
     out: Output,
     check: "Callable[[LiveState], None] | None" = None,
     targets: Sequence[str] = (),
 ) -> None:
-    """Plan again under the lock (a saved plan must still hold), show, confirm, execute."""
-    from vmctl.apply.lock import apply_lock
-    from vmctl.cli.session import plan_session
+    """Plan again under every host's lock (a saved plan must still hold), show, confirm, execute."""
+    from vmctl.cli.session import close_all, plan_sessions
 
     try:
-        with apply_lock(session.uri, session.spec.project, workspace, how.lock_timeout, _announce_wait(out)):
-            plan, live = plan_session(session, targets)
+        with _locked(sessions, workspace, how, out):
+            planned = plan_sessions(sessions, targets)
             failpoint("apply-planned")
             if check is not None:
-                check(live)
-            show_plan(out, plan)
-            if plan.empty:
+                check(planned[0][1])
+            plans = [plan for plan, _ in planned]
+            show_plan(out, plans)
+            if all(plan.empty for plan in plans):
                 return
             _confirm(out, "Apply these changes?", how.yes)
-            _execute(plan, session, live, how, out, "Apply")
+            _execute_all(sessions, planned, how, out, "Apply")
     finally:
-        session.backend.close()
+        close_all(sessions)
+
+
+def _locked(sessions: "Sequence[Session]", workspace: str | None, how: ChangeOptions, out: Output) -> Any:
+    from vmctl.apply.lock import apply_lock
+
+    hosts = [(s.label, s.backend) for s in sessions]
+    project = sessions[0].spec.project
+    return apply_lock(hosts, project, workspace, how.lock_timeout, _announce_wait(out))
+
+
+def _execute_all(
+    sessions: "Sequence[Session]",
+    planned: "Sequence[tuple[Plan, LiveState | OwnedState]]",
+    how: ChangeOptions,
+    out: Output,
+    verb: str,
+) -> None:
+    """Each host's plan in turn (its guests in parallel); the summary counts every host's changes."""
+    reports = []
+    for session, (plan, live) in zip(sessions, planned, strict=True):
+        if not plan.empty:
+            reports.append(_execute(plan, session, live, how, out))
+    summarize([o for r in reports for o in r.outcomes], out, verb)
 
 
 def destroy(
@@ -198,41 +226,68 @@ def destroy(
     targets: Targets = None,
     variables: Vars = None,
     var_files: VarFiles = None,
+    hosts: Hosts = None,
 ) -> None:
     """Remove what vmctl made for this project and workspace, and nothing else."""
-    from vmctl.apply.lock import apply_lock
-    from vmctl.cli.session import open_session
+    from vmctl.cli.session import close_all, open_sessions
 
     given = global_options(ctx, connect, workspace, no_color)
     how = _change_options(yes, parallel, lock_timeout, shutdown_timeout)
     out = given.output()
     inputs = var_inputs(variables, var_files)
-    session = open_session(spec_paths or [], given.workspace, given.uri, resolve=False, inputs=inputs)
+    sessions = open_sessions(
+        spec_paths or [],
+        given.workspace,
+        given.uri,
+        hosts or [],
+        resolve=False,
+        connect_given=bool(given.connect),
+        inputs=inputs,
+    )
     try:
-        with apply_lock(session.uri, session.spec.project, given.workspace, how.lock_timeout, _announce_wait(out)):
-            _destroy(session, [*(guests or []), *(targets or [])], images, how, out, targeted=bool(targets))
+        with _locked(sessions, given.workspace, how, out):
+            _destroy(sessions, [*(guests or []), *(targets or [])], images, how, out, targeted=bool(targets))
     finally:
-        session.backend.close()
+        close_all(sessions)
 
 
 def _destroy(
-    session: "Session", only: Sequence[str], images: bool, how: ChangeOptions, out: Output, targeted: bool = False
+    sessions: "Sequence[Session]",
+    only: Sequence[str],
+    images: bool,
+    how: ChangeOptions,
+    out: Output,
+    targeted: bool = False,
 ) -> None:
-    """Read what this project owns, plan its removal (or only the named guests'), show, confirm, execute."""
+    """Read what this project owns on each host, plan its removal (or only the named guests'), show,
+    confirm, execute. With --target, each host's plan says it is partial."""
+    from vmctl.cli.session import in_parallel, on_host
+    from vmctl.plan.changes import Plan
     from vmctl.plan.destroy import destroy_plan, unknown_guests
 
-    live = session.backend.read_owned(session.owner, boot_volumes=images)
-    missing = unknown_guests(live, only)
+    def read(session: "Session") -> "OwnedState":
+        with on_host(session):
+            return session.backend.read_owned(session.owner, boot_volumes=images)
+
+    lives = in_parallel([partial(read, s) for s in sessions])
+    missing = [name for name in only if all(unknown_guests(live, [name]) for live in lives)]
     if missing:
         raise VmctlError(f"no guest of this project named {', '.join(missing)}")
-    plan = destroy_plan(live, session.owner, session.uri, only, images, session.spec.images)
-    if targeted:
-        plan = replace(plan, targets=tuple(sorted(only)))
-    show_plan(out, plan, empty="Nothing to destroy.")
-    if plan.empty:
+    planned = []
+    for session, live in zip(sessions, lives, strict=True):
+        here = [name for name in only if not unknown_guests(live, [name])]
+        if only and not here:
+            plan = Plan(session.owner.project, session.owner.workspace, session.uri)
+        else:
+            plan = destroy_plan(live, session.owner, session.uri, here, images, session.spec.images)
+        plan = replace(plan, host=session.host_name, targets=tuple(sorted(only)) if targeted else ())
+        planned.append((plan, live))
+    plans = [plan for plan, _ in planned]
+    show_plan(out, plans, empty="Nothing to destroy.")
+    if all(plan.empty for plan in plans):
         return
     _confirm(out, "Destroy these?", how.yes)
-    _execute(plan, session, live, how, out, "Destroy")
+    _execute_all(sessions, planned, how, out, "Destroy")
 
 
 def _change_options(
@@ -257,8 +312,8 @@ def _seconds(text: str, option: str, allowed: "Range | None" = None) -> float:
         raise VmctlError(f"{option}: {exc}", hint=exc.hint) from None
 
 
-def _announce_wait(out: Output) -> Callable[[], None]:
-    return lambda: out.err.print("waiting for another vmctl to finish with this project and workspace…")
+def _announce_wait(out: Output) -> Callable[[str], None]:
+    return lambda who: out.err.print(f"waiting: {who}…", markup=False, highlight=False)
 
 
 def _confirm(out: Output, question: str, yes: bool) -> None:
@@ -274,9 +329,7 @@ def _confirm(out: Output, question: str, yes: bool) -> None:
         raise AbortedByUser("nothing was changed")
 
 
-def _execute(
-    plan: "Plan", session: "Session", live: "LiveState | OwnedState", how: ChangeOptions, out: Output, verb: str
-) -> None:
+def _execute(plan: "Plan", session: "Session", live: "LiveState | OwnedState", how: ChangeOptions, out: Output) -> Any:
     from vmctl.apply.context import ApplyContext, ApplyOptions
     from vmctl.apply.executor import execute
 
@@ -291,7 +344,7 @@ def _execute(
         sys.stdout.flush()
         os._exit(130)  # worker threads may be inside libvirt calls; a re-run converges from any point
     reporter.close()
-    summarize(report, out, verb)
+    return report
 
 
 def reporter_for(out: Output) -> "Reporter":
@@ -302,16 +355,16 @@ def reporter_for(out: Output) -> "Reporter":
     return LineReporter()
 
 
-def summarize(report: Any, out: Output, verb: str) -> None:
+def summarize(outcomes: Any, out: Output, verb: str) -> None:
     """Warnings of what succeeded, then the count; what failed becomes the error."""
-    done = [o for o in report.outcomes if o.ok]
+    done = [o for o in outcomes if o.ok]
     for outcome in done:
         for warning in outcome.warnings:
             out.say(f"[yellow]note[/]: {outcome.subject}: {warning}")
-    if report.ok:
+    failed = [o for o in outcomes if not o.ok]
+    if not failed:
         out.say(f"[bold green]{verb} complete[/]: {len(done)} change(s) made.")
         return
-    failed = report.failed
     raise ApplyError(
         f"{len(failed)} change(s) failed, {len(done)} succeeded",
         reasons=[line for o in failed for line in (f"{o.subject}: {o.summary}", *(f"  {d}" for d in o.details))],

@@ -64,7 +64,7 @@ def _collect(backend: Hypervisor, uri: str, now: str, images: bool, parallel: in
         states: list[tuple[Owner, OwnedState]] = []
         for scope in expired_scopes(everything, now):
             try:
-                locks.enter_context(apply_lock(uri, scope.project, scope.workspace, 0))
+                locks.enter_context(apply_lock([(uri, backend)], scope.project, scope.workspace, 0))
             except LockTimeout:
                 out.say(f"[yellow]note[/]: {_where(scope)}: another vmctl is applying to it; left for the next gc")
                 continue
@@ -90,7 +90,7 @@ def _remove(backend: Hypervisor, plan: Any, states: list[tuple[Owner, OwnedState
     reporter = reporter_for(out)
     report = execute(plan, ctx, reporter, parallel)
     reporter.close()
-    summarize(report, out, "Garbage collection")
+    summarize(report.outcomes, out, "Garbage collection")
 
 
 def _where(owner: Owner) -> str:

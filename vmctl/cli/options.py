@@ -35,6 +35,15 @@ Workspace = Annotated[
     str | None, typer.Option("--workspace", "-w", metavar="NAME", help=WORKSPACE_HELP, show_default=False)
 ]
 NoColor = Annotated[bool, typer.Option("--no-color", help=NO_COLOR_HELP)]
+Hosts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--host",
+        metavar="NAME",
+        help="Only this host of the spec's hosts (repeatable). Default: every host.",
+        show_default=False,
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
 ExpiresAfter = Annotated[
     str | None,

@@ -1,6 +1,7 @@
 """`vmctl plan`: what apply would change, field by field; and how every command shows a plan."""
 
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,6 +11,7 @@ from vmctl.cli.exitstatus import ExitStatus
 from vmctl.cli.options import (
     Connect,
     Format,
+    Hosts,
     Json,
     NoColor,
     OutputFormat,
@@ -55,40 +57,51 @@ def plan(
     variables: Vars = None,
     var_files: VarFiles = None,
     output_format: Format = OutputFormat.TEXT,
+    hosts: Hosts = None,
 ) -> ExitStatus:
     """Show what apply would change, field by field, and how (live, restart, replace)."""
-    from vmctl.cli.session import open_session, plan_session
-    from vmctl.plan.render import plan_json, summary_line
+    from vmctl.cli.session import close_all, open_sessions, plan_sessions
+    from vmctl.errors import VmctlError
 
     given = global_options(ctx, connect, workspace, no_color)
     inputs = var_inputs(variables, var_files)
     try:
-        session = open_session(paths or [], given.workspace, given.uri, inputs=inputs)
+        sessions = open_sessions(
+            paths or [], given.workspace, given.uri, hosts or [], connect_given=bool(given.connect), inputs=inputs
+        )
     except SpecError as exc:
         if output_format is OutputFormat.GITHUB:
             sys.stdout.write(github_annotations(exc.problems))
         raise
-    given.output().notes(session.spec.notes)
+    given.output().notes(sessions[0].spec.notes)
     try:
-        the_plan, live = plan_session(session, targets or ())
+        planned = plan_sessions(sessions, targets or ())
         if out_file:
             from vmctl.plan import saved
 
-            saved.save(out_file, the_plan, session, live, paths or [], inputs)
+            if len(sessions) != 1 or sessions[0].host_name is not None:
+                raise VmctlError("saved plans are for specs without hosts", hint="plan and apply without --out")
+            saved.save(out_file, planned[0][0], sessions[0], planned[0][1], paths or [], inputs)
     finally:
-        session.backend.close()
+        close_all(sessions)
+    from vmctl.plan.hosts import total
+    from vmctl.plan.render import hosts_json, summary_line
+
+    plans = [p for p, _ in planned]
+    whole = total(plans)
     out = given.output()
     if as_json or output_format is OutputFormat.JSON:
-        out.json(plan_json(the_plan))
+        out.json(hosts_json(plans))
     else:
-        show_plan(out, the_plan)
-        if output_format is OutputFormat.GITHUB and not the_plan.empty:
-            sys.stdout.write(f"::notice title=vmctl plan::{summary_line(the_plan)}\n")
-    return ExitStatus.CHANGES_PRESENT if detailed_exitcode and not the_plan.empty else ExitStatus.OK
+        show_plan(out, plans)
+        if output_format is OutputFormat.GITHUB and not whole.empty:
+            sys.stdout.write(f"::notice title=vmctl plan::{summary_line(whole)}\n")
+    return ExitStatus.CHANGES_PRESENT if detailed_exitcode and not whole.empty else ExitStatus.OK
 
 
-def show_plan(out: Output, plan: "Plan", empty: str | None = None) -> None:
-    """The plan in colour on a terminal, as plain text anywhere else (without loading rich)."""
-    from vmctl.plan.render import render_text
+def show_plan(out: Output, plan: "Plan | Sequence[Plan]", empty: str | None = None) -> None:
+    """The plan (or each host's) in colour on a terminal, as plain text anywhere else (without loading rich)."""
+    from vmctl.plan.render import render_hosts
 
-    out.show(render_text(plan, markup=out.styled, empty=empty))
+    plans = plan if isinstance(plan, Sequence) else [plan]
+    out.show(render_hosts(plans, markup=out.styled, empty=empty))

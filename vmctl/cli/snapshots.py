@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vmctl.cli.options import Connect, Json, NoColor, SpecPaths, Workspace, global_options
+from vmctl.cli.options import Connect, Hosts, Json, NoColor, SpecPaths, Workspace, global_options
 from vmctl.errors import VmctlError
 
 if TYPE_CHECKING:
     from vmctl.cli.session import Session
-    from vmctl.model import OwnedGuest
+    from vmctl.model import OwnedGuest, SnapshotInfo
 
 app = typer.Typer(
     name="snapshot",
@@ -43,9 +44,10 @@ def save(
     connect: Connect = None,
     workspace: Workspace = None,
     no_color: NoColor = False,
+    hosts: Hosts = None,
 ) -> None:
     """Save GUEST as it is now under NAME: its disks, and its memory if it runs."""
-    with _guest(ctx, spec_paths, connect, workspace, no_color, guest) as (session, domain):
+    with _guest(ctx, spec_paths, connect, workspace, no_color, guest, hosts) as (session, domain):
         _check_name(name)
         session.backend.create_snapshot(domain, name)
     print(f"guest {domain}: saved as snapshot {name}")
@@ -60,9 +62,10 @@ def revert(
     connect: Connect = None,
     workspace: Workspace = None,
     no_color: NoColor = False,
+    hosts: Hosts = None,
 ) -> None:
     """Put GUEST back as it was saved in NAME: running where it was, or stopped."""
-    with _guest(ctx, spec_paths, connect, workspace, no_color, guest) as (session, domain):
+    with _guest(ctx, spec_paths, connect, workspace, no_color, guest, hosts) as (session, domain):
         session.backend.revert_snapshot(domain, name)
     print(f"guest {domain}: reverted to snapshot {name}")
 
@@ -76,9 +79,10 @@ def delete(
     connect: Connect = None,
     workspace: Workspace = None,
     no_color: NoColor = False,
+    hosts: Hosts = None,
 ) -> None:
     """Delete GUEST's snapshot NAME (the guest itself is not changed)."""
-    with _guest(ctx, spec_paths, connect, workspace, no_color, guest) as (session, domain):
+    with _guest(ctx, spec_paths, connect, workspace, no_color, guest, hosts) as (session, domain):
         session.backend.delete_snapshot(domain, name)
     print(f"guest {domain}: snapshot {name} deleted")
 
@@ -92,21 +96,32 @@ def list_snapshots(
     workspace: Workspace = None,
     as_json: Json = False,
     no_color: NoColor = False,
+    hosts: Hosts = None,
 ) -> None:
-    """Every snapshot of this project's guests (or of GUEST), oldest first."""
-    from vmctl.cli.session import open_session
+    """Every snapshot of this project's guests (or of GUEST), oldest first; of each of the spec's hosts."""
+    from vmctl.cli.session import close_all, in_parallel, open_sessions
     from vmctl.units import utc_timestamp
 
     given = global_options(ctx, connect, workspace, no_color)
-    session = open_session(spec_paths or [], given.workspace, given.uri, resolve=False)
+    sessions = open_sessions(
+        spec_paths or [],
+        given.workspace,
+        given.uri,
+        hosts or [],
+        resolve=False,
+        connect_given=bool(given.connect),
+        for_guest=guest,
+    )
     try:
-        owned = session.backend.read_owned(session.owner)
-        names = [_domain(owned.guests, guest)] if guest else [g.name for g in owned.guests]
-        found = [s for name in names for s in session.backend.snapshots(name)]
+        per_host = in_parallel([partial(_snapshots_of, s, guest) for s in sessions])
     finally:
-        session.backend.close()
+        close_all(sessions)
+    if guest and not any(per_host):
+        _domain((), guest)  # the error naming the guest
+    found = [(session, s) for session, snaps in zip(sessions, per_host, strict=True) for s in snaps or ()]
     rows: list[dict[str, Any]] = [
         {
+            **({"host": session.host_name} if session.host_name else {}),
             "guest": s.guest,
             "name": s.name,
             "created": utc_timestamp(s.created),
@@ -114,7 +129,7 @@ def list_snapshots(
             "memory": s.memory,
             "current": s.current,
         }
-        for s in found
+        for session, s in found
     ]
     out = given.output()
     if as_json:
@@ -126,12 +141,26 @@ def list_snapshots(
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("GUEST", "SNAPSHOT", "CREATED", "STATE", "MEMORY", "CURRENT"):
+    with_host = any("host" in row for row in rows)
+    for column in ("HOST",) * with_host + ("GUEST", "SNAPSHOT", "CREATED", "STATE", "MEMORY", "CURRENT"):
         table.add_column(column)
     for row in rows:
         yes_no = ("yes" if row["memory"] else "no", "yes" if row["current"] else "")
-        table.add_row(row["guest"], row["name"], row["created"], row["state"], *yes_no)
+        host = (row["host"],) if with_host else ()
+        table.add_row(*host, row["guest"], row["name"], row["created"], row["state"], *yes_no)
     out.out.print(table)
+
+
+def _snapshots_of(session: Session, guest: str | None) -> list[SnapshotInfo] | None:
+    """The snapshots of this host's guests of this project (or of GUEST; None when it is not here)."""
+    from vmctl.cli.session import on_host
+
+    with on_host(session):
+        owned = session.backend.read_owned(session.owner)
+        if guest and not _has(owned.guests, guest):
+            return None
+        names = [_domain(owned.guests, guest)] if guest else [g.name for g in owned.guests]
+        return [s for name in names for s in session.backend.snapshots(name)]
 
 
 @contextmanager
@@ -142,16 +171,26 @@ def _guest(
     workspace: str | None,
     no_color: bool,
     guest: str,
+    hosts: list[str] | None = None,
 ) -> Iterator[tuple[Session, str]]:
-    """The session and the domain of one guest of this project, under the project's lock. A UEFI
-    guest is refused: libvirt 9.0's internal snapshots cannot hold its NVRAM."""
+    """The session and the domain of one guest of this project, under the project's lock on its
+    host. A UEFI guest is refused: libvirt 9.0's internal snapshots cannot hold its NVRAM."""
     from vmctl.apply.lock import apply_lock
-    from vmctl.cli.session import open_session
+    from vmctl.cli.session import close_all, open_sessions
 
     given = global_options(ctx, connect, workspace, no_color)
-    session = open_session(spec_paths or [], given.workspace, given.uri, resolve=False)
+    sessions = open_sessions(
+        spec_paths or [],
+        given.workspace,
+        given.uri,
+        hosts or [],
+        resolve=False,
+        connect_given=bool(given.connect),
+        for_guest=guest,
+    )
     try:
-        with apply_lock(session.uri, session.spec.project, session.spec.workspace, 300):
+        session = _holder_of(sessions, guest)
+        with apply_lock([(session.label, session.backend)], session.spec.project, session.spec.workspace, 300):
             domain = _domain(session.backend.read_owned(session.owner).guests, guest)
             view = session.backend.read_guest(domain)
             if view.guest is not None and view.guest.firmware == "uefi":
@@ -161,7 +200,24 @@ def _guest(
                 )
             yield session, domain
     finally:
-        session.backend.close()
+        close_all(sessions)
+
+
+def _holder_of(sessions: list[Session], guest: str) -> Session:
+    """The one host (of those opened) that has GUEST; with several, --host must say which."""
+    if len(sessions) == 1:
+        return sessions[0]
+    having = [s for s in sessions if _has(s.backend.read_owned(s.owner).guests, guest)]
+    if not having:
+        _domain((), guest)
+    if len(having) > 1:
+        names = ", ".join(str(s.host_name) for s in having)
+        raise VmctlError(f"guest {guest} is on several hosts: {names}", hint="say which with --host NAME")
+    return having[0]
+
+
+def _has(guests: tuple[OwnedGuest, ...], name: str) -> bool:
+    return any(name in (g.name, g.record.hostname) for g in guests)
 
 
 def _domain(guests: tuple[OwnedGuest, ...], name: str) -> str:

@@ -10,12 +10,15 @@ import typer
 
 if TYPE_CHECKING:
     from vmctl.cli.console import Output
+    from vmctl.cli.session import Session
+    from vmctl.model import GuestSpec
     from vmctl.spec.variables import VarInputs
 
 from vmctl.cli.exitstatus import ExitStatus
 from vmctl.cli.options import (
     Connect,
     Format,
+    Hosts,
     Json,
     NoColor,
     OutputFormat,
@@ -124,22 +127,38 @@ def xml(
     workspace: Workspace = None,
     variables: Vars = None,
     var_files: VarFiles = None,
+    hosts: Hosts = None,
 ) -> None:
-    """Print the domain XML vmctl would define for GUEST."""
-    from vmctl.cli.session import open_session
-    from vmctl.libvirtxml.definition import domain_definition, guest_record
+    """Print the domain XML vmctl would define for GUEST (on the host the spec puts it on)."""
+    from vmctl.cli.session import close_all, open_sessions
 
     given = global_options(ctx, connect, workspace)
     inputs = var_inputs(variables, var_files)
-    session = open_session(spec_paths or [], given.workspace, given.uri, inputs=inputs)
+    sessions = open_sessions(
+        spec_paths or [],
+        given.workspace,
+        given.uri,
+        hosts or [],
+        connect_given=bool(given.connect),
+        inputs=inputs,
+        for_guest=guest,
+    )
     try:
+        session = next((s for s in sessions if _spec_guest(s, guest)), sessions[0])
         live = session.read_live()
     finally:
-        session.backend.close()
-    wanted = session.desired.guest(guest) or next((g for g in session.desired.guests if g.hostname == guest), None)
+        close_all(sessions)
+    from vmctl.libvirtxml.definition import domain_definition, guest_record
+
+    wanted = _spec_guest(session, guest)
     if wanted is None:
         names = ", ".join(g.name for g in session.desired.guests) or "none"
         raise VmctlError(f"no guest named {guest!r} in the spec", hint=f"guests: {names}")
     current = live.guest(wanted.name)
     record = guest_record(wanted, session.desired, current)
     sys.stdout.write(domain_definition(wanted, record, session.host, session.pool_paths(live), current))
+
+
+def _spec_guest(session: "Session", name: str) -> "GuestSpec | None":
+    """The session's guest by its domain name or its host name."""
+    return session.desired.guest(name) or next((g for g in session.desired.guests if g.hostname == name), None)

@@ -1,11 +1,23 @@
 """`vmctl status`: per guest, its state, drift from the spec, IP addresses, and whether it is ready."""
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from vmctl.cli.console import Output
-from vmctl.cli.options import Connect, Json, NoColor, Paths, VarFiles, Vars, Workspace, global_options, var_inputs
+from vmctl.cli.options import (
+    Connect,
+    Hosts,
+    Json,
+    NoColor,
+    Paths,
+    VarFiles,
+    Vars,
+    Workspace,
+    global_options,
+    var_inputs,
+)
 
 if TYPE_CHECKING:
     from vmctl.cli.session import Session
@@ -22,21 +34,34 @@ def status(
     no_color: NoColor = False,
     variables: Vars = None,
     var_files: VarFiles = None,
+    hosts: Hosts = None,
 ) -> None:
-    """Per guest: state, drift from the spec, IP addresses, and whether it is ready."""
-    from vmctl.cli.session import open_session, plan_session
+    """Per guest: its host, state, drift from the spec, IP addresses, and whether it is ready."""
+    from vmctl.cli.session import close_all, in_parallel, open_sessions, plan_sessions
 
     given = global_options(ctx, connect, workspace, no_color)
-    session = open_session(paths or [], given.workspace, given.uri, inputs=var_inputs(variables, var_files))
+    inputs = var_inputs(variables, var_files)
+    sessions = open_sessions(
+        paths or [], given.workspace, given.uri, hosts or [], connect_given=bool(given.connect), inputs=inputs
+    )
     try:
-        plan, live = plan_session(session)
-        rows = [_guest_status(session, plan, name) for name in _guest_names(session, live)]
+        planned = plan_sessions(sessions)
+        work = [
+            partial(_host_rows, session, plan, live) for session, (plan, live) in zip(sessions, planned, strict=True)
+        ]
+        rows = [row for host_rows in in_parallel(work) for row in host_rows]
     finally:
-        session.backend.close()
+        close_all(sessions)
+    spec = sessions[0].spec
     if as_json:
-        given.output().json({"project": session.spec.project, "workspace": session.spec.workspace, "guests": rows})
+        given.output().json({"project": spec.project, "workspace": spec.workspace, "guests": rows})
     else:
         _status_table(rows, given.output())
+
+
+def _host_rows(session: "Session", plan: "Plan", live: "LiveState") -> list[dict[str, Any]]:
+    host = session.host_name or session.uri
+    return [{"host": host, **_guest_status(session, plan, name)} for name in _guest_names(session, live)]
 
 
 def _guest_names(session: "Session", live: "LiveState") -> list[str]:
@@ -78,10 +103,10 @@ def _status_table(rows: list[dict[str, Any]], out: Output) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("GUEST", "STATE", "DRIFT", "READY", "IP ADDRESSES"):
+    for column in ("GUEST", "HOST", "STATE", "DRIFT", "READY", "IP ADDRESSES"):
         table.add_column(column)
     for row in rows:
         drift = f"yes ({row['pending']})" if row.get("pending") else ("yes" if row["drift"] else "no")
         ready = "yes" if row["ready"] else "no" if row["state"] == "running" else "-"
-        table.add_row(row["name"], row["state"], drift, ready, ", ".join(row["ips"]) or "-")
+        table.add_row(row["name"], row["host"], row["state"], drift, ready, ", ".join(row["ips"]) or "-")
     out.out.print(table)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         HostFacts,
         LiveGuest,
         LiveState,
+        LockHolder,
         NetworkSpec,
         OwnedState,
         Owner,
@@ -80,6 +81,16 @@ class Hypervisor(Protocol):
 
     def log_dir(self) -> str | None:
         """The hypervisor host's directory of serial console logs; None when not known (remote session)."""
+
+    # The apply lock, held on the hypervisor itself
+
+    def try_lock(self, owner: Owner, holder: LockHolder) -> LockHolder | None:
+        """Take `owner`'s apply lock on this hypervisor for `holder`: None once taken, else who holds it.
+
+        Released by `unlock`, by `close`, and by the hypervisor when this process's connection ends."""
+
+    def unlock(self, owner: Owner) -> None:
+        """Give the lock back; nothing if it is not held."""
 
     # Reading state
 

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from vmctl.libvirtxml.lock import LOCK_PREFIX
 from vmctl.libvirtxml.readback import DiskSize, DomainView, domain_name, is_vmctl_xml, read_domain
 from vmctl.model import (
     ForeignGuest,
@@ -30,12 +31,38 @@ NOT_MANAGED = "not managed by vmctl"
 NOBODY = Owner("")  # reading for no one in particular: no pool is anyone's then
 
 
-def host_facts(capabilities: str, log_dir: str | None) -> HostFacts:
+def host_facts(capabilities: str, log_dir: str | None, default_pool_path: str = "", local: bool = True) -> HostFacts:
     """From libvirt's capabilities XML: KVM is usable when offered and the CPU has VMX or SVM."""
     caps = ET.fromstring(capabilities)
     features = {f.get("name") for f in caps.iterfind("host/cpu/feature")}
     kvm_offered = any(d.get("type") == "kvm" for d in caps.iterfind("guest/arch/domain"))
-    return HostFacts(kvm_usable=kvm_offered and bool(features & {"vmx", "svm"}), log_dir=log_dir)
+    kvm = kvm_offered and bool(features & {"vmx", "svm"})
+    return HostFacts(kvm_usable=kvm, log_dir=log_dir, default_pool_path=default_pool_path, local=local)
+
+
+def default_pool_path(uri: str, pools: Iterable[LivePool] = ()) -> str:
+    """Where the host's default pool is, or goes: the one it has, else where libvirt's tools put it.
+
+    A system daemon keeps images in /var/lib/libvirt/images; a session daemon in its user's data
+    directory, which only a local session can look up. A remote session's is the URI user's usual
+    home; "" when even that is unknown (no user in the URI): the spec must name the pool's path.
+    """
+    existing = next((p.path for p in pools if p.name == "default" and p.kind == "dir"), None)
+    if existing:
+        return existing
+    scheme, _, rest = uri.partition(":")
+    if "/session" not in rest:
+        return "/var/lib/libvirt/images"
+    if "+" not in scheme or scheme.endswith("+unix"):
+        data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+        return f"{data}/libvirt/images"
+    from urllib.parse import urlsplit
+
+    user = urlsplit(uri).username
+    if not user:
+        return ""
+    home = "/root" if user == "root" else f"/home/{user}"
+    return f"{home}/.local/share/libvirt/images"
 
 
 def log_dir(uri: str) -> str | None:
@@ -49,10 +76,15 @@ def log_dir(uri: str) -> str | None:
     return "/var/log/libvirt/qemu"
 
 
+def is_local(uri: str) -> bool:
+    """libvirtd runs on this machine: its files are ours to read (the local fast paths)."""
+    scheme, _, rest = uri.partition(":")
+    return scheme in ("qemu", "qemu+unix") and rest.startswith("///")
+
+
 def local_dirs(uri: str, pools: Iterable[LivePool]) -> dict[str, str]:
     """Directory pools whose files are on this host: only when libvirtd runs here too."""
-    scheme, _, rest = uri.partition(":")
-    if scheme not in ("qemu", "qemu+unix") or not rest.startswith("///"):
+    if not is_local(uri):
         return {}
     return {p.name: p.path for p in pools if p.kind == "dir"}
 
@@ -140,6 +172,8 @@ def live_state(
     for name, seen in domains:
         if isinstance(seen, LiveGuest):
             guests.append(seen)
+        elif name.startswith(LOCK_PREFIX):
+            continue  # apply locks are no one's guests, nor anyone's to adopt
         elif isinstance(seen, ForeignGuest):
             adoptable[name] = seen
             others[name] = NOT_MANAGED

@@ -21,7 +21,7 @@ from vmctl.model.live import (
     SnapshotInfo,
     VolumeInfo,
 )
-from vmctl.model.ownership import DeviceName, DiskRecord, GuestRecord, Owner, VolumeRef
+from vmctl.model.ownership import DeviceName, DiskRecord, GuestRecord, LockHolder, Owner, VolumeRef
 from vmctl.model.wanted import (
     Accel,
     BootSpec,
@@ -34,6 +34,7 @@ from vmctl.model.wanted import (
     Firmware,
     GuestSpec,
     HostEntry,
+    HostSpec,
     ImageFacts,
     ImageSpec,
     Move,
@@ -69,6 +70,7 @@ __all__ = [
     "GuestState",
     "HostEntry",
     "HostFacts",
+    "HostSpec",
     "ImageFacts",
     "ImageSpec",
     "ImageUpload",
@@ -76,6 +78,7 @@ __all__ = [
     "LiveNetwork",
     "LivePool",
     "LiveState",
+    "LockHolder",
     "Move",
     "NetworkMode",
     "NetworkSpec",

@@ -32,6 +32,8 @@ class HostFacts:
 
     kvm_usable: bool = False
     log_dir: str | None = "/var/log/libvirt/qemu"
+    default_pool_path: str = "/var/lib/libvirt/images"  # where the spec's unnamed default pool goes
+    local: bool = True  # the hypervisor's files are on this machine (read serial logs here)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,3 +82,17 @@ class GuestRecord:
 
     def disk(self, name: str) -> DiskRecord | None:
         return next((d for d in self.disks if d.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """Who holds a project's apply lock on a hypervisor: the machine, its process, and since when."""
+
+    machine: str
+    pid: int
+    since: str  # ISO 8601, UTC
+    user: str = ""
+
+    def __str__(self) -> str:
+        who = f"{self.user}@{self.machine}" if self.user else self.machine
+        return f"pid {self.pid} on {who}, since {self.since}"

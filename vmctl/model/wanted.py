@@ -24,10 +24,18 @@ DiskSource = Literal["owned", "volume", "path"]
 
 @dataclass(frozen=True, slots=True)
 class PoolSpec:
-    """A directory storage pool."""
+    """A directory storage pool. An empty `path` is the host's default place (the spec named none)."""
 
     name: str
     path: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    """A hypervisor the spec spreads guests over, by the name the spec gives it."""
+
+    name: str
+    uri: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +222,7 @@ class GuestSpec:
     # Spec fields whose live differences are shown as ignored and never planned.
     ignore_changes: tuple[str, ...] = field(default=(), compare=False)
     adopt: bool = False  # the domain may exist already, made by hand: vmctl takes it over as it is
+    host: str | None = field(default=None, compare=False)  # the spec's host name; None: the one host
     origin: Location | None = field(default=None, compare=False)
 
     def disk(self, name: str) -> DiskSpec | None:
@@ -247,6 +256,7 @@ class Spec:
     moves: tuple[Move, ...] = ()
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values of sensitive variables
     expires_after: float | None = None  # seconds: gc may remove what apply made once they have passed
+    hosts: tuple[HostSpec, ...] = ()  # empty: the one host of `connection` (or --connect)
 
     def guest(self, name: str) -> GuestSpec | None:
         return next((g for g in self.guests if g.name == name), None)

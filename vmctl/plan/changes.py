@@ -224,6 +224,7 @@ class Plan:
     targets: tuple[str, ...] = ()  # --target: a partial plan, only these guests and what they need
     ignored: tuple[Change, ...] = ()  # guests' live differences their ignore_changes names: shown, not planned
     scope: str = ""  # what the plan is about, when not one project (gc: every project and workspace)
+    host: str | None = None  # the spec's name for the host; None: the spec has no hosts
 
     @property
     def empty(self) -> bool:

@@ -40,7 +40,9 @@ from vmctl.plan.network import network_changes
 from vmctl.plan.targets import narrowed
 
 
-def make_plan(desired: DesiredState, live: LiveState, uri: str = "", targets: Collection[str] = ()) -> Plan:
+def make_plan(
+    desired: DesiredState, live: LiveState, uri: str = "", targets: Collection[str] = (), *, host: str | None = None
+) -> Plan:
     """Every change needed to make `live` look like `desired`; raises PlanError if a guard forbids it.
 
     With `targets`, only those guests and what they need: nothing else is compared, nothing deleted.
@@ -68,6 +70,7 @@ def make_plan(desired: DesiredState, live: LiveState, uri: str = "", targets: Co
         desired,
         tuple(sorted(targets)),
         tuple(_masked(c, secrets) for c in ignored),
+        host=host,
     )
 
 

@@ -6,6 +6,7 @@ Made from the Plan object and nothing else.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from vmctl.plan.changes import Action, Change, Effect, FieldChange, Kind, Plan, Unit
@@ -60,6 +61,37 @@ def render_text(plan: Plan, markup: bool = False, empty: str | None = None) -> s
     return "\n".join(lines) + "\n"
 
 
+def render_hosts(plans: Sequence[Plan], markup: bool = False, empty: str | None = None) -> str:
+    """Several hosts' plans, grouped by host, with one summary; one plan without hosts as `render_text`.
+
+    A partial plan (--target) says so once, above every host; what ignore_changes hides is shown
+    under the host it was read on.
+    """
+    if len(plans) == 1 and plans[0].host is None:
+        return render_text(plans[0], markup, empty)
+    from vmctl.plan.hosts import total
+
+    paint = _Painter(markup)
+    whole = total(plans)
+    lines = _partial_lines(whole, paint)
+    if whole.empty:
+        for plan in plans:
+            lines.extend(_ignored_lines(plan, paint, f" on host {plan.host}"))
+        return "\n".join([*lines, paint("green", empty or summary_line(whole))]) + "\n"
+    where = f"project {whole.project}" + (f", workspace {whole.workspace}" if whole.workspace else "")
+    lines += [f"vmctl will make these changes to {where} on {len(plans)} host(s):", ""]
+    for plan in plans:
+        head = f"host {plan.host} ({plan.uri})"
+        lines.extend([paint("bold", f"{head}: no changes" if plan.empty else f"{head}:"), ""])
+        lines.extend(_ignored_lines(plan, paint))
+        for change in plan.changes:
+            lines.extend(_change_lines(change, paint))
+    lines.append(paint("bold", summary_line(whole)))
+    if any(c.destructive for c in whole.changes):
+        lines.append(paint("bold red", "! Lines marked ! destroy data."))
+    return "\n".join(lines) + "\n"
+
+
 def _partial_lines(plan: Plan, paint: _Painter) -> list[str]:
     if not plan.targets:
         return []
@@ -67,10 +99,10 @@ def _partial_lines(plan: Plan, paint: _Painter) -> list[str]:
     return [paint("bold yellow", text), ""]
 
 
-def _ignored_lines(plan: Plan, paint: _Painter) -> list[str]:
+def _ignored_lines(plan: Plan, paint: _Painter, where: str = "") -> list[str]:
     if not plan.ignored:
         return []
-    lines = [paint("dim", "Live differences in fields ignore_changes names (not planned):")]
+    lines = [paint("dim", f"Live differences in fields ignore_changes names{where} (not planned):")]
     for change in plan.ignored:
         lines.append(paint("dim", f"  guest {change.name}"))
         width = max(len(f.path) for f in change.fields)
@@ -144,6 +176,21 @@ def format_value(value: Any, unit: Unit | None = None) -> str:
     return str(value)
 
 
+def hosts_json(plans: Sequence[Plan]) -> dict[str, Any]:
+    """Several hosts' plans as one document: `connection` is the one host's URI (null with hosts),
+    `hosts` maps each host to its URI, and every change names its host."""
+    if len(plans) == 1 and plans[0].host is None:
+        return plan_json(plans[0])
+    from vmctl.plan.hosts import total
+
+    document = plan_json(total(plans))
+    document["connection"] = None
+    document["hosts"] = {p.host: p.uri for p in plans}
+    document["changes"] = [_change_json(c, p.host) for p in plans for c in p.changes]
+    document["ignored"] = [_change_json(c, p.host) for p in plans for c in p.ignored]
+    return document
+
+
 def plan_json(plan: Plan) -> dict[str, Any]:
     """The documented, versioned JSON form of a plan (schemas/plan.schema.json)."""
     restart = plan.count(Action.UPDATE_RESTART)
@@ -152,6 +199,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "project": plan.project,
         "workspace": plan.workspace,
         "connection": plan.uri,
+        "hosts": {plan.host: plan.uri} if plan.host else {},
         "summary": {
             "create": plan.count(Action.CREATE),
             "update": plan.count(Action.UPDATE) + restart,
@@ -161,14 +209,15 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "adopt": plan.count(Action.ADOPT),
             "empty": plan.empty,
         },
-        "changes": [_change_json(c) for c in plan.changes],
+        "changes": [_change_json(c, plan.host) for c in plan.changes],
         "targets": list(plan.targets),
-        "ignored": [_change_json(c) for c in plan.ignored],
+        "ignored": [_change_json(c, plan.host) for c in plan.ignored],
     }
 
 
-def _change_json(change: Change) -> dict[str, Any]:
+def _change_json(change: Change, host: str | None) -> dict[str, Any]:
     return {
+        "host": host,
         "kind": change.kind.value,
         "name": change.name,
         "action": change.action.label,

@@ -16,6 +16,7 @@ from vmctl.model import (
     GuestSpec,
     HostFacts,
     ImageUpload,
+    PoolSpec,
     SeedSpec,
     Spec,
     naming,
@@ -33,13 +34,24 @@ def desired_state(spec: Spec, facts: LocalFacts, host: HostFacts) -> DesiredStat
     return DesiredState(
         project=spec.project,
         workspace=spec.workspace,
-        pools=spec.pools,
+        pools=host_pools(spec.pools, host),
         uploads=_uploads(spec, facts, guests),
         networks=tuple(n for n in spec.networks if n.managed),
         guests=guests,
         moves=spec.moves,
         secrets=spec.secrets,
     )
+
+
+def host_pools(pools: tuple[PoolSpec, ...], host: HostFacts) -> tuple[PoolSpec, ...]:
+    """The spec's pools on this host: the one it names no path for goes where the host keeps its default."""
+    unplaced = [p.name for p in pools if not p.path and not host.default_pool_path]
+    if unplaced:
+        message = f"pool {unplaced[0]}: where this host keeps a session's images is unknown (no user in the URI)"
+        raise SpecError(
+            [Problem(None, "pools", message, f"name its directory: pools: {{{unplaced[0]}: {{path: ...}}}}")]
+        )
+    return tuple(replace(p, path=p.path or host.default_pool_path) for p in pools)
 
 
 def _resolve_guest(

@@ -14,7 +14,7 @@ from vmctl.spec.templates import Scope, substitute_doc
 from vmctl.spec.variables import Variables, VarInputs, declarations, mask_problems, resolve
 
 DEFAULT_SPEC = "vmctl.yaml"
-SECTIONS = ("pools", "images", "networks", "guests")
+SECTIONS = ("hosts", "pools", "images", "networks", "guests")
 SCALARS = ("project", "connection", "expires_after")
 LISTS = ("moved",)
 

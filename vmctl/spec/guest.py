@@ -56,6 +56,7 @@ class SpecContext(Protocol):
     secrets: tuple[str, ...]
     mac_sites: dict[tuple[str, str], tuple[Location, str]]
     ip_sites: dict[tuple[str, str], tuple[Location, str]]
+    host_names: list[str]  # the spec's hosts: a guest names one of them (or none when there is one)
 
     def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None: ...
 
@@ -211,8 +212,22 @@ class GuestBuilder:
             prevent_destroy=bool(data.get("prevent_destroy", False)),
             ignore_changes=tuple(data.get("ignore_changes", ())),
             adopt=bool(data.get("adopt", False)),
+            host=self._host(),
             origin=self.src.entry.doc.key_where(self.src.entry.path),
         )
+
+    def _host(self) -> str | None:
+        names, host = self.spec.host_names, self.data.get("host")
+        if host is None:
+            if len(names) > 1:
+                message = "several hosts and none chosen: say which"
+                self.spec.problem(self.src.where(), f"{self.src.path()}.host", message, f"add host: {names[0]}")
+            return names[0] if names else None
+        if not names:
+            self.problem(("host",), f"host '{host}' is named, but the spec has no hosts", "add hosts:")
+        elif host not in names:
+            self.spec.unknown_ref("host", host, names, self.src.where("host"), self.src.path("host"))
+        return str(host)
 
     def _size(self, keys: tuple[str, ...], default: str | None, allowed: Range) -> int | None:
         value: Any = self.data

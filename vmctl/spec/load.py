@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from vmctl.errors import Location, Problem, SpecError
-from vmctl.model import GuestSpec, HostEntry, ImageSpec, Move, NetworkSpec, PoolSpec, Spec, naming
+from vmctl.model import GuestSpec, HostEntry, HostSpec, ImageSpec, Move, NetworkSpec, PoolSpec, Spec, naming
 from vmctl.spec.files import Entry, MergedSpec, read_and_merge
 from vmctl.spec.guest import GuestBuilder, GuestSource, SpecContext, resolve_file
 from vmctl.spec.schema import check_guest
@@ -50,6 +50,7 @@ class _SpecBuilder(SpecContext):
         self.secrets = merged.scope.variables.secrets
         self.mac_sites: dict[tuple[str, str], tuple[Location, str]] = {}
         self.ip_sites: dict[tuple[str, str], tuple[Location, str]] = {}
+        self.host_names: list[str] = []
         self.unbuilt: dict[str, set[str]] = {
             section: {name for name, e in entries.items() if merged.broken(e)}
             for section, entries in merged.sections.items()
@@ -63,6 +64,7 @@ class _SpecBuilder(SpecContext):
 
     def build(self) -> Spec:
         self._check_top_level()
+        hosts = self._hosts()
         pools = self._pools()
         images = self._images(pools)
         networks = self._networks()
@@ -92,6 +94,7 @@ class _SpecBuilder(SpecContext):
             moves,
             self.secrets,
             expires_after,
+            hosts,
         )
 
     def _expires_after(self) -> float | None:
@@ -139,13 +142,32 @@ class _SpecBuilder(SpecContext):
         hint = f"did you mean '{close[0]}'?" if close else (f"defined {kind}s: {', '.join(known)}" if known else None)
         self.problem(where, path, f"no {kind} named '{name}'", hint or f"define it under '{kind}s:'")
 
+    # -- hosts ------------------------------------------------------------------------------------
+
+    def _hosts(self) -> tuple[HostSpec, ...]:
+        hosts = tuple(HostSpec(e.name, e.body["uri"]) for e in self._built("hosts"))
+        self.host_names = [h.name for h in hosts] + sorted(self.unbuilt["hosts"])
+        if (hosts or self.unbuilt["hosts"]) and "connection" in self.merged.scalars:
+            doc = self.merged.scalars["connection"][1]
+            message = "a spec with hosts names each host's URI there, not in connection"
+            self.problem(doc.key_where(("connection",)), "connection", message, "remove connection")
+        return hosts
+
     # -- pools, images, networks ------------------------------------------------------------------
 
     def _pools(self) -> tuple[PoolSpec, ...]:
         entries = self.merged.sections["pools"]
         if not entries:
-            return (PoolSpec(naming.DEFAULT_POOL, naming.DEFAULT_POOL_PATH),)
-        return tuple(PoolSpec(e.name, e.body["path"].rstrip("/") or "/") for e in self._built("pools"))
+            return (PoolSpec(naming.DEFAULT_POOL, ""),)  # where each host keeps its default pool
+        return tuple(self._pool(e) for e in self._built("pools"))
+
+    def _pool(self, entry: Entry) -> PoolSpec:
+        if "path" not in entry.body and entry.name != naming.DEFAULT_POOL:
+            where = entry.doc.where(entry.path)
+            self.problem(where, dotted(entry.path), "a pool needs 'path' (only 'default' may leave it to the host)")
+        return PoolSpec(
+            entry.name, str(entry.body.get("path", "")).rstrip("/") or ("/" if "path" in entry.body else "")
+        )
 
     def _images(self, pools: tuple[PoolSpec, ...]) -> tuple[ImageSpec, ...]:
         return tuple(self._image(e, pools) for e in self._built("images"))

@@ -28,6 +28,7 @@ from vmctl.hypervisor.interface import (
 from vmctl.hypervisor.libvirt.connection import Connection, open_connection
 from vmctl.hypervisor.libvirt.console import ConsoleSession
 from vmctl.hypervisor.libvirt.domains import DomainOps
+from vmctl.hypervisor.libvirt.locking import LockOps
 from vmctl.hypervisor.libvirt.networks import NetworkOps
 from vmctl.hypervisor.libvirt.reading import StateReader
 from vmctl.hypervisor.libvirt.snapshots import SnapshotOps
@@ -38,6 +39,7 @@ from vmctl.model import (
     HostFacts,
     LiveGuest,
     LiveState,
+    LockHolder,
     NetworkSpec,
     OwnedState,
     Owner,
@@ -66,10 +68,12 @@ class LibvirtHypervisor:
         self._storage = StorageOps(connection)
         self._networks = NetworkOps(connection)
         self._snapshots = SnapshotOps(connection)
+        self._locks = LockOps(connection)
 
     # Connection and host facts
 
     def close(self) -> None:
+        self._locks.close()
         self._connection.close()
 
     def host_facts(self) -> HostFacts:
@@ -77,6 +81,14 @@ class LibvirtHypervisor:
 
     def log_dir(self) -> str | None:
         return self._reader.log_dir()
+
+    # The apply lock
+
+    def try_lock(self, owner: Owner, holder: LockHolder) -> LockHolder | None:
+        return self._locks.try_lock(owner, holder)
+
+    def unlock(self, owner: Owner) -> None:
+        self._locks.unlock(owner)
 
     # Reading state
 

@@ -56,11 +56,28 @@ def open_connection(uri: str) -> libvirt.virConnect:
 
 
 def _connect_hint(uri: str, detail: str) -> str:
+    if "+ssh" in uri.split(":", 1)[0]:
+        return _ssh_hint(uri, detail)
     if "No such file" in detail or "Connection refused" in detail:
         return "is libvirtd running? start it (systemctl start libvirtd, or: virtlogd -d; libvirtd -d)"
     if "Permission denied" in detail or "authentication" in detail.lower():
         return "add your user to the 'libvirt' group, or use --connect qemu:///session"
     return f"check the URI ({uri}) and that the hypervisor is reachable"
+
+
+def _ssh_hint(uri: str, detail: str) -> str:
+    """What ssh said, turned into what to do: libvirt runs `ssh` with ~/.ssh/config as it is."""
+    if "Host key verification failed" in detail or "host key" in detail.lower():
+        return "the host's key is not (or no longer) in ~/.ssh/known_hosts: check it, then ssh to the host once"
+    if "Permission denied" in detail:
+        return "ssh could not log in: check the user in the URI, your key (ssh-agent, IdentityFile in ~/.ssh/config)"
+    if "Could not resolve" in detail or "Name or service not known" in detail:
+        return "ssh does not know that host: check the name, or its Host entry in ~/.ssh/config"
+    if "Connection refused" in detail or "timed out" in detail or "No route" in detail:
+        return "no sshd answered: is the host up, and the port (Port in ~/.ssh/config) right?"
+    if "virt-ssh-helper" in detail or "nc:" in detail or "socket" in detail:
+        return "ssh worked, libvirt did not: the host needs libvirtd running and virt-ssh-helper (or nc) installed"
+    return f"try `virsh -c {uri} list` to see what ssh and libvirt say"
 
 
 class Connection:

@@ -47,7 +47,12 @@ class StateReader:
     def host_facts(self) -> HostFacts:
         with translated("read host capabilities"):
             capabilities = self.conn.getCapabilities()
-        return livestate.host_facts(capabilities, self.log_dir())
+        with translated("list storage pools"):
+            pools = self.conn.listAllStoragePools(0)
+        default = [read_pool(p.XMLDesc(0), bool(p.isActive()), Owner("")) for p in pools if p.name() == "default"]
+        pool_path = livestate.default_pool_path(self.connection.uri, default)
+        uri = self.connection.uri
+        return livestate.host_facts(capabilities, self.log_dir(), pool_path, livestate.is_local(uri))
 
     def log_dir(self) -> str | None:
         return livestate.log_dir(self.connection.uri)

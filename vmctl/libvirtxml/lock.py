@@ -1,0 +1,64 @@
+"""The lock domain: a transient domain, started paused, that stands for a project's apply lock.
+
+libvirt destroys a domain started with its autodestroy flag when the connection that started it
+closes, however that happens (the process exits, is killed with -9, loses its ssh link), and refuses
+a second domain of the same name: that is a lock that lives with the hypervisor and never goes
+stale. It never runs a guest instruction; paused QEMU under TCG touches none of its memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import xml.etree.ElementTree as ET
+
+from vmctl.model import LockHolder, Owner
+
+LOCK_NAMESPACE = "urn:vmctl:lock:1"  # not vmctl's guest metadata: readers see a foreign domain
+ET.register_namespace("vmctllock", LOCK_NAMESPACE)
+_Q = f"{{{LOCK_NAMESPACE}}}"
+LOCK_PREFIX = "vmctl-lock-"
+
+
+def lock_name(owner: Owner) -> str:
+    """One lock per project and workspace on a host."""
+    key = hashlib.sha256(f"{owner.project}\0{owner.workspace or ''}".encode()).hexdigest()[:16]
+    return f"{LOCK_PREFIX}{key}"
+
+
+def lock_domain_xml(name: str, owner: Owner, holder: LockHolder, domain_type: str = "qemu") -> str:
+    root = ET.Element("domain", {"type": domain_type})
+    ET.SubElement(root, "name").text = name
+    ET.SubElement(root, "title").text = "vmctl apply lock"
+    scope = owner.project + (f", workspace {owner.workspace}" if owner.workspace else "")
+    ET.SubElement(root, "description").text = f"vmctl is applying project {scope}: held by {holder}"
+    metadata = ET.SubElement(root, "metadata")
+    ET.SubElement(
+        metadata,
+        f"{_Q}lock",
+        {
+            "project": owner.project,
+            "workspace": owner.workspace or "",
+            "machine": holder.machine,
+            "pid": str(holder.pid),
+            "since": holder.since,
+            "user": holder.user,
+        },
+    )
+    ET.SubElement(root, "memory", {"unit": "MiB"}).text = "16"
+    ET.SubElement(root, "vcpu").text = "1"
+    os_ = ET.SubElement(root, "os")
+    ET.SubElement(os_, "type").text = "hvm"
+    devices = ET.SubElement(root, "devices")
+    ET.SubElement(devices, "memballoon", {"model": "none"})
+    return ET.tostring(root, encoding="unicode")
+
+
+def read_lock_holder(xml: str) -> LockHolder | None:
+    """Who holds the lock, from the lock domain's XML; None if it is not a lock domain."""
+    found = ET.fromstring(xml).find(f"metadata/{_Q}lock")
+    if found is None:
+        return None
+    pid = found.get("pid", "0")
+    return LockHolder(
+        found.get("machine", "?"), int(pid) if pid.isdigit() else 0, found.get("since", "?"), found.get("user", "")
+    )
