@@ -1,5 +1,8 @@
 """The commands that look across the whole host, every project and workspace, with no spec:
-`vmctl gc` (remove what has expired) and `vmctl workspaces` (what is there, and until when)."""
+`vmctl gc` (remove what has expired) and `vmctl workspaces` (what is there, and until when).
+
+The host is `--connect URI`, or `--host NAME`: one of the `hosts:` of a spec (`-f PATH`, default
+./vmctl.yaml), read only for that host's URI."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from vmctl.cli.console import Output
-from vmctl.cli.options import Connect, Json, NoColor, global_options
+from vmctl.cli.options import Connect, GlobalOptions, Json, NoColor, SpecPaths, global_options
+from vmctl.errors import VmctlError
 
 if TYPE_CHECKING:
     from vmctl.hypervisor import Hypervisor
@@ -20,6 +24,10 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Only show what has expi
 GcImages = Annotated[
     bool, typer.Option("--images", help="Also delete base-image volumes the removed guests used and no guest uses.")
 ]
+HostName = Annotated[
+    str | None,
+    typer.Option("--host", metavar="NAME", help="A host of the spec's hosts: (the spec from -f).", show_default=False),
+]
 GcParallel = Annotated[
     int, typer.Option("--parallel", "-p", min=1, max=64, metavar="N", help="Guests removed at once.")
 ]
@@ -28,6 +36,8 @@ GcParallel = Annotated[
 def gc(
     ctx: typer.Context,
     connect: Connect = None,
+    host: HostName = None,
+    spec_paths: SpecPaths = None,
     dry_run: DryRun = False,
     images: GcImages = False,
     parallel: GcParallel = 4,
@@ -43,7 +53,7 @@ def gc(
 
     given = global_options(ctx, connect, None, no_color)
     out = given.output()
-    uri = given.uri(None)
+    uri = _host_uri(given, connect, host, spec_paths)
     backend = open_connection(uri)
     try:
         now = utc_timestamp(time.time())
@@ -97,14 +107,21 @@ def _where(owner: Owner) -> str:
     return f"project {owner.project}" + (f", workspace {owner.workspace}" if owner.workspace else "")
 
 
-def workspaces(ctx: typer.Context, connect: Connect = None, as_json: Json = False, no_color: NoColor = False) -> None:
+def workspaces(
+    ctx: typer.Context,
+    connect: Connect = None,
+    host: HostName = None,
+    spec_paths: SpecPaths = None,
+    as_json: Json = False,
+    no_color: NoColor = False,
+) -> None:
     """Every project and workspace on the host: guests, networks, creation, expiry, and whether expired."""
     from vmctl.hypervisor import connect as open_connection
     from vmctl.plan.gc import workspaces as read_workspaces
     from vmctl.units import utc_timestamp
 
     given = global_options(ctx, connect, None, no_color)
-    uri = given.uri(None)
+    uri = _host_uri(given, connect, host, spec_paths)
     backend = open_connection(uri)
     try:
         found = read_workspaces(backend.read_owned(None))
@@ -143,3 +160,18 @@ def _table(rows: list[dict[str, Any]], out: Output) -> None:
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     for line in lines:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def _host_uri(given: GlobalOptions, connect: str | None, host: str | None, spec_paths: list[str] | None) -> str:
+    """--connect URI, or the URI a spec gives --host NAME; else the usual default connection."""
+    if host is None:
+        return given.uri(None)
+    if connect is not None:
+        raise VmctlError("give --connect URI or --host NAME, not both")
+    from vmctl.spec.load import load_spec
+
+    uris = {h.name: h.uri for h in load_spec(spec_paths or []).hosts}
+    if host not in uris:
+        known = ", ".join(sorted(uris)) or "none: the spec has no hosts:"
+        raise VmctlError(f"no host named {host} in the spec", hint=f"its hosts: {known}")
+    return uris[host]
