@@ -62,15 +62,23 @@ def check_user_data(data: Any, sensitive: Sequence[str] = ()) -> list[UserDataPr
         return None
     if not isinstance(data, dict):
         return [UserDataProblem((), "#cloud-config must be a mapping of module settings")]
+    # Counted guests share their user-data: each distinct document is checked once per run.
+    text = json.dumps(data, sort_keys=True, default=repr)
+    return list(_checked(path, text, tuple(sensitive)))
+
+
+@cache
+def _checked(path: Path, text: str, sensitive: tuple[str, ...]) -> tuple[UserDataProblem, ...]:
+    data = json.loads(text)
     marker = _valid_marker(path, data)
     if marker is not None and marker.exists():
-        return []
+        return ()
     validator = _validator(str(path))
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    problems = [_problem(error, tuple(sensitive)) for error in errors]
+    problems = [_problem(error, sensitive) for error in errors]
     if not problems and marker is not None:
         _remember(marker)
-    return list(dict.fromkeys(problems))
+    return tuple(dict.fromkeys(problems))
 
 
 @cache
