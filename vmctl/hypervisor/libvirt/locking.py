@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import suppress
 
 import libvirt
@@ -48,14 +49,14 @@ class LockOps:
             raise HypervisorError("read the apply lock", error_detail(exc)) from None
 
     def unlock(self, owner: Owner) -> None:
-        dom = self._held.pop(lock_name(owner), None)
-        if dom is not None:
-            with suppress(libvirt.libvirtError):
-                dom.destroy()
+        self._held.pop(lock_name(owner), None)
         if not self._held and self._conn is not None:
-            with suppress(libvirt.libvirtError):
-                self._conn.close()
-            self._conn = None
+            # Closing the lock's own connection gives the lock back (libvirtd destroys an autodestroy
+            # domain with its connection), but libvirtd answers the close only once QEMU has exited, a
+            # second or more: close in the background; were this process to exit first, its socket
+            # closing gives the lock back all the same, as it does for a vmctl killed with -9.
+            conn, self._conn = self._conn, None
+            threading.Thread(target=_close, args=(conn,), daemon=True, name="vmctl-lock-release").start()
 
     def _lock_connection(self) -> libvirt.virConnect:
         if self._conn is None:
@@ -76,3 +77,8 @@ class LockOps:
             with suppress(libvirt.libvirtError):
                 self._conn.close()
             self._conn = None
+
+
+def _close(conn: libvirt.virConnect) -> None:
+    with suppress(libvirt.libvirtError):
+        conn.close()
