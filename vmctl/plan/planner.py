@@ -232,17 +232,7 @@ def _guest_changes(
         return []
     action = _guest_action(diff)
     steps = _update_steps(diff, action, desired, current)
-    change = Change(
-        Kind.GUEST,
-        desired.name,
-        action,
-        tuple(diff.fields),
-        tuple(diff.notes),
-        steps=steps,
-        desired=desired,
-        live=current,
-    )
-    return [change, *_volume_changes(diff.volumes, desired.name)]
+    return _guest_change(desired, action, diff, steps, current)
 
 
 def _adjusted(desired: GuestSpec, current: LiveGuest, ignored: list[Change]) -> GuestSpec:
@@ -286,17 +276,7 @@ def _renamed(desired: GuestSpec, old: LiveGuest, ignored: list[Change]) -> list[
         power=Power.RESTART if running else Power.KEEP,
     )
     stopped = replace(view, running=None)  # as apply finds it once renamed
-    change = Change(
-        Kind.GUEST,
-        desired.name,
-        action,
-        tuple(diff.fields),
-        tuple(diff.notes),
-        steps=steps,
-        desired=desired,
-        live=stopped,
-    )
-    return [change, *_volume_changes(diff.volumes, desired.name)]
+    return _guest_change(desired, action, diff, steps, stopped)
 
 
 def _adopted(desired: GuestSpec, view: LiveGuest, ignored: list[Change]) -> list[Change]:
@@ -306,16 +286,23 @@ def _adopted(desired: GuestSpec, view: LiveGuest, ignored: list[Change]) -> list
     steps = replace(_update_steps(diff, _guest_action(diff), desired, view), adopt=True)
     if not diff.fields:
         steps = replace(steps, write_record=False)  # the adoption writes the record
-    notes = ("an existing domain: vmctl's record is written into it; the guest is not restarted",)
+    note = "an existing domain: vmctl's record is written into it; the guest is not restarted"
+    return _guest_change(desired, Action.ADOPT, diff, steps, view, note)
+
+
+def _guest_change(
+    desired: GuestSpec, action: Action, diff: GuestDiff, steps: GuestSteps, live: LiveGuest, *notes: str
+) -> list[Change]:
+    """A guest's change as its diff and the planned steps make it, followed by its volumes' changes."""
     change = Change(
         Kind.GUEST,
         desired.name,
-        Action.ADOPT,
+        action,
         tuple(diff.fields),
         (*notes, *diff.notes),
         steps=steps,
         desired=desired,
-        live=view,
+        live=live,
     )
     return [change, *_volume_changes(diff.volumes, desired.name)]
 
