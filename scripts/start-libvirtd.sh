@@ -10,9 +10,13 @@ SUDO=""
 if [ -d /run/systemd/system ]; then
   $SUDO systemctl start virtlogd.socket libvirtd.service || true
 else
-  # No systemd (containers, CI): run the daemons ourselves.
+  # No systemd (containers, CI): run the daemons ourselves. libvirtd runs in the foreground under
+  # tini as a child subreaper: a QEMU that exits is orphaned (libvirt daemonizes it) and must be
+  # reaped before libvirtd sees it gone. systemd reaps at once; a container's PID 1 may reap only
+  # now and then (on the machines vmctl's CI runs on, about once a second), and every domain
+  # destroy then waits that long for libvirtd to notice.
   pgrep -x virtlogd >/dev/null || $SUDO virtlogd -d
-  pgrep -x libvirtd >/dev/null || $SUDO libvirtd -d
+  pgrep -x libvirtd >/dev/null || $SUDO setsid -f tini -s -- libvirtd </dev/null >/dev/null 2>&1
 fi
 for _ in $(seq 1 50); do
   answers && exit 0

@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   # the hypervisor; dnsmasq-base serves DHCP/DNS on every nat or isolated libvirt network
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils ovmf dnsmasq-base
+  # without systemd, libvirtd runs under tini as a subreaper: see scripts/start-libvirtd.sh
+  tini
   # building libvirt-python from PyPI
   libvirt-dev pkg-config gcc python3-dev python3-venv
   # test oracles: virt-xml-validate (libvirt-clients) and the xmllint it calls, isoinfo, xorriso,
@@ -22,7 +24,7 @@ PACKAGES=(
 
 # Every program vmctl, its tests or its demo call, and the package above that brings it.
 PROGRAMS=(
-  libvirtd virtlogd virsh virt-xml-validate qemu-system-x86_64 qemu-img dnsmasq xmllint
+  libvirtd virtlogd tini virsh virt-xml-validate qemu-system-x86_64 qemu-img dnsmasq xmllint
   isoinfo xorriso cloud-init mmdebstrap mkfs.ext4 busybox cpio pkg-config gcc
   qemu-io setpriv mount umount
   ssh ssh-keygen ansible ansible-inventory sshd virt-ssh-helper unshare useradd
