@@ -46,7 +46,13 @@ class UserDataProblem:
 
 def schema_path() -> Path | None:
     """cloud-init's cloud-config schema file, if cloud-init is installed on this machine."""
-    for pattern in SEARCH_PATHS:
+    return _find_schema(SEARCH_PATHS)
+
+
+@cache
+def _find_schema(search_paths: tuple[str, ...]) -> Path | None:
+    """Looked for once per run: every guest's user-data asks."""
+    for pattern in search_paths:
         for found in sorted(glob.glob(f"{pattern}/{_SCHEMA}")):
             return Path(found)
     return None

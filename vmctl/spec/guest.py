@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import ipaddress
 from collections.abc import Callable, Mapping
@@ -127,8 +128,20 @@ class GuestSource:
         self.entry = entry
         self.defaults = defaults
         self.data = deep_merge(defaults.body if defaults else {}, entry.body)
-        self.per_instance = scope is not None and has_guest_ref(self.data)
-        if scope is not None and self.per_instance:
+        self.refers_to_guest = has_guest_ref(self.data)
+        self.per_instance = False
+        if scope is not None:
+            self._substitute(scope)
+
+    def for_instance(self, scope: Scope) -> GuestSource:
+        """The same body for one instance of `count`: merged and searched for references once."""
+        instance = copy.copy(self)
+        instance._substitute(scope)
+        return instance
+
+    def _substitute(self, scope: Scope) -> None:
+        self.per_instance = self.refers_to_guest
+        if self.per_instance:
             self.data = substitute_guest(self.data, scope)
 
     def _owner(self, keys: NodePath) -> tuple[SourceDoc, NodePath]:

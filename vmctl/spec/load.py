@@ -247,9 +247,10 @@ class _SpecBuilder(SpecContext):
             self._check_references(self.merged.sections["guests"][name], pools, images, networks)
         guests: list[GuestSpec] = []
         for entry in self._built("guests"):
-            count = int(GuestSource(entry, self.merged.defaults).data.get("count", 1))
+            merged = GuestSource(entry, self.merged.defaults)
+            count = int(merged.data.get("count", 1))
             for index, instance in enumerate(naming.instance_names(entry.name, count), start=1):
-                source = GuestSource(entry, self.merged.defaults, self.merged.scope.for_guest(instance, index))
+                source = merged.for_instance(self.merged.scope.for_guest(instance, index))
                 if source.per_instance and self._instance_problems(source, instance):
                     continue
                 guests.append(GuestBuilder(self, source, instance, pools, images, networks).build())
