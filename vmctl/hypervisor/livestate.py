@@ -126,13 +126,14 @@ def read_guest_xml(xml: str, reading: GuestReading, autostart: bool, config_xml:
     """
     if not is_vmctl_xml(xml):  # a cheap test first: foreign domains are most of a big host
         return _foreign(xml, reading, autostart, config_xml)
-    view = read_domain(xml, reading.pool_paths, autostart, reading.sizes)
-    if view.record is None or view.guest is None:
+    view = read_domain(xml, reading.pool_paths, autostart, reading.sizes, owner=reading.owner)
+    if view.record is None:
         return _foreign(xml, reading, autostart, config_xml)
     theirs = view.record.owner
     if not reading.owner.same_scope(theirs):
         where = f"project {theirs.project}" + (f", workspace {theirs.workspace}" if theirs.workspace else "")
         return f"managed by vmctl for {where}"
+    assert view.guest is not None  # read in full: the owner's own
     if not view.active:
         return LiveGuest(view.name, view.uuid, view.record, view.guest, None, config_xml=xml)
     config_text = config_xml()

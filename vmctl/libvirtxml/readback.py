@@ -108,9 +108,12 @@ def read_domain(
     autostart: bool = False,
     disk_size: DiskSize | None = None,
     foreign: bool = False,
+    owner: Owner | None = None,
 ) -> DomainView:
-    """Parse domain XML (live or config). The guest is filled for domains vmctl owns, and for any
-    domain if `foreign` (one to adopt or import: its guest has no name, hostname or pool then).
+    """Parse domain XML (live or config). The guest is filled for domains vmctl owns (with `owner`:
+    for that project and workspace only; another's guests are not read further, their disks not
+    sized), and for any domain if `foreign` (one to adopt or import: its guest has no name, hostname
+    or pool then).
 
     Disk sizes are not in domain XML: `disk_size` supplies them (they stay None without it).
     """
@@ -121,6 +124,8 @@ def read_domain(
     record = find_guest_record(root.find("metadata")) if is_vmctl_xml(xml) else None
     if record is None and not foreign:
         return DomainView(name, uuid, active, None)
+    if record is not None and owner is not None and not owner.same_scope(record.owner):
+        return DomainView(name, uuid, active, record)
     reading = record or GuestRecord(Owner(""), guest="", hostname="", pool="")
     guest = _guest_from(root, reading, active, autostart, pool_paths or {}, disk_size or _unknown_size)
     return DomainView(name, uuid, active, record, guest)

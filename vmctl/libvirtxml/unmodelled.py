@@ -8,6 +8,7 @@ silent audio backend) and devices vmctl writes are not listed.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 from vmctl.libvirtxml.domain import AGENT_CHANNEL
 
@@ -58,19 +59,7 @@ def _device_problem(device: ET.Element, own_seed: bool) -> str | None:
         return f"{tag} {kind}".strip() + _source_hint(device)
     if tag not in _MODELLED:
         return f"{tag} device"
-    checks = {
-        "interface": _interface_problem,
-        "filesystem": _filesystem_problem,
-        "channel": _channel_problem,
-        "serial": _character_problem,
-        "console": _character_problem,
-        "input": _input_problem,
-        "audio": _audio_problem,
-        "video": _video_problem,
-        "watchdog": _watchdog_problem,
-        "rng": _rng_problem,
-    }
-    check = checks.get(tag)
+    check = _CHECKS.get(tag)
     return check(device) if check else None
 
 
@@ -160,3 +149,18 @@ def _watchdog_problem(device: ET.Element) -> str | None:
 
 def _rng_problem(device: ET.Element) -> str | None:
     return None if device.get("model") == "virtio" else f"rng {device.get('model', '')}"
+
+
+# What each modelled device may carry that vmctl cannot express, checked per device kind.
+_CHECKS: dict[str, Callable[[ET.Element], str | None]] = {
+    "interface": _interface_problem,
+    "filesystem": _filesystem_problem,
+    "channel": _channel_problem,
+    "serial": _character_problem,
+    "console": _character_problem,
+    "input": _input_problem,
+    "audio": _audio_problem,
+    "video": _video_problem,
+    "watchdog": _watchdog_problem,
+    "rng": _rng_problem,
+}
