@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.hypervisor import FakeHypervisor
 from vmctl.apply.lock import local_lock, lock_path
+from vmctl.cli import app
 
 
 def test_no_lock_file_is_left_behind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -39,3 +41,51 @@ def test_holders_never_overlap_while_files_come_and_go(monkeypatch: pytest.Monke
         thread.join()
     assert overlaps == []
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the lock on the hypervisor settles while vmctl reads, and is settled before anything changes ----------
+
+READS = {"host_facts", "log_dir", "try_lock", "read_state", "read_owned", "pool_exists", "volume_exists"}
+SPEC = """\
+version: 1
+project: settle
+guests:
+  web:
+    memory: 256MiB
+    disks:
+      data: {size: 1GiB}
+    nics:
+      n: {user: {}}
+"""
+
+
+def _run_with(fake: FakeHypervisor, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    import vmctl.hypervisor
+
+    monkeypatch.setattr(vmctl.hypervisor, "connect", lambda uri: fake)
+    return app._run(["--connect", "test:///default", *argv])
+
+
+def _before_ready(fake: FakeHypervisor) -> list[str]:
+    names = [name for name, _ in fake.calls]
+    assert "lock_ready" in names, names
+    return names[: names.index("lock_ready")]
+
+
+@pytest.mark.parametrize("command", ["apply", "destroy"])
+def test_nothing_is_changed_before_the_hypervisors_lock_has_settled(
+    command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VMCTL_LOCK_DIR", str(tmp_path / "locks"))
+    spec = tmp_path / "vmctl.yaml"
+    spec.write_text(SPEC)
+    fake = FakeHypervisor()
+    assert _run_with(fake, monkeypatch, "apply", "--yes", str(spec)) == 0
+    assert fake.domain_exists("web")  # the apply did change the hypervisor: the test can fail
+    if command == "destroy":
+        fake.calls.clear()
+        assert _run_with(fake, monkeypatch, "destroy", "--yes", "-f", str(spec)) == 0
+        assert not fake.domain_exists("web")
+    changed_early = [name for name in _before_ready(fake) if name not in READS]
+    assert changed_early == []
+    assert "try_lock" in _before_ready(fake)

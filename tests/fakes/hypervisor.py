@@ -171,6 +171,9 @@ class FakeHypervisor:
         held = self.locks.setdefault(key, holder)
         return None if held == holder else held
 
+    def lock_ready(self, owner: Owner) -> None:
+        self._call("lock_ready", owner)
+
     def unlock(self, owner: Owner) -> None:
         self._call("unlock", owner)
         self.locks.pop(f"{owner.project}/{owner.workspace or ''}", None)

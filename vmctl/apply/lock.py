@@ -26,6 +26,7 @@ from vmctl.hypervisor.interface import Hypervisor
 from vmctl.model import LockHolder, Owner
 
 Waiting = Callable[[str], None]  # told, once, who holds the lock being waited for
+Ready = Callable[[], None]  # waits until every host's lock is settled; raises if one could not be
 _POLL = 0.2
 
 
@@ -63,19 +64,34 @@ def apply_lock(
     workspace: str | None,
     timeout: float,
     on_wait: Waiting | None = None,
-) -> Iterator[None]:
+    ready_later: bool = False,
+) -> Iterator[Ready]:
     """Hold the locks of every host (label, hypervisor) for the block; wait up to `timeout` seconds
-    in all, then raise LockTimeout naming who holds the lock."""
+    in all, then raise LockTimeout naming who holds the lock.
+
+    A hypervisor's lock is held as soon as it is taken, but may take a few tenths of a second more to
+    settle. With `ready_later`, that goes on inside the block (while the caller reads and plans), and
+    the caller must call the `Ready` it is given before it changes anything; without, it is done
+    before the block begins.
+    """
     deadline = time.monotonic() + timeout
     waiting = _Announcer(on_wait)
     owner, holder = Owner(project, workspace), me()
+    ordered = sorted(hosts, key=lambda h: h[0])
     with ExitStack() as held:
-        for label, _ in sorted(hosts, key=lambda h: h[0]):
+        for label, _ in ordered:
             held.enter_context(_file_lock(lock_path(label, project, workspace), holder, deadline, timeout, waiting))
-        for label, backend in sorted(hosts, key=lambda h: h[0]):
+        for label, backend in ordered:
             _hypervisor_lock(backend, owner, holder, label, deadline, timeout, waiting)
             held.callback(backend.unlock, owner)
-        yield
+
+        def ready() -> None:
+            for _, backend in ordered:
+                backend.lock_ready(owner)
+
+        if not ready_later:
+            ready()
+        yield ready
 
 
 class _Announcer:

@@ -30,6 +30,7 @@ from vmctl.errors import AbortedByUser, ApplyError, VmctlError
 from vmctl.failpoints import failpoint
 
 if TYPE_CHECKING:
+    from vmctl.apply.lock import Ready
     from vmctl.apply.progress import Reporter
     from vmctl.cli.session import Session
     from vmctl.model import LiveState, OwnedState
@@ -173,7 +174,7 @@ def _apply(
     from vmctl.cli.session import close_all, plan_sessions
 
     try:
-        with _locked(sessions, workspace, how, out):
+        with _locked(sessions, workspace, how, out) as lock_ready:
             planned = plan_sessions(sessions, targets)
             failpoint("apply-planned")
             if check is not None:
@@ -183,6 +184,7 @@ def _apply(
             if all(plan.empty for plan in plans):
                 return
             _confirm(out, "Apply these changes?", how.yes)
+            lock_ready()
             _execute_all(sessions, planned, how, out, "Apply")
     finally:
         close_all(sessions)
@@ -193,7 +195,9 @@ def _locked(sessions: "Sequence[Session]", workspace: str | None, how: ChangeOpt
 
     hosts = [(s.label, s.backend) for s in sessions]
     project = sessions[0].spec.project
-    return apply_lock(hosts, project, workspace, how.lock_timeout, _announce_wait(out))
+    # The locks settle while the hosts are read and planned: each command calls what this yields
+    # before it changes anything.
+    return apply_lock(hosts, project, workspace, how.lock_timeout, _announce_wait(out), ready_later=True)
 
 
 def _execute_all(
@@ -245,8 +249,9 @@ def destroy(
         inputs=inputs,
     )
     try:
-        with _locked(sessions, given.workspace, how, out):
-            _destroy(sessions, [*(guests or []), *(targets or [])], images, how, out, targeted=bool(targets))
+        with _locked(sessions, given.workspace, how, out) as lock_ready:
+            only = [*(guests or []), *(targets or [])]
+            _destroy(sessions, only, images, how, out, lock_ready, targeted=bool(targets))
     finally:
         close_all(sessions)
 
@@ -257,6 +262,7 @@ def _destroy(
     images: bool,
     how: ChangeOptions,
     out: Output,
+    lock_ready: "Ready",
     targeted: bool = False,
 ) -> None:
     """Read what this project owns on each host, plan its removal (or only the named guests'), show,
@@ -287,6 +293,7 @@ def _destroy(
     if all(plan.empty for plan in plans):
         return
     _confirm(out, "Destroy these?", how.yes)
+    lock_ready()
     _execute_all(sessions, planned, how, out, "Destroy")
 
 

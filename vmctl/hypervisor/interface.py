@@ -89,6 +89,10 @@ class Hypervisor(Protocol):
 
         Released by `unlock`, by `close`, and by the hypervisor when this process's connection ends."""
 
+    def lock_ready(self, owner: Owner) -> None:
+        """Wait until the lock `try_lock` took is wholly in place (it is taken at once, and may finish
+        settling while vmctl reads); raise if it could not be. Called before anything is changed."""
+
     def unlock(self, owner: Owner) -> None:
         """Give the lock back; nothing if it is not held."""
 

@@ -25,9 +25,11 @@ def lock_name(owner: Owner) -> str:
     return f"{LOCK_PREFIX}{key}"
 
 
-def lock_domain_xml(name: str, owner: Owner, holder: LockHolder, domain_type: str = "qemu") -> str:
+def lock_domain_xml(name: str, owner: Owner, holder: LockHolder, domain_type: str = "qemu", uuid: str = "") -> str:
     root = ET.Element("domain", {"type": domain_type})
     ET.SubElement(root, "name").text = name
+    if uuid:
+        ET.SubElement(root, "uuid").text = uuid
     ET.SubElement(root, "title").text = "vmctl apply lock"
     scope = owner.project + (f", workspace {owner.workspace}" if owner.workspace else "")
     ET.SubElement(root, "description").text = f"vmctl is applying project {scope}: held by {holder}"

@@ -87,6 +87,9 @@ class LibvirtHypervisor:
     def try_lock(self, owner: Owner, holder: LockHolder) -> LockHolder | None:
         return self._locks.try_lock(owner, holder)
 
+    def lock_ready(self, owner: Owner) -> None:
+        self._locks.ready(owner)
+
     def unlock(self, owner: Owner) -> None:
         self._locks.unlock(owner)
 

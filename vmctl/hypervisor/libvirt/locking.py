@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import suppress
+from uuid import uuid4
 
 import libvirt
 
@@ -14,31 +15,57 @@ from vmctl.model import LockHolder, Owner
 
 _STARTED = libvirt.VIR_DOMAIN_START_PAUSED | libvirt.VIR_DOMAIN_START_AUTODESTROY
 UNKNOWN = LockHolder("an unknown machine", 0, "a moment ago")
+_RESERVED_POLL = 0.005  # seconds between looks for the lock domain while libvirtd starts it
 
 
 class LockOps:
     """Take and give back a project's lock. The lock domain is made on a connection of its own, so
-    it lives exactly as long as the lock is held, and dies with this process however it ends."""
+    it lives exactly as long as the lock is held, and dies with this process however it ends.
+
+    The lock is taken the moment libvirtd enters the lock domain in its list (a second one of that
+    name is refused from then on); starting its QEMU process takes a few tenths of a second more,
+    and goes on in the background while vmctl reads and plans. `ready` waits for it before vmctl
+    changes anything: were QEMU to fail to start, libvirtd would drop the domain and the lock.
+    """
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._conn: libvirt.virConnect | None = None
-        self._held: dict[str, libvirt.virDomain] = {}
+        self._held: dict[str, _Start] = {}
 
     def try_lock(self, owner: Owner, holder: LockHolder) -> LockHolder | None:
         name = lock_name(owner)
         if name in self._held:
             return None
         conn = self._lock_connection()
-        try:
-            self._held[name] = conn.createXML(lock_domain_xml(name, owner, holder), _STARTED)
+        uuid = str(uuid4())
+        start = _Start(conn, lock_domain_xml(name, owner, holder, uuid=uuid))
+        while not start.finished.wait(_RESERVED_POLL):
+            if _listed(conn, uuid):  # reserved: the rest of the start need not be waited for now
+                self._held[name] = start
+                return None
+        error = start.error
+        if error is None:
+            self._held[name] = start
             return None
-        except libvirt.libvirtError as exc:
-            if is_unsupported(exc):
-                return None  # a driver without autodestroy (the test driver): the local lock alone
-            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_FAILED or "already exists" not in str(exc):
-                raise HypervisorError(f"take the apply lock on {self.connection.uri}", error_detail(exc)) from None
+        if is_unsupported(error):
+            return None  # a driver without autodestroy (the test driver): the local lock alone
+        if error.get_error_code() != libvirt.VIR_ERR_OPERATION_FAILED or "already exists" not in str(error):
+            raise HypervisorError(f"take the apply lock on {self.connection.uri}", error_detail(error))
         return self._holder(conn, name)
+
+    def ready(self, owner: Owner) -> None:
+        start = self._held.get(lock_name(owner))
+        if start is None:
+            return
+        start.finished.wait()
+        if start.error is not None:
+            self._held.pop(lock_name(owner), None)
+            raise HypervisorError(
+                f"take the apply lock on {self.connection.uri}",
+                f"its lock domain did not start: {error_detail(start.error)}",
+                hint="nothing was changed; libvirtd's log for the domain says why",
+            )
 
     def _holder(self, conn: libvirt.virConnect, name: str) -> LockHolder:
         try:
@@ -52,9 +79,9 @@ class LockOps:
         self._held.pop(lock_name(owner), None)
         if not self._held and self._conn is not None:
             # Closing the lock's own connection gives the lock back (libvirtd destroys an autodestroy
-            # domain with its connection), but libvirtd answers the close only once QEMU has exited, a
-            # second or more: close in the background; were this process to exit first, its socket
-            # closing gives the lock back all the same, as it does for a vmctl killed with -9.
+            # domain with its connection), but libvirtd answers the close only once QEMU has exited:
+            # close in the background; were this process to exit first, its socket closing gives
+            # the lock back all the same, as it does for a vmctl killed with -9.
             conn, self._conn = self._conn, None
             threading.Thread(target=_close, args=(conn,), daemon=True, name="vmctl-lock-release").start()
 
@@ -70,13 +97,42 @@ class LockOps:
 
     def close(self) -> None:
         for name in list(self._held):
-            dom = self._held.pop(name)
-            with suppress(libvirt.libvirtError):
-                dom.destroy()
+            start = self._held.pop(name)
+            start.finished.wait()
+            if start.domain is not None:
+                with suppress(libvirt.libvirtError):
+                    start.domain.destroy()
         if self._conn is not None:
             with suppress(libvirt.libvirtError):
                 self._conn.close()
             self._conn = None
+
+
+class _Start:
+    """The lock domain's start, under way in a thread of its own."""
+
+    def __init__(self, conn: libvirt.virConnect, xml: str) -> None:
+        self.domain: libvirt.virDomain | None = None
+        self.error: libvirt.libvirtError | None = None
+        self.finished = threading.Event()
+        threading.Thread(target=self._run, args=(conn, xml), daemon=True, name="vmctl-lock-start").start()
+
+    def _run(self, conn: libvirt.virConnect, xml: str) -> None:
+        try:
+            self.domain = conn.createXML(xml, _STARTED)
+        except libvirt.libvirtError as exc:
+            self.error = exc
+        finally:
+            self.finished.set()
+
+
+def _listed(conn: libvirt.virConnect, uuid: str) -> bool:
+    """Whether libvirtd lists the domain of this UUID (from the moment it accepted its name)."""
+    try:
+        conn.lookupByUUIDString(uuid)
+        return True
+    except libvirt.libvirtError:
+        return False
 
 
 def _close(conn: libvirt.virConnect) -> None:
