@@ -89,7 +89,7 @@ def run() -> NoReturn:
     _tune_gc()
     code = _run(sys.argv[1:])
     # Leave without closing libvirt connections one by one: libvirtd answers a close only once it has
-    # destroyed the apply lock's domain (QEMU takes a second or more to exit), and every apply and
+    # destroyed the apply lock's domain (waited for QEMU to exit and be reaped), and every apply and
     # destroy would wait for that. The sockets closing with the process give everything back, as for
     # a vmctl killed with -9; what vmctl had to write is flushed first.
     with contextlib.suppress(OSError, ValueError):
