@@ -76,7 +76,12 @@ class LockOps:
             raise HypervisorError("read the apply lock", error_detail(exc)) from None
 
     def unlock(self, owner: Owner) -> None:
-        self._held.pop(lock_name(owner), None)
+        start = self._held.pop(lock_name(owner), None)
+        if start is not None:
+            # Closing the connection while libvirtd still starts the lock domain leaves the domain
+            # (and so the lock) in place for seconds more on libvirt 9.0: let the start finish first.
+            # Only a command that ends within a few tenths of a second of taking the lock waits.
+            start.finished.wait()
         if not self._held and self._conn is not None:
             # Closing the lock's own connection gives the lock back (libvirtd destroys an autodestroy
             # domain with its connection), but libvirtd answers the close only once QEMU has exited:
