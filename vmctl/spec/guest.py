@@ -7,7 +7,7 @@ import datetime
 import ipaddress
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vmctl.errors import Location
 from vmctl.model import (
@@ -29,6 +29,9 @@ from vmctl.spec.files import Entry
 from vmctl.spec.source import MAX_FILE_SIZE, NodePath, SourceDoc, dotted, yaml_text_document, yaml_text_problem
 from vmctl.spec.templates import Scope, has_guest_ref, substitute_guest
 from vmctl.units import Range, UnitError, format_size, parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from vmctl.cloudinit.schema import CheckBudget
 
 _USER_DATA_HEADERS = ("#!", "#include", "#cloud-boothook", "Content-Type:", "## template")
 _MiB, _TiB, _PiB = 1024**2, 1024**4, 1024**5
@@ -58,6 +61,7 @@ class SpecContext(Protocol):
     mac_sites: dict[tuple[str, str], tuple[Location, str]]
     ip_sites: dict[tuple[str, str], tuple[Location, str]]
     host_names: list[str]  # the spec's hosts: a guest names one of them (or none when there is one)
+    user_data_budget: CheckBudget  # how much more user-data cloud-init's schema may check
 
     def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None: ...
 
@@ -447,11 +451,11 @@ class GuestBuilder:
         lines: Mapping[NodePath, Location] | None = None,
     ) -> None:
         """cloud-init's own schema, before any guest boots: each problem where it was written."""
-        from vmctl.cloudinit.schema import NOT_CHECKED, check_user_data
+        from vmctl.cloudinit.schema import check_user_data
 
-        found = check_user_data(plain(data), sensitive)
-        if found is None:
-            self.spec.note(NOT_CHECKED)
+        found = check_user_data(plain(data), sensitive, self.spec.user_data_budget)
+        if isinstance(found, str):
+            self.spec.note(found)
             return
         for problem in found:
             inner = dotted(problem.path)
