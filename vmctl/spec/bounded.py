@@ -31,10 +31,12 @@ _FLOAT = "tag:yaml.org,2002:float"
 # composer and constructor, the schema check and vmctl's own walks each recurse once per level.
 MAX_DEPTH = 64
 # Values in the document once every alias is expanded (each use of an alias copies what it refers to).
-# A thousand guests written out take about 20,000; a 1MiB file of short lines holds about 100,000. An
-# alias bomb (nine aliases nine levels deep expand to 387 million) stops at the alias that crosses
-# the limit, before anything is built.
-MAX_VALUES = 100_000
+# A thousand guests written out take about 18,000; the examples, a few hundred. Every value costs
+# time in each stage after the reader (about 20us to read it, as much again for a guest's to be
+# checked and built), so the limit is what keeps any file under 2s: a 1MiB file of short lines would
+# hold 100,000. An alias bomb (nine aliases nine levels deep expand to 387 million) stops at the
+# alias that crosses the limit, before anything is built.
+MAX_VALUES = 50_000
 
 
 class _PythonEvents(Reader, Scanner, Parser):
