@@ -92,6 +92,9 @@ def run_measured(path: Path, *args: str) -> Measured:
     return Measured(result, seconds, float(figures["cpu_s"]), int(figures["maxrss_kib"]) / 1024)
 
 
+HEAD = "version: 1\nproject: lab\n"
+
+
 def alias_bomb(levels: int = 9, width: int = 9) -> str:
     """The billion laughs: `levels` anchors, each a list of `width` aliases of the one before."""
     lines = ["version: 1", "project: lab", f"a0: &a0 [{', '.join(['lol'] * width)}]"]
@@ -148,9 +151,23 @@ def test_a_legitimate_alias_is_still_fine(cli: Callable[..., CliResult], tmp_pat
     assert result.code == 0, result.err
 
 
+def test_a_list_given_on_the_command_line_is_read_with_the_same_bounds(tmp_path: Path) -> None:
+    """--var and VMCTL_VAR_* values of list and map variables are YAML too."""
+    path = tmp_path / "vmctl.yaml"
+    path.write_text(
+        HEAD + "variables:\n  pkgs: {type: list}\n"
+        "guests:\n  web:\n    cloud_init:\n      user_data:\n        packages: ${var.pkgs}\n"
+    )
+    bomb = "[" + ", ".join(line.split(": ", 1)[1] for line in alias_bomb().splitlines()[2:]) + "]"
+    for value in ("[" * 5000 + "]" * 5000, bomb):
+        measured = run_measured(path, "validate", "--var", f"pkgs={value}", path.name)
+        assert measured.result.code == 1
+        assert measured.result.err.startswith(f"--var:1:6: pkgs: must be a list, like [a, b], got {value[:36]!r}"[:-1])
+        assert measured.within_bounds(), measured
+
+
 # -- the largest files: the costliest kinds, up to 1MiB, each answered under 2s and 200MB -----------
 
-HEAD = "version: 1\nproject: lab\n"
 WEB = HEAD + "guests:\n  web:\n    cloud_init:\n"
 
 
