@@ -161,6 +161,18 @@ def test_counted_guests_share_their_user_data_and_its_check(cli: Cli, write: Wri
 
 
 @pytest.mark.usefixtures("without_cloud_init")
+def test_user_data_text_is_read_as_cloud_init_reads_it_up_to_the_runs_budget(cli: Cli, write: Write) -> None:
+    """A tab inside a value: cloud-init's YAML parser refuses it (tests/spec/bad/user-data-tab-in-value.yaml).
+    Past EXACT_READ_BUDGET of text in a run, libyaml reads it, takes the tab, and a note says so."""
+    padding = "".join(f"          - echo {n}\n" for n in range(cloud_schema.EXACT_READ_BUDGET // 8))
+    spec = SPEC.replace("      user_data:\n        packages: 5", "      user_data: |\n        #cloud-config\n")
+    text = spec + "        runcmd:\n" + padding + "          - echo a\tb\n"
+    result = cli("validate", str(write("vmctl.yaml", text)))
+    assert result.code == 0, result.err
+    assert f"note: {cloud_schema.READ_WITH_LIBYAML}" in result.err.splitlines()
+
+
+@pytest.mark.usefixtures("without_cloud_init")
 def test_without_cloud_init_validate_says_once_that_user_data_was_not_checked(cli: Cli, write: Write) -> None:
     text = SPEC.replace("  web:", "  web:\n    count: 3") + "  db: {cloud_init: {user_data: {packages: 6}}}\n"
     result = cli("validate", str(write("vmctl.yaml", text)))

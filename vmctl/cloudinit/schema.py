@@ -38,6 +38,14 @@ NOT_CHECKED = (
 # a 1MiB spec, would cost 2s. Real user-data holds tens to hundreds of values; one run checks at most
 # this many, over all its distinct user-data documents.
 CHECK_BUDGET = 10_000
+# PyYAML's Python parser, the one cloud-init reads user-data with, takes about 4s a MiB (libyaml,
+# which vmctl reads specs with, under 1s). User-data text is read with it up to this much in a run,
+# with libyaml past that: EC2 takes at most 16KiB of user-data.
+EXACT_READ_BUDGET = 64 * 1024
+READ_WITH_LIBYAML = (
+    f"user-data text past {EXACT_READ_BUDGET // 1024}KiB in all was read with libyaml, not with the YAML parser"
+    " cloud-init uses, which refuses a few things libyaml accepts (a tab inside a value)"
+)
 TOO_LARGE_TO_CHECK = (
     f"user-data was not checked against cloud-init's schema: the spec's user-data holds more than"
     f" {CHECK_BUDGET:,} values in all, more than vmctl checks in one run (cloud-init checks it when the guest boots)"
@@ -54,10 +62,23 @@ class UserDataProblem:
 
 @dataclass(slots=True)
 class CheckBudget:
-    """How many more values of user-data one run may check, and the documents already checked in it."""
+    """How much more user-data one run may check as cloud-init would (values against its schema,
+    text with its YAML parser), and the documents already checked in it."""
 
     left: int = CHECK_BUDGET
     checked: set[str] = field(default_factory=set)
+    text_left: int = EXACT_READ_BUDGET  # characters of user-data text to read as cloud-init does
+    read: set[str] = field(default_factory=set)
+
+    def read_exactly(self, text: str) -> bool:
+        """Whether user-data `text` may be read with cloud-init's own (slower) YAML parser."""
+        if text in self.read:
+            return True
+        if len(text) > self.text_left:
+            return False
+        self.text_left -= len(text)
+        self.read.add(text)
+        return True
 
     def spend(self, document: str, values: int) -> bool:
         """Whether `document` (JSON text) may be checked: counted guests share theirs, checked once."""

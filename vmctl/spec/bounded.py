@@ -146,6 +146,17 @@ class TextLoader(_BoundedComposer, _Events, SafeConstructor, Resolver):
         Resolver.__init__(self)
 
 
+class CloudInitLoader(_BoundedComposer, _PythonEvents, SafeConstructor, Resolver):
+    """YAML as cloud-init reads user-data in the guest: with PyYAML's Python parser, which refuses a
+    few things libyaml accepts (a tab inside a value), and with the same bounds."""
+
+    def __init__(self, text: str) -> None:
+        _PythonEvents.__init__(self, text)
+        _BoundedComposer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
 class SpecLoader(TextLoader):
     """YAML 1.1 as PyYAML reads it, minus base-60 numbers: an unquoted MAC stays a string."""
 
@@ -169,7 +180,9 @@ SpecLoader.add_implicit_resolver(
 )
 
 
-def compose(loader_class: type[TextLoader], text: str) -> tuple[Node | None, TextLoader]:
+def compose(
+    loader_class: type[TextLoader | CloudInitLoader], text: str
+) -> tuple[Node | None, TextLoader | CloudInitLoader]:
     """The document's root node, and the loader that composed it (which constructs its values).
 
     Raises Limit past a bound, or PyYAML's error for text that is not YAML.
@@ -221,13 +234,22 @@ def syntax_problem(exc: yaml.MarkedYAMLError, text: str, end: str = "the end of 
     return SyntaxProblem(line, column, problem, context)
 
 
-_EXPECTED = re.compile(r"(?:did not|could not) find (?:the )?expected (?P<what>.+)")
-# libyaml's names for what it expected, as a reader would put them.
+# What was expected, as libyaml says it ("did not find expected key") and as PyYAML's Python parser
+# does ("expected <block end>, but found '<block mapping start>'"): what was found instead is then
+# read from the text, in the same words for both.
+_EXPECTED = (
+    re.compile(r"(?:did not|could not) find (?:the )?expected (?P<what>.+)"),
+    re.compile(r"expected (?P<what>.+?), but (?:got|found) .+"),
+)
+# Their names for what they expected, as a reader would put them.
 _WANTED = {
     "key": "a key",
     "'-' indicator": "'-'",
     "node content": "a value",
+    "the node content": "a value",
+    "<block end>": "the end of the block",
     "<document start>": "the end of the document",
+    "'<document start>'": "the end of the document",
     "hexdecimal number": "a hexadecimal number",
     "alphabetic or numeric character": "a letter or a digit",
 }
@@ -247,7 +269,7 @@ def _plain(exc: yaml.MarkedYAMLError, text: str, end: str) -> str:
         return f"found character {text[at.index]!r} that cannot start any token"
     if problem == "found unknown escape character" and at.index + 1 < len(text):
         return f"found unknown escape character {text[at.index + 1]!r}"
-    expected = _EXPECTED.fullmatch(problem)
+    expected = _EXPECTED[0].fullmatch(problem) or _EXPECTED[1].fullmatch(problem)
     if expected is None:
         return problem
     block, opened = _BLOCK.get(exc.context or ""), exc.context_mark

@@ -7,8 +7,9 @@ import datetime
 import ipaddress
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from vmctl.cloudinit.schema import READ_WITH_LIBYAML, CheckBudget, check_user_data
 from vmctl.errors import Location
 from vmctl.model import (
     BootSpec,
@@ -29,9 +30,6 @@ from vmctl.spec.files import Entry
 from vmctl.spec.source import MAX_FILE_SIZE, NodePath, SourceDoc, dotted, yaml_text_document, yaml_text_problem
 from vmctl.spec.templates import Scope, has_guest_ref, substitute_guest
 from vmctl.units import Range, UnitError, format_size, parse_duration, parse_size
-
-if TYPE_CHECKING:
-    from vmctl.cloudinit.schema import CheckBudget
 
 _USER_DATA_HEADERS = ("#!", "#include", "#cloud-boothook", "Content-Type:", "## template")
 _MiB, _TiB, _PiB = 1024**2, 1024**4, 1024**5
@@ -427,13 +425,16 @@ class GuestBuilder:
     def _check_user_data_text(self, text: str, keys: tuple[str, ...], sensitive: tuple[str, ...]) -> None:
         first = text.lstrip().split("\n", 1)[0].strip()
         if first.startswith("#cloud-config"):
-            problem = yaml_text_problem(text)
+            exactly = self.spec.user_data_budget.read_exactly(text)
+            if not exactly:
+                self.spec.note(READ_WITH_LIBYAML)
+            problem = yaml_text_problem(text, as_cloud_init=exactly)
             if problem:
                 self.problem(keys, f"user-data is #cloud-config but not valid YAML: {problem}")
                 return
             from_file = keys[-1] == "user_data_file"
             display = _shown(self._file(*keys)) if from_file else self.src.path(*keys)
-            data, values = yaml_text_document(text, display)
+            data, values = yaml_text_document(text, display, as_cloud_init=exactly)
             if from_file:  # the user-data file's own lines
                 self._check_cloud_config(data, keys, sensitive, lambda inner: _nearest(values, inner, display))
             else:  # lines inside a string of the spec: the string's place, and the line within it
@@ -451,8 +452,6 @@ class GuestBuilder:
         lines: Mapping[NodePath, Location] | None = None,
     ) -> None:
         """cloud-init's own schema, before any guest boots: each problem where it was written."""
-        from vmctl.cloudinit.schema import check_user_data
-
         found = check_user_data(plain(data), sensitive, self.spec.user_data_budget)
         if isinstance(found, str):
             self.spec.note(found)

@@ -18,7 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from vmctl.errors import Location, Problem, SpecError
-from vmctl.spec.bounded import Limit, SpecLoader, TextLoader, compose, syntax_problem
+from vmctl.spec.bounded import CloudInitLoader, Limit, SpecLoader, TextLoader, compose, syntax_problem
 from vmctl.units import format_size
 
 NodePath = tuple[str | int, ...]
@@ -88,15 +88,16 @@ def load_yaml(path: Path, display: str) -> SourceDoc:
     return SourceDoc(display, path.parent, data, builder.values, builder.keys, problems, builder.offsets)
 
 
-def yaml_text_problem(text: str) -> str | None:
-    """Why `text` (YAML inside a spec, such as #cloud-config user-data) cannot be read, or None.
+def yaml_text_problem(text: str, as_cloud_init: bool = False) -> str | None:
+    """Why `text` (YAML inside a spec, such as #cloud-config user-data) cannot be read, or None:
+    by libyaml, or `as_cloud_init` reads it (PyYAML's Python parser, about five times slower).
 
     The same bounds as for a spec file apply; lines are the text's own.
     """
     if bad := _NOT_PRINTABLE.search(text):
         return f"{_character(bad[0])} is not allowed in YAML (its line {text.count(chr(10), 0, bad.start()) + 1})"
     try:
-        root, loader = compose(TextLoader, text)
+        root, loader = compose(CloudInitLoader if as_cloud_init else TextLoader, text)
         if root is not None:
             loader.construct_document(root)
     except Limit as exc:
@@ -111,9 +112,9 @@ def yaml_text_problem(text: str) -> str | None:
     return None
 
 
-def yaml_text_document(text: str, display: str) -> tuple[Any, Mapping[NodePath, Location]]:
+def yaml_text_document(text: str, display: str, as_cloud_init: bool = False) -> tuple[Any, Mapping[NodePath, Location]]:
     """YAML text that `yaml_text_problem` passed, as data with the position of each value in it."""
-    root, loader = compose(TextLoader, text)
+    root, loader = compose(CloudInitLoader if as_cloud_init else TextLoader, text)
     if root is None:
         return None, {}
     builder = _Builder(display, loader)
@@ -187,7 +188,7 @@ def _yaml_problem(display: str, exc: yaml.MarkedYAMLError, text: str = "") -> Pr
 class _Builder:
     """Turns composed YAML nodes into dicts/lists/scalars, recording positions on the way."""
 
-    def __init__(self, display: str, loader: TextLoader) -> None:
+    def __init__(self, display: str, loader: TextLoader | CloudInitLoader) -> None:
         self.display = display
         self.loader = loader
         self.values: dict[NodePath, Location] = {}
