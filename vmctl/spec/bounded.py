@@ -1,9 +1,10 @@
 """YAML read with bounds a hostile file cannot get past, and YAML's syntax errors in plain words.
 
 PyYAML's composer, counting as it goes, sits on top of libyaml's scanner and parser (PyYAML's
-`CParser`, in pip's wheels), or of PyYAML's pure-Python ones when it was built without libyaml. The
-bounds are checked on parser events as they arrive, before anything recursive runs on the document,
-so a hostile file costs a located problem, not minutes, gigabytes or a RecursionError.
+`CParser`, in pip's wheels), or of PyYAML's pure-Python ones when it was built without libyaml, and
+for #cloud-config text, which cloud-init reads with those. The bounds are checked on parser events
+as they arrive, before anything recursive runs on the document, so a hostile file costs a located
+problem, not minutes, gigabytes or a RecursionError.
 """
 
 from __future__ import annotations
@@ -31,16 +32,18 @@ _FLOAT = "tag:yaml.org,2002:float"
 # composer and constructor, the schema check and vmctl's own walks each recurse once per level.
 MAX_DEPTH = 64
 # Values in the document once every alias is expanded (each use of an alias copies what it refers to).
-# A thousand guests written out take about 18,000; the examples, a few hundred. Every value costs
-# time in each stage after the reader (about 20us to read it, as much again for a guest's to be
-# checked and built), so the limit is what keeps any file under 2s: a 1MiB file of short lines would
-# hold 100,000. An alias bomb (nine aliases nine levels deep expand to 387 million) stops at the
-# alias that crosses the limit, before anything is built.
-MAX_VALUES = 50_000
+# A thousand guests written out take about 18,000; the examples, a few hundred; more guests than
+# that are a `count` or a spec of several files. Every value costs time in each stage after the
+# reader (about 10us to read it, two or three times that for a guest's to be checked and built), so
+# the limit is what keeps any file well under 2s even on a busy machine: a 1MiB file of short lines
+# would hold 100,000. An alias bomb (nine aliases nine levels deep expand to 387 million) stops at
+# the alias that crosses the limit, before anything is built.
+MAX_VALUES = 30_000
 
 
 class _PythonEvents(Reader, Scanner, Parser):
-    """PyYAML's own reader, scanner and parser: the same events as libyaml's, about 5x slower."""
+    """PyYAML's own reader, scanner and parser: events of the same kinds and places as libyaml's,
+    about 5x slower, for a few texts libyaml accepts an error instead (a tab inside a value)."""
 
     def __init__(self, text: str) -> None:
         Reader.__init__(self, text)
