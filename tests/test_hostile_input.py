@@ -7,14 +7,18 @@ and property tests throw random bytes, random YAML, random text and mutated exam
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import random
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +28,42 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, TEST_DRIVER, CliResult, run_cli, stub_qcow2
+from vmctl.spec.bounded import MAX_DEPTH, MAX_VALUES
+from vmctl.spec.source import MAX_FILE_SIZE
 
 # -- the files that used to run away, in a child with a deadline and a memory ceiling ---------------
 
-# Runs vmctl in the child and reports the child's own peak memory: RUSAGE_CHILDREN in the test
-# process would also count every other child the test run has waited for.
+# Runs vmctl in the child and reports the child's own peak memory and processor time: RUSAGE_CHILDREN
+# in the test process would also count every other child the test run has waited for.
 _MEASURED = """
 import resource, sys
 from vmctl.cli.app import main
 try:
     main(sys.argv[1:])
 finally:
-    print(f"maxrss_kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"maxrss_kib={used.ru_maxrss} cpu_s={used.ru_utime + used.ru_stime}", file=sys.stderr)
 """
-# Generous on a loaded 2-core machine: the limits stop these in well under a second and 100MB.
-SECONDS, MEGABYTES = 5.0, 200
+# What the issue asks of any input up to the file size cap (1MiB): under 2s and 200MB.
+SECONDS, MEGABYTES = 2.0, 200
+
+
+def wall_seconds_allowed() -> float:
+    """SECONDS, stretched while the machine has more to run than processors to run it on: on a
+    shared machine (other test runs, benchmarks) wall time is theirs as much as vmctl's. The
+    processor time vmctl itself takes is held to SECONDS regardless."""
+    return SECONDS * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class Measured:
+    result: CliResult
+    seconds: float  # wall time of the child, start-up included
+    cpu: float  # processor time of the child
+    megabytes: float  # its peak memory
+
+    def within_bounds(self) -> bool:
+        return self.cpu < SECONDS and self.seconds < wall_seconds_allowed() and self.megabytes < MEGABYTES
 
 
 def _address_space_ceiling() -> None:
@@ -46,11 +71,12 @@ def _address_space_ceiling() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
 
 
-def run_measured(path: Path) -> tuple[CliResult, float, float]:
-    """`vmctl validate PATH` in a child: its result, seconds taken and peak memory in MB."""
+def run_measured(path: Path, *args: str) -> Measured:
+    """`vmctl ARGS` (by default `validate PATH`) in a child, in PATH's directory: its result, time
+    and peak memory."""
     started = time.monotonic()
     child = subprocess.run(
-        [sys.executable, "-c", _MEASURED, "validate", path.name],
+        [sys.executable, "-c", _MEASURED, *(args or ["validate", path.name])],
         cwd=path.parent,
         capture_output=True,
         text=True,
@@ -61,7 +87,12 @@ def run_measured(path: Path) -> tuple[CliResult, float, float]:
     seconds = time.monotonic() - started
     err, _, measured = child.stderr.rstrip("\n").rpartition("\n")
     assert measured.startswith("maxrss_kib="), child.stderr
-    return CliResult(child.returncode, child.stdout, err + "\n"), seconds, int(measured.split("=")[1]) / 1024
+    figures = dict(pair.split("=") for pair in measured.split())
+    result = CliResult(child.returncode, child.stdout, err + "\n")
+    return Measured(result, seconds, float(figures["cpu_s"]), int(figures["maxrss_kib"]) / 1024)
+
+
+HEAD = "version: 1\nproject: lab\n"
 
 
 def alias_bomb(levels: int = 9, width: int = 9) -> str:
@@ -74,23 +105,23 @@ def alias_bomb(levels: int = 9, width: int = 9) -> str:
 def test_alias_bomb_stops_at_the_alias_that_crosses_the_limit(tmp_path: Path) -> None:
     path = tmp_path / "bomb.yaml"
     path.write_text(alias_bomb())
-    result, seconds, megabytes = run_measured(path)
-    assert (result.code, result.err.splitlines()) == (
+    measured = run_measured(path)
+    assert (measured.result.code, measured.result.err.splitlines()) == (
         1,
         [
-            "bomb.yaml:8:10: this alias expands the document past 100,000 values (hint: each use of an alias"
+            "bomb.yaml:7:20: this alias expands the document past 30,000 values (hint: each use of an alias"
             " copies everything it refers to, so aliases of aliases multiply)",
             "error: 1 problem in the spec",
         ],
     )
-    assert seconds < SECONDS and megabytes < MEGABYTES, (seconds, megabytes)
+    assert measured.within_bounds(), measured
 
 
 def test_deep_nesting_stops_before_python_recursion(tmp_path: Path) -> None:
     path = tmp_path / "deep.yaml"
     path.write_text("version: 1\nproject: lab\nguests: " + "[" * 5000 + "]" * 5000 + "\n")
-    result, seconds, megabytes = run_measured(path)
-    assert (result.code, result.err.splitlines()) == (
+    measured = run_measured(path)
+    assert (measured.result.code, measured.result.err.splitlines()) == (
         1,
         [
             "deep.yaml:3:72: values nest more than 64 levels deep"
@@ -98,7 +129,7 @@ def test_deep_nesting_stops_before_python_recursion(tmp_path: Path) -> None:
             "error: 1 problem in the spec",
         ],
     )
-    assert seconds < SECONDS and megabytes < MEGABYTES, (seconds, megabytes)
+    assert measured.within_bounds(), measured
 
 
 def test_a_deep_mapping_too(cli: Callable[..., CliResult], tmp_path: Path) -> None:
@@ -118,6 +149,117 @@ def test_a_legitimate_alias_is_still_fine(cli: Callable[..., CliResult], tmp_pat
     )
     result = cli("validate", "vmctl.yaml", cwd=tmp_path)
     assert result.code == 0, result.err
+
+
+def test_a_list_given_on_the_command_line_is_read_with_the_same_bounds(tmp_path: Path) -> None:
+    """--var and VMCTL_VAR_* values of list and map variables are YAML too."""
+    path = tmp_path / "vmctl.yaml"
+    path.write_text(
+        HEAD + "variables:\n  pkgs: {type: list}\n"
+        "guests:\n  web:\n    cloud_init:\n      user_data:\n        packages: ${var.pkgs}\n"
+    )
+    bomb = "[" + ", ".join(line.split(": ", 1)[1] for line in alias_bomb().splitlines()[2:]) + "]"
+    for value in ("[" * 5000 + "]" * 5000, bomb):
+        measured = run_measured(path, "validate", "--var", f"pkgs={value}", path.name)
+        assert measured.result.code == 1
+        assert measured.result.err.startswith(f"--var:1:6: pkgs: must be a list, like [a, b], got {value[:36]!r}"[:-1])
+        assert measured.within_bounds(), measured
+
+
+# -- the largest files: the costliest kinds, up to 1MiB, each answered under 2s and 200MB -----------
+
+WEB = HEAD + "guests:\n  web:\n    cloud_init:\n"
+
+
+def up_to_the_cap(head: str, lines: Iterable[str], tail: str = "") -> bytes:
+    """`head`, as many of `lines` as fit in a spec file of the largest size allowed, then `tail`."""
+    room = MAX_FILE_SIZE - len(head.encode()) - len(tail.encode())
+    kept = []
+    for line in lines:
+        room -= len(line.encode())
+        if room < 0:
+            break
+        kept.append(line)
+    return (head + "".join(kept) + tail).encode()
+
+
+def long_entries(indent: str, tail: str = "") -> Iterator[str]:
+    """Keys of a mapping, as many as the value limit allows (two values each), with values long
+    enough to fill the file."""
+    entries = MAX_VALUES // 2 - 100
+    width = (MAX_FILE_SIZE - len(tail)) // entries - len(f"{indent}k000000: \n")
+    return (f"{indent}k{i:06d}: {'v' * width}\n" for i in range(entries))
+
+
+def legal_nesting(levels: int = MAX_DEPTH - 4) -> Iterator[str]:
+    """Block mappings nested just inside the depth limit, again and again."""
+    for n in itertools.count():
+        yield f"  d{n}:\n"
+        yield from (" " * (2 + 2 * level) + f"k{level}:\n" for level in range(1, levels))
+        yield " " * (2 + 2 * levels) + "leaf\n"
+
+
+def aliases_near_the_limit() -> bytes:
+    """A list of 1,000 values, used through an alias as often as the value limit allows."""
+    anchor = f"        bootcmd: &b [{', '.join(['x'] * 999)}]\n"
+    uses = f"        runcmd: [{', '.join(['*b'] * (MAX_VALUES // 1000 - 2))}]\n"
+    return (WEB + "      user_data:\n" + anchor + uses).encode()
+
+
+def deep_after_a_full_file() -> bytes:
+    """Brackets nested past libyaml's own limit (1,000) after nearly as many values as are allowed:
+    all before them is read twice to find the level past vmctl's limit."""
+    tail = "deep: " + "[" * 5000 + "]" * 5000 + "\n"
+    return up_to_the_cap(HEAD + "pad:\n", long_entries("  ", tail), tail)
+
+
+def guests_up_to_the_limit() -> bytes:
+    """Guests written out one by one (18 values each), as many as the value limit allows."""
+    guest = (
+        "  g{}:\n    cpus: 2\n    memory: 1GiB\n    disks: {{root: {{size: 8GiB}}}}\n    nics: {{n: {{user: {{}}}}}}\n"
+    )
+    return (HEAD + "guests:\n" + "".join(guest.format(n) for n in range(MAX_VALUES // 18 - 10))).encode()
+
+
+def lines_up_to_the_limit(indent: str) -> Iterator[str]:
+    return (f"{indent}- echo {n}\n" for n in range(MAX_VALUES - 100))
+
+
+WORST: dict[str, Callable[[], bytes]] = {
+    "aliases near the value limit, in user-data": aliases_near_the_limit,
+    "meta-data of long values up to the value limit": lambda: up_to_the_cap(
+        WEB + "      meta_data:\n", long_entries("        ")
+    ),
+    "a list past the value limit": lambda: up_to_the_cap(HEAD + "pad:\n", (f"- x{n}\n" for n in itertools.count())),
+    "nesting just inside the depth limit": lambda: up_to_the_cap(HEAD + "pad:\n", legal_nesting()),
+    "brackets past libyaml's own limit, at the end": deep_after_a_full_file,
+    "one string of 1MiB": lambda: up_to_the_cap(HEAD + "project_notes: ", itertools.repeat("x"), "\n"),
+    "a user-data list up to the value limit": lambda: up_to_the_cap(
+        WEB + "      user_data:\n        runcmd:\n", lines_up_to_the_limit("          ")
+    ),
+    "#cloud-config text up to the value limit": lambda: up_to_the_cap(
+        WEB + "      user_data: |\n        #cloud-config\n        runcmd:\n", lines_up_to_the_limit("          ")
+    ),
+    "guests written out up to the value limit": guests_up_to_the_limit,
+    "random bytes": lambda: random.Random(17).randbytes(MAX_FILE_SIZE),
+}
+
+
+@pytest.mark.parametrize("kind", WORST)
+def test_a_file_of_the_largest_size_is_answered_within_bounds(kind: str, tmp_path: Path) -> None:
+    """validate for every kind; plan and xml too where the spec is valid (where it is not, they stop
+    where validate does). Not plan for many guests: that takes as long however few bytes ask for
+    them (count: 1000), so its figures are the benchmarks' (bench/, docs/benchmarks.md)."""
+    path = tmp_path / "vmctl.yaml"
+    path.write_bytes(WORST[kind]())
+    assert path.stat().st_size <= MAX_FILE_SIZE
+    runs = [run_measured(path)]
+    if runs[0].result.code == 0 and path.read_bytes().startswith(WEB.encode()):
+        runs.append(run_measured(path, "plan", "--connect", TEST_DRIVER, path.name))
+        runs.append(run_measured(path, "xml", "--connect", TEST_DRIVER, "-f", path.name, "web"))
+    for measured in runs:
+        assert_clean(measured.result)
+        assert measured.within_bounds(), (measured, wall_seconds_allowed())
 
 
 # -- property tests: whatever the input, a clean answer -----------------------------------------------

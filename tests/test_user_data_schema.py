@@ -135,6 +135,43 @@ def test_the_schema_file_cloud_init_installs_is_the_one_used(cli: Cli, write: Wr
     assert f"{spec}:7:27: guests.web.cloud_init.user_data.packages[1]: 3 is not of type 'string'" in result.err
 
 
+def packages(count: int) -> str:
+    """SPEC with `count` packages, the last of them a number (which cloud-init's schema refuses)."""
+    return SPEC.replace("packages: 5", f"packages: [{'nginx, ' * (count - 1)}3]")
+
+
+@pytest.mark.usefixtures("stand_in_schema")
+def test_user_data_past_the_runs_budget_is_not_checked_and_a_note_says_so(cli: Cli, write: Write) -> None:
+    """jsonschema takes seconds over tens of thousands of values: a run checks at most CHECK_BUDGET."""
+    result = cli("validate", str(write("vmctl.yaml", packages(cloud_schema.CHECK_BUDGET))))
+    assert (result.code, result.err) == (0, f"note: {cloud_schema.TOO_LARGE_TO_CHECK}\n")
+    assert "more than 10,000 values in all" in result.err
+
+
+@pytest.mark.usefixtures("stand_in_schema")
+def test_counted_guests_share_their_user_data_and_its_check(cli: Cli, write: Write) -> None:
+    """Three guests of one user-data of 4,000 values cost the budget 4,000, not 12,000: another
+    guest's 3,000 are still checked."""
+    web = packages(4_000).replace("  web:", "  web:\n    count: 3")
+    db = "  db: {cloud_init: {user_data: {packages: [%s3]}}}\n" % ("nginx, " * 2_999)
+    result = cli("validate", str(write("vmctl.yaml", web + db)))
+    assert result.code == 1
+    assert "guests.web.cloud_init.user_data.packages[3999]: 3 is not of type 'string'" in result.err
+    assert "guests.db.cloud_init.user_data.packages[2999]: 3 is not of type 'string'" in result.err
+
+
+@pytest.mark.usefixtures("without_cloud_init")
+def test_user_data_text_is_read_as_cloud_init_reads_it_up_to_the_runs_budget(cli: Cli, write: Write) -> None:
+    """A tab inside a value: cloud-init's YAML parser refuses it (tests/spec/bad/user-data-tab-in-value.yaml).
+    Past EXACT_READ_BUDGET of text in a run, libyaml reads it, takes the tab, and a note says so."""
+    padding = "".join(f"          - echo {n}\n" for n in range(cloud_schema.EXACT_READ_BUDGET // 8))
+    spec = SPEC.replace("      user_data:\n        packages: 5", "      user_data: |\n        #cloud-config\n")
+    text = spec + "        runcmd:\n" + padding + "          - echo a\tb\n"
+    result = cli("validate", str(write("vmctl.yaml", text)))
+    assert result.code == 0, result.err
+    assert f"note: {cloud_schema.READ_WITH_LIBYAML}" in result.err.splitlines()
+
+
 @pytest.mark.usefixtures("without_cloud_init")
 def test_without_cloud_init_validate_says_once_that_user_data_was_not_checked(cli: Cli, write: Write) -> None:
     text = SPEC.replace("  web:", "  web:\n    count: 3") + "  db: {cloud_init: {user_data: {packages: 6}}}\n"

@@ -12,7 +12,7 @@ import glob
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,22 @@ NOT_CHECKED = (
     "user-data was not checked against cloud-init's schema: cloud-init is not installed on this machine"
     " (Debian: apt install cloud-init)"
 )
+# jsonschema takes about 30µs a value on cloud-init's schema: a runcmd of 60,000 lines, which fits in
+# a 1MiB spec, would cost 2s. Real user-data holds tens to hundreds of values; one run checks at most
+# this many, over all its distinct user-data documents.
+CHECK_BUDGET = 10_000
+# PyYAML's Python parser, the one cloud-init reads user-data with, takes about 4s a MiB (libyaml,
+# which vmctl reads specs with, under 1s). User-data text is read with it up to this much in a run,
+# with libyaml past that: EC2 takes at most 16KiB of user-data.
+EXACT_READ_BUDGET = 64 * 1024
+READ_WITH_LIBYAML = (
+    f"user-data text past {EXACT_READ_BUDGET // 1024}KiB in all was read with libyaml, not with the YAML parser"
+    " cloud-init uses, which refuses a few things libyaml accepts (a tab inside a value)"
+)
+TOO_LARGE_TO_CHECK = (
+    f"user-data was not checked against cloud-init's schema: the spec's user-data holds more than"
+    f" {CHECK_BUDGET:,} values in all, more than vmctl checks in one run (cloud-init checks it when the guest boots)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +58,37 @@ class UserDataProblem:
 
     path: tuple[str | int, ...]
     message: str
+
+
+@dataclass(slots=True)
+class CheckBudget:
+    """How much more user-data one run may check as cloud-init would (values against its schema,
+    text with its YAML parser), and the documents already checked in it."""
+
+    left: int = CHECK_BUDGET
+    checked: set[str] = field(default_factory=set)
+    text_left: int = EXACT_READ_BUDGET  # characters of user-data text to read as cloud-init does
+    read: set[str] = field(default_factory=set)
+
+    def read_exactly(self, text: str) -> bool:
+        """Whether user-data `text` may be read with cloud-init's own (slower) YAML parser."""
+        if text in self.read:
+            return True
+        if len(text) > self.text_left:
+            return False
+        self.text_left -= len(text)
+        self.read.add(text)
+        return True
+
+    def spend(self, document: str, values: int) -> bool:
+        """Whether `document` (JSON text) may be checked: counted guests share theirs, checked once."""
+        if document in self.checked:
+            return True
+        if values > self.left:
+            return False
+        self.left -= values
+        self.checked.add(document)
+        return True
 
 
 def schema_path() -> Path | None:
@@ -58,33 +105,52 @@ def _find_schema(search_paths: tuple[str, ...]) -> Path | None:
     return None
 
 
-def check_user_data(data: Any, sensitive: Sequence[str] = ()) -> list[UserDataProblem] | None:
-    """What cloud-init's schema says about a #cloud-config mapping; None when cloud-init is not here.
+def check_user_data(
+    data: Any, sensitive: Sequence[str] = (), budget: CheckBudget | None = None
+) -> list[UserDataProblem] | str:
+    """What cloud-init's schema says about a #cloud-config mapping, or a note saying why it was not
+    checked: cloud-init is not here (NOT_CHECKED), or the run's `budget` is spent (TOO_LARGE_TO_CHECK).
 
     Messages never quote a secret (a password's value, say) or a whole mapping or list.
     """
     path = schema_path()
     if path is None:
-        return None
+        return NOT_CHECKED
     if not isinstance(data, dict):
         return [UserDataProblem((), "#cloud-config must be a mapping of module settings")]
-    # Counted guests share their user-data: each distinct document is checked once per run.
     text = json.dumps(data, sort_keys=True, default=repr)
-    return list(_checked(path, text, tuple(sensitive)))
-
-
-@cache
-def _checked(path: Path, text: str, sensitive: tuple[str, ...]) -> tuple[UserDataProblem, ...]:
-    data = json.loads(text)
-    marker = _valid_marker(path, data)
+    marker = _valid_marker(path, text)
     if marker is not None and marker.exists():
-        return ()
-    validator = _validator(str(path))
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    problems = [_problem(error, sensitive) for error in errors]
+        return []
+    if budget is not None and not budget.spend(text, _values(data)):
+        return TOO_LARGE_TO_CHECK
+    problems = list(_checked(path, text, tuple(sensitive)))
     if not problems and marker is not None:
         _remember(marker)
-    return tuple(dict.fromkeys(problems))
+    return problems
+
+
+@cache  # counted guests share their user-data: each distinct document is checked once per run
+def _checked(path: Path, text: str, sensitive: tuple[str, ...]) -> tuple[UserDataProblem, ...]:
+    validator = _validator(str(path))
+    # Each error is made a problem as it comes: under oneOf, jsonschema's errors hold one more per
+    # alternative and item, and a long list of wrong items would hold hundreds of megabytes of them.
+    found = [(_sort_key(error), _problem(error, sensitive)) for error in validator.iter_errors(json.loads(text))]
+    found.sort(key=lambda pair: pair[0])
+    return tuple(dict.fromkeys(problem for _, problem in found))
+
+
+def _sort_key(error: ValidationError) -> list[str]:
+    return [str(p) for p in error.absolute_path]
+
+
+def _values(data: Any) -> int:
+    """How many values `data` holds, itself included."""
+    if isinstance(data, dict):
+        return 1 + sum(1 + _values(value) for value in data.values())
+    if isinstance(data, list):
+        return 1 + sum(_values(item) for item in data)
+    return 1
 
 
 @cache
@@ -141,14 +207,13 @@ def _kind(value: object) -> str:
     return "the value"
 
 
-def _valid_marker(schema: Path, data: dict[str, Any]) -> Path | None:
+def _valid_marker(schema: Path, content: str) -> Path | None:
     """A document that passed this schema once (same file, same content) is not checked again."""
     from vmctl.cachedir import cache_dir
 
     try:
         stat = schema.stat()
-        content = json.dumps(data, sort_keys=True, default=repr)
-    except (OSError, TypeError, ValueError):
+    except OSError:
         return None
     key = hashlib.sha256(f"{schema}\0{stat.st_size}\0{stat.st_mtime_ns}\0{content}".encode()).hexdigest()
     return cache_dir() / "valid" / f"cloud-config-{key}"

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from vmctl.cloudinit.schema import READ_WITH_LIBYAML, CheckBudget, check_user_data
 from vmctl.errors import Location
 from vmctl.model import (
     BootSpec,
@@ -58,6 +59,7 @@ class SpecContext(Protocol):
     mac_sites: dict[tuple[str, str], tuple[Location, str]]
     ip_sites: dict[tuple[str, str], tuple[Location, str]]
     host_names: list[str]  # the spec's hosts: a guest names one of them (or none when there is one)
+    user_data_budget: CheckBudget  # how much more user-data cloud-init's schema may check
 
     def problem(self, where: Location | None, path: str, message: str, hint: str | None = None) -> None: ...
 
@@ -423,13 +425,16 @@ class GuestBuilder:
     def _check_user_data_text(self, text: str, keys: tuple[str, ...], sensitive: tuple[str, ...]) -> None:
         first = text.lstrip().split("\n", 1)[0].strip()
         if first.startswith("#cloud-config"):
-            problem = yaml_text_problem(text)
+            exactly = self.spec.user_data_budget.read_exactly(text)
+            if not exactly:
+                self.spec.note(READ_WITH_LIBYAML)
+            problem = yaml_text_problem(text, as_cloud_init=exactly)
             if problem:
                 self.problem(keys, f"user-data is #cloud-config but not valid YAML: {problem}")
                 return
             from_file = keys[-1] == "user_data_file"
             display = _shown(self._file(*keys)) if from_file else self.src.path(*keys)
-            data, values = yaml_text_document(text, display)
+            data, values = yaml_text_document(text, display, as_cloud_init=exactly)
             if from_file:  # the user-data file's own lines
                 self._check_cloud_config(data, keys, sensitive, lambda inner: _nearest(values, inner, display))
             else:  # lines inside a string of the spec: the string's place, and the line within it
@@ -447,11 +452,9 @@ class GuestBuilder:
         lines: Mapping[NodePath, Location] | None = None,
     ) -> None:
         """cloud-init's own schema, before any guest boots: each problem where it was written."""
-        from vmctl.cloudinit.schema import NOT_CHECKED, check_user_data
-
-        found = check_user_data(plain(data), sensitive)
-        if found is None:
-            self.spec.note(NOT_CHECKED)
+        found = check_user_data(plain(data), sensitive, self.spec.user_data_budget)
+        if isinstance(found, str):
+            self.spec.note(found)
             return
         for problem in found:
             inner = dotted(problem.path)

@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import replace
 
+from vmctl.cloudinit.schema import CheckBudget
 from vmctl.errors import Location, Problem, SpecError
 from vmctl.model import GuestSpec, HostEntry, HostSpec, ImageSpec, Move, NetworkSpec, PoolSpec, Spec, naming
 from vmctl.spec.files import Entry, MergedSpec, read_and_merge
@@ -51,6 +52,7 @@ class _SpecBuilder(SpecContext):
         self.mac_sites: dict[tuple[str, str], tuple[Location, str]] = {}
         self.ip_sites: dict[tuple[str, str], tuple[Location, str]] = {}
         self.host_names: list[str] = []
+        self.user_data_budget = CheckBudget()
         self.unbuilt: dict[str, set[str]] = {
             section: {name for name, e in entries.items() if merged.broken(e)}
             for section, entries in merged.sections.items()

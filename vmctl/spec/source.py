@@ -1,7 +1,7 @@
 """Read a YAML spec file into plain data, remembering where every key and value came from.
 
-Files anyone could write are bounded before anything recursive runs on them: the file's size, how
-deep its values nest and how far its aliases expand are checked while PyYAML composes the document,
+Files anyone could write are bounded before anything recursive runs on them: the file's size here,
+how deep its values nest and how far its aliases expand while the document is composed (bounded.py),
 so a hostile file costs a located problem, not minutes, gigabytes or a RecursionError.
 """
 
@@ -9,41 +9,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
-from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
-from yaml.events import AliasEvent, NodeEvent
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.parser import Parser
-from yaml.reader import Reader
-from yaml.resolver import Resolver
-from yaml.scanner import Scanner
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from vmctl.errors import Location, Problem, SpecError
+from vmctl.spec.bounded import CloudInitLoader, Limit, SpecLoader, TextLoader, compose, syntax_problem
 from vmctl.units import format_size
 
 NodePath = tuple[str | int, ...]
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-
+_STR = "tag:yaml.org,2002:str"
 # The largest example spec is 1.5KiB and a thousand guests written out one by one take about 150KiB;
-# 1MiB leaves room for inline cloud-init and still reads in a few seconds with PyYAML's pure-Python
-# scanner (about 4s/MiB for ordinary YAML). Larger content belongs in user_data_file.
+# 1MiB leaves room for inline cloud-init and reads in well under a second with libyaml (about 4s with
+# PyYAML's pure-Python scanner). Larger content belongs in user_data_file.
 MAX_FILE_SIZE = 1024**2
-# A spec nests about 6 levels (guests.web.cloud_init.user_data.write_files[0].content), cloud-config
-# mappings a few more. 64 is far beyond that and far below what Python's stack takes: PyYAML's
-# composer and constructor, the schema check and vmctl's own walks each recurse once per level.
-MAX_DEPTH = 64
-# Values in the document once every alias is expanded (each use of an alias copies what it refers to).
-# A thousand guests written out take about 20,000. An alias bomb (nine aliases nine levels deep expand
-# to 387 million) stops at the alias that crosses 100,000, before anything is built; a file that
-# really holds that many values takes about 5s to read with PyYAML's pure-Python parser.
-MAX_VALUES = 100_000
 # What PyYAML's reader refuses, found here first so the problem has a line and column.
 _NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Byte-order marks, longest first: UTF-32-LE's starts with UTF-16-LE's.
@@ -83,127 +66,17 @@ class SourceDoc:
         return self.keys.get(path) or self.where(path)
 
 
-class _Limit(Exception):
-    """A bound on hostile input was crossed, at `event`."""
-
-    def __init__(self, event: NodeEvent, message: str, hint: str) -> None:
-        super().__init__(message)
-        mark = event.start_mark
-        self.line, self.column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        self.message = message
-        self.hint = hint
-
-
-_DEPTH_HINT = "a spec nests about 10 levels; look for unclosed brackets"
-_ALIAS_HINT = "each use of an alias copies everything it refers to, so aliases of aliases multiply"
-
-
-class _BoundedComposer(Composer):
-    """PyYAML's composer, counting as it goes: how deep values nest and how many there are, both
-    with every alias expanded as vmctl will expand it. It stops at the first event past a limit,
-    before the document is built and while its own recursion is still shallow."""
-
-    def __init__(self) -> None:
-        Composer.__init__(self)
-        self._depth = 0
-        self._values = 0
-        self._deepest: list[int] = []  # per node being composed: the deepest level under it so far
-        self._anchored: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) of its node
-
-    peek_event: Callable[[], NodeEvent]  # the parser's, in the loaders below
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        event = self.peek_event()
-        if isinstance(event, AliasEvent):
-            self._expand(event)
-            return super().compose_node(parent, index)
-        self._depth += 1
-        if self._depth > MAX_DEPTH:
-            raise _Limit(event, f"values nest more than {MAX_DEPTH} levels deep", _DEPTH_HINT)
-        self._count(1, event)
-        first = self._values
-        self._deepest.append(self._depth)
-        node = super().compose_node(parent, index)
-        deepest = self._deepest.pop()
-        self._depth -= 1
-        self._reached(deepest)
-        if event.anchor is not None:
-            self._anchored[event.anchor] = (self._values - first + 1, deepest - self._depth)
-        return node
-
-    def _expand(self, alias: AliasEvent) -> None:
-        # An alias to a node still being composed refers to itself: the builder reports it, as one value.
-        values, levels = self._anchored.get(alias.anchor or "", (1, 1))
-        if self._depth + levels > MAX_DEPTH:
-            message = f"this alias makes values nest more than {MAX_DEPTH} levels deep"
-            raise _Limit(alias, message, _ALIAS_HINT)
-        self._count(values, alias)
-        self._reached(self._depth + levels)
-
-    def _count(self, values: int, event: NodeEvent) -> None:
-        self._values += values
-        if self._values <= MAX_VALUES:
-            return
-        if isinstance(event, AliasEvent):
-            message = f"this alias expands the document past {MAX_VALUES:,} values"
-            raise _Limit(event, message, _ALIAS_HINT)
-        hint = "split the spec into several files"
-        raise _Limit(event, f"the document has more than {MAX_VALUES:,} values", hint)
-
-    def _reached(self, level: int) -> None:
-        if self._deepest:
-            self._deepest[-1] = max(self._deepest[-1], level)
-
-
-class _TextLoader(Reader, Scanner, Parser, _BoundedComposer, SafeConstructor, Resolver):
-    """PyYAML's SafeLoader with the bounded composer: YAML as cloud-init reads it."""
-
-    def __init__(self, text: str) -> None:
-        Reader.__init__(self, text)
-        Scanner.__init__(self)
-        Parser.__init__(self)
-        _BoundedComposer.__init__(self)
-        SafeConstructor.__init__(self)
-        Resolver.__init__(self)
-
-
-class _SpecLoader(_TextLoader):
-    """YAML 1.1 as PyYAML reads it, minus base-60 numbers: an unquoted MAC stays a string."""
-
-
-_SpecLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
-    for first, resolvers in Resolver.yaml_implicit_resolvers.items()
-}
-_SpecLoader.add_implicit_resolver(
-    _INT,
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
-)
-_SpecLoader.add_implicit_resolver(
-    _FLOAT,
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-
-
 def load_yaml(path: Path, display: str) -> SourceDoc:
     """Parse `path` as one YAML mapping; raise SpecError with every problem found."""
     text = _read_text(path, display)
-    loader = _SpecLoader(text)
     try:
-        root = loader.get_single_node()
-    except _Limit as exc:
+        root, loader = compose(SpecLoader, text)
+    except Limit as exc:
         raise SpecError([Problem(Location(display, exc.line, exc.column), "", exc.message, exc.hint)]) from None
     except yaml.MarkedYAMLError as exc:
-        raise SpecError([_yaml_problem(display, exc)]) from None
+        raise SpecError([_yaml_problem(display, exc, text)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(Location(display, 1, 1), "", f"invalid YAML: {exc}")]) from None
-    finally:
-        loader.dispose()
     if root is None:
         raise SpecError([Problem(Location(display, 1, 1), "", "the file is empty", "a spec starts with 'version: 1'")])
     builder = _Builder(display, loader)
@@ -215,41 +88,37 @@ def load_yaml(path: Path, display: str) -> SourceDoc:
     return SourceDoc(display, path.parent, data, builder.values, builder.keys, problems, builder.offsets)
 
 
-def yaml_text_problem(text: str) -> str | None:
-    """Why `text` (YAML inside a spec, such as #cloud-config user-data) cannot be read, or None.
+def yaml_text_problem(text: str, as_cloud_init: bool = False) -> str | None:
+    """Why `text` (YAML inside a spec, such as #cloud-config user-data) cannot be read, or None:
+    by libyaml, or `as_cloud_init` reads it (PyYAML's Python parser, about five times slower).
 
     The same bounds as for a spec file apply; lines are the text's own.
     """
     if bad := _NOT_PRINTABLE.search(text):
         return f"{_character(bad[0])} is not allowed in YAML (its line {text.count(chr(10), 0, bad.start()) + 1})"
-    loader = _TextLoader(text)
     try:
-        loader.get_single_data()
-    except _Limit as exc:
+        root, loader = compose(CloudInitLoader if as_cloud_init else TextLoader, text)
+        if root is not None:
+            loader.construct_document(root)
+    except Limit as exc:
         return f"{exc.message} (its line {exc.line})"
     except yaml.MarkedYAMLError as exc:
-        line = f" (its line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
-        return f"{exc.problem}{line}"
+        found = syntax_problem(exc, text, "the end of the text")
+        return f"{found.problem} (its line {found.line})"
     except yaml.YAMLError as exc:
         return str(exc)
     except (ValueError, OverflowError) as exc:  # a date that is no date, an integer too long to convert
         return f"a value cannot be read: {exc}"
-    finally:
-        loader.dispose()
     return None
 
 
-def yaml_text_document(text: str, display: str) -> tuple[Any, Mapping[NodePath, Location]]:
+def yaml_text_document(text: str, display: str, as_cloud_init: bool = False) -> tuple[Any, Mapping[NodePath, Location]]:
     """YAML text that `yaml_text_problem` passed, as data with the position of each value in it."""
-    loader = _TextLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            return None, {}
-        builder = _Builder(display, loader)
-        return builder.build(root, ()), builder.values
-    finally:
-        loader.dispose()
+    root, loader = compose(CloudInitLoader if as_cloud_init else TextLoader, text)
+    if root is None:
+        return None, {}
+    builder = _Builder(display, loader)
+    return builder.build(root, ()), builder.values
 
 
 def _read_text(path: Path, display: str) -> str:
@@ -310,28 +179,16 @@ def _text_at(display: str, text: str, index: int) -> Location:
     return Location(display, text.count("\n", 0, index) + 1, index - line_start + 1)
 
 
-def _at(display: str, mark: _Marked | None) -> Location:
-    return Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
-
-
-class _Marked(Protocol):
-    line: int
-    column: int
-
-
-def _yaml_problem(display: str, exc: yaml.MarkedYAMLError) -> Problem:
-    where = _at(display, exc.problem_mark or exc.context_mark)
-    what = exc.problem or "syntax error"
-    if exc.context:
-        opened = f" at line {exc.context_mark.line + 1}" if exc.context_mark and exc.problem_mark else ""
-        what = f"{what} ({exc.context}{opened})"
-    return Problem(where, "", f"invalid YAML: {what}")
+def _yaml_problem(display: str, exc: yaml.MarkedYAMLError, text: str = "") -> Problem:
+    found = syntax_problem(exc, text)
+    what = f"{found.problem} ({found.context})" if found.context else found.problem
+    return Problem(Location(display, found.line, found.column), "", f"invalid YAML: {what}")
 
 
 class _Builder:
     """Turns composed YAML nodes into dicts/lists/scalars, recording positions on the way."""
 
-    def __init__(self, display: str, loader: _TextLoader) -> None:
+    def __init__(self, display: str, loader: TextLoader | CloudInitLoader) -> None:
         self.display = display
         self.loader = loader
         self.values: dict[NodePath, Location] = {}
@@ -341,30 +198,29 @@ class _Builder:
         self._active: set[int] = set()
 
     def at(self, node: Node) -> Location:
-        return _at(self.display, node.start_mark)
+        return Location(self.display, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def build(self, node: Node, path: NodePath) -> Any:
         self.values[path] = self.at(node)
-        if id(node) in self._active:
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path)
+        if id(node) in self._active:  # a collection that holds itself, through an alias
             self.problems.append(Problem(self.at(node), dotted(path), "an alias refers to itself"))
             return None
         self._active.add(id(node))
         try:
             if isinstance(node, MappingNode):
                 return self._mapping(node, path)
-            if isinstance(node, SequenceNode):
-                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-            return self._scalar(node, path)
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         finally:
             self._active.discard(id(node))
 
-    def _scalar(self, node: Node, path: NodePath) -> Any:
-        if (
-            isinstance(node, ScalarNode)
-            and node.start_mark.line == node.end_mark.line
-            and node.style in (None, "'", '"')
-        ):
-            self.offsets[path] = 0 if node.style is None else 1
+    def _scalar(self, node: ScalarNode, path: NodePath) -> Any:
+        # A plain scalar's style is None from PyYAML's parser and "" from libyaml's.
+        if node.style in (None, "", "'", '"') and node.start_mark.line == node.end_mark.line:
+            self.offsets[path] = 1 if node.style else 0
+        if node.tag == _STR:  # most values: what the constructor would return, without its bookkeeping
+            return node.value
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
@@ -387,7 +243,7 @@ class _Builder:
         try:
             self.loader.flatten_mapping(node)
         except yaml.MarkedYAMLError as exc:
-            self.problems.append(_yaml_problem(self.display, exc))
+            self.problems.append(_yaml_problem(self.display, exc))  # a merge key (<<) of what cannot merge
             return {}
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:

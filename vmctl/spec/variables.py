@@ -16,11 +16,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vmctl.cloudinit.diff import SENSITIVE, mask_text
 from vmctl.errors import Location, Problem, SpecError
-from vmctl.spec.source import SourceDoc, load_yaml
+from vmctl.spec.source import SourceDoc, load_yaml, yaml_text_document, yaml_text_problem
 from vmctl.units import UnitError, parse_duration, parse_size
 
 ENV_PREFIX = "VMCTL_VAR_"
@@ -245,11 +243,8 @@ def _parse_text(kind: VarType, text: str) -> Any:
         return int(text)
     if kind is VarType.BOOLEAN and text.strip().lower() in _BOOLEANS:
         return _BOOLEANS[text.strip().lower()]
-    if kind in (VarType.LIST, VarType.MAP):
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError:
-            return text
+    if kind in (VarType.LIST, VarType.MAP) and yaml_text_problem(text) is None:
+        return yaml_text_document(text, "")[0]  # read with a spec file's bounds: it can be as hostile
     return text
 
 
@@ -297,7 +292,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, str):
-        return f"{value!r}"
+        return repr(value if len(value) <= 40 else value[:36] + "…")
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
