@@ -47,13 +47,17 @@ class Guests:
         return {"HOME": str(self.home)}
 
 
-def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """vmctl ARGS; its stdin is `stdin` if given, else empty (never the test's own)."""
     return subprocess.run(
         [sys.executable, "-m", "vmctl", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
         timeout=timeout,
+        input=stdin or "",
     )
 
 
@@ -126,6 +130,21 @@ def test_exec_works_without_any_network(guests: Guests) -> None:
     result = _run("exec", guests.bare, "--", "ls", "/sys/class/net")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["lo"]
+
+
+def test_exec_passes_stdin_with_dash_i(guests: Guests) -> None:
+    """As docker and kubectl exec -i: stdin goes to the command with -i (whole, then end of file), not without."""
+    text = "first line\nsecond: ünïcode\n" + "x" * 1000 + "\n"
+    piped = _run("exec", "-i", guests.bare, "--", "cat", stdin=text)
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, text, "")
+    counted = _run("exec", "--stdin", guests.bare, "--", "/bin/sh", "-c", "wc -c; exit 5", stdin="y" * 65536)
+    assert (counted.returncode, counted.stdout.strip()) == (5, "65536"), counted.stderr
+    assert _run("exec", guests.bare, "--", "cat", stdin=text).stdout == ""  # without -i: not read
+
+    too_much = _run("exec", "-i", guests.bare, "--", "/bin/sh", "-c", "cat > /tmp/big", stdin="z" * 65537)
+    assert too_much.returncode == 1 and too_much.stdout == ""
+    assert "--stdin: more than 64 KiB on stdin" in too_much.stderr and "Traceback" not in too_much.stderr
+    assert _run("exec", guests.bare, "--", "ls", "/tmp").stdout.split().count("big") == 0  # nothing ran
 
 
 def test_exec_timeout_says_so(guests: Guests) -> None:
