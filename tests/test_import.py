@@ -293,7 +293,7 @@ def test_every_examples_guests_import_as_vmctl_made_them(
         if guest.seed:
             seed = {"cdrom": True, "volume": {"pool": guest.seed.pool, "name": guest.seed.volume}}
             assert imported["disks"]["seed"] == seed
-            assert "  # disk seed: the cloud-init seed vmctl made for it before, a CD-ROM drive now" in result.out
+            assert "  # disk seed: the cloud-init seed vmctl made for it before, now a CD-ROM drive" in result.out
         assert {n: v["mac"] for n, v in imported.get("nics", {}).items()} == {n.name: n.mac for n in guest.nics}
         assert "vmctl does not model" not in result.out
 

@@ -73,15 +73,15 @@ def imported_guest(xml: str, pool_paths: dict[str, str], autostart: bool, active
     devices = _devices(state.devices)
     if devices:
         body["devices"] = devices
-    notes = [SEED_NOTE] if "seed" in disks and disks["seed"].get("cdrom") else []
+    notes = SEED_NOTE if "seed" in disks and disks["seed"].get("cdrom") else ()
     return ImportedGuest(
-        view.name, view.uuid, view.active, body, networks, pools, state.unmodelled, tuple(problems), tuple(notes)
+        view.name, view.uuid, view.active, body, networks, pools, state.unmodelled, tuple(problems), notes
     )
 
 
 SEED_NOTE = (
-    "disk seed: the cloud-init seed vmctl made for it before, a CD-ROM drive now: it stays as it is and is never "
-    "deleted (for new cloud-init content, put cloud_init: in its place)"
+    "disk seed: the cloud-init seed vmctl made for it before, now a CD-ROM drive: kept as it is, never deleted",
+    "(for new cloud-init content, put cloud_init: in its place)",
 )
 
 
