@@ -86,8 +86,15 @@ def test_domain_xml_carries_every_feature(resolve: Resolve) -> None:
     }  # fmt: skip
     assert all(d.find("driver").get("discard") == "unmap" for d in disks.values())  # type: ignore[union-attr]
     assert any(c.get("model") == "virtio-scsi" for c in devices.findall("controller"))
-    cdrom = next(d for d in devices.findall("disk") if d.get("device") == "cdrom")
-    assert cdrom.find("target").get("bus") == "sata" and cdrom.find("readonly") is not None  # type: ignore[union-attr]
+    cdroms = [d for d in devices.findall("disk") if d.get("device") == "cdrom"]
+    placed = [(d.find("target").get("dev"), d.find("target").get("bus")) for d in cdroms]  # type: ignore[union-attr]
+    media = [d.find("source").attrib if d.find("source") is not None else None for d in cdroms]  # type: ignore[union-attr]
+    # The data disk (scsi) took sdb; the seed always has sda.
+    assert placed == [("sdc", "sata"), ("sdd", "scsi"), ("sde", "sata"), ("sda", "sata")]
+    assert media[:3] == [{"file": "/srv/install.iso"}, {"pool": "default", "volume": "tools.iso"}, None]  # tray: empty
+    aliases = [d.find("alias").get("name") for d in cdroms]  # type: ignore[union-attr]
+    assert aliases == ["ua-disk-install", "ua-disk-tools", "ua-disk-tray", "ua-seed"]
+    assert all(d.find("readonly") is not None for d in cdroms)
     nic_types = sorted(n.get("type", "") for n in devices.findall("interface"))
     assert nic_types == ["bridge", "bridge", "network", "network", "user", "user"]
     assert {m.get("type") for m in devices.iterfind("interface/model")} == {"virtio", "e1000"}
@@ -122,6 +129,10 @@ def test_pc_machine_has_no_pcie_ports_and_devices_off(resolve: Resolve) -> None:
     assert not [c for c in devices.findall("controller") if c.get("type") == "pci"]
     assert devices.find("memballoon").get("model") == "none"  # type: ignore[union-attr]
     assert devices.find("rng") is None and devices.find("channel") is None and devices.find("serial") is None
+    # The first disk boots, not the CD-ROM drive before it in the spec.
+    boots = {d.findtext("serial") or d.get("device"): d.find("boot") for d in devices.findall("disk")}
+    assert boots["cdrom"] is None and boots["root"].get("order") == "1"  # type: ignore[union-attr]
+    assert devices.find("disk/target").attrib == {"dev": "hda", "bus": "ide"}  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("host", [TCG, KVM], ids=["tcg-host", "kvm-host"])

@@ -59,6 +59,25 @@ def resolve(
     return stopped(desired_state(spec, gather(spec), backend.host_facts()))
 
 
+def applied_example(
+    name: str, uri: str, workspace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> DesiredState:
+    """The example applied on `uri` in `workspace`, its guests defined and stopped: what it resolved to."""
+    backend = connect(uri)
+    try:
+        desired = resolve(example_copy(name, tmp_path), workspace, backend, monkeypatch, tmp_path)
+        live = backend.read_state(Owner(desired.project, workspace))
+        plan = make_plan(desired, live, uri)
+        paths = {p.name: p.path for p in live.pools} | {p.name: p.path for p in desired.pools}
+        ctx = ApplyContext(backend, desired, backend.host_facts(), paths, ApplyOptions())
+        with closing(LineReporter(io.StringIO())) as reporter:
+            report = execute(plan, ctx, reporter)
+        assert report.ok, [(o.subject, o.summary) for o in report.failed]
+        return desired
+    finally:
+        backend.close()
+
+
 def comparable(guest: GuestSpec | GuestState) -> dict[str, Any]:
     """The fields a spec sets, in the form both sides share."""
     return {
@@ -89,18 +108,10 @@ def comparable(guest: GuestSpec | GuestState) -> dict[str, Any]:
 def test_example_round_trip_on_libvirtd(
     name: str, libvirtd: str, project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    desired = applied_example(name, libvirtd, project, tmp_path, monkeypatch)
     backend = connect(libvirtd)
     try:
-        desired = resolve(example_copy(name, tmp_path), project, backend, monkeypatch, tmp_path)
-        owner = Owner(desired.project, project)
-        live = backend.read_state(owner)
-        plan = make_plan(desired, live, libvirtd)
-        paths = {p.name: p.path for p in live.pools} | {p.name: p.path for p in desired.pools}
-        ctx = ApplyContext(backend, desired, backend.host_facts(), paths, ApplyOptions())
-        with closing(LineReporter(io.StringIO())) as reporter:
-            report = execute(plan, ctx, reporter)
-        assert report.ok, [(o.subject, o.summary) for o in report.failed]
-        after = backend.read_state(owner)
+        after = backend.read_state(Owner(desired.project, project))
         assert make_plan(desired, after, libvirtd).empty
         for guest in desired.guests:
             held = after.guest(guest.name)

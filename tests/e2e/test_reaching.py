@@ -1,5 +1,5 @@
 """Getting into real guests, through the CLI: exec through the agent, the console, ssh and the files
-other tools read; and adopting a running guest without restarting it.
+other tools read; and adopting running guests without restarting them.
 
 Three tiny guests share the module: `net` on an isolated network (198.51.100.0/26) with an sshd that
 takes the key of a throwaway home directory; `bare` with no NIC at all; `mute` whose agent never
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,13 +48,17 @@ class Guests:
         return {"HOME": str(self.home)}
 
 
-def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """vmctl ARGS; its stdin is `stdin` if given, else empty (never the test's own)."""
     return subprocess.run(
         [sys.executable, "-m", "vmctl", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
         timeout=timeout,
+        input=stdin or "",
     )
 
 
@@ -126,6 +131,21 @@ def test_exec_works_without_any_network(guests: Guests) -> None:
     result = _run("exec", guests.bare, "--", "ls", "/sys/class/net")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["lo"]
+
+
+def test_exec_passes_stdin_with_dash_i(guests: Guests) -> None:
+    """As docker and kubectl exec -i: stdin goes to the command with -i (whole, then end of file), not without."""
+    text = "first line\nsecond: ünïcode\n" + "x" * 1000 + "\n"
+    piped = _run("exec", "-i", guests.bare, "--", "cat", stdin=text)
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, text, "")
+    counted = _run("exec", "--stdin", guests.bare, "--", "/bin/sh", "-c", "wc -c; exit 5", stdin="y" * 65536)
+    assert (counted.returncode, counted.stdout.strip()) == (5, "65536"), counted.stderr
+    assert _run("exec", guests.bare, "--", "cat", stdin=text).stdout == ""  # without -i: not read
+
+    too_much = _run("exec", "-i", guests.bare, "--", "/bin/sh", "-c", "cat > /tmp/big", stdin="z" * 65537)
+    assert too_much.returncode == 1 and too_much.stdout == ""
+    assert "--stdin: more than 64 KiB on stdin" in too_much.stderr and "Traceback" not in too_much.stderr
+    assert _run("exec", guests.bare, "--", "ls", "/tmp").stdout.split().count("big") == 0  # nothing ran
 
 
 def test_exec_timeout_says_so(guests: Guests) -> None:
@@ -245,44 +265,63 @@ def test_output_files_work_as_they_are_with_ssh_and_ansible(guests: Guests, tmp_
     assert by_name[guests.net]["user"] == "root" and by_name[guests.bare]["addresses"] == []
 
 
-def test_adopting_a_running_guest_writes_the_record_and_nothing_else(guests: Guests, tmp_path: Path) -> None:
-    """vmctl's record is taken out of `bare` (as if it were made by hand), then import and apply adopt it."""
-    boot_id = _run("exec", guests.bare, "--", "cat", "/proc/sys/kernel/random/boot_id").stdout
+def test_adopting_running_guests_writes_the_record_and_nothing_else(guests: Guests, tmp_path: Path) -> None:
+    """vmctl's record is taken out of `bare` and `net` (as if made by hand), then import and apply adopt
+    them: no restart, and `net` keeps booting with its cloud-init seed, now a CD-ROM drive of the spec's.
+    Last in the module: the guests are another project's afterwards."""
+    names = (guests.bare, guests.net)
+    boot_ids = {name: _boot_id(name) for name in names}
     conn = libvirt.open("qemu:///system")
     try:
-        dom = conn.lookupByName(guests.bare)
+        doms = {name: conn.lookupByName(name) for name in names}
         flags = libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG
-        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, "urn:vmctl:metadata:1", flags)
-        before = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        spec = tmp_path / "imported.yaml"
-        made = _run("import", guests.bare, "-p", f"{guests.project}b", "-o", str(spec))
-        assert made.returncode == 0, made.stderr
-        text = spec.read_text()
-        assert f"# domain {guests.bare} (uuid {dom.UUIDString()}) on qemu:///system, running when imported" in text
-        assert yaml.safe_load(text)["guests"][guests.bare]["disks"]["scratch"]["volume"]["name"].endswith(
-            "scratch.qcow2"
+        for dom in doms.values():
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, "urn:vmctl:metadata:1", flags)
+        before = {name: dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) for name, dom in doms.items()}
+        seed = next(
+            s.get("volume")
+            for s in ET.fromstring(before[guests.net]).iterfind("devices/disk/source")
+            if "-seed-" in (s.get("volume") or "")
         )
+        spec = tmp_path / "imported.yaml"
+        made = _run("import", *names, "-p", f"{guests.project}b", "-o", str(spec))
+        assert made.returncode == 0, made.stderr  # no --force: the seed is a CD-ROM drive of the spec's
+        text = spec.read_text()
+        uuid_ = doms[guests.bare].UUIDString()
+        assert f"# domain {guests.bare} (uuid {uuid_}) on qemu:///system, running when imported" in text
+        imported = yaml.safe_load(text)["guests"]
+        assert imported[guests.bare]["disks"]["scratch"]["volume"]["name"].endswith("scratch.qcow2")
+        assert imported[guests.net]["disks"]["seed"] == {
+            "cdrom": True,
+            "volume": {"pool": f"{guests.project}pool", "name": seed},
+        }
 
         plan = _run("plan", str(spec))
         assert f"<= guest {guests.bare} will be adopted" in plan.stdout, plan.stdout + plan.stderr
-        assert "1 to adopt" in plan.stdout and "0 to create" in plan.stdout
+        assert "2 to adopt" in plan.stdout and "0 to create" in plan.stdout
         adopted = _run("apply", "--yes", str(spec))
         assert adopted.returncode == 0, adopted.stdout + adopted.stderr
-        assert "adopted (its definition and power are as they were)" in adopted.stdout
-        assert _run("plan", str(spec)).stdout.strip() == "No changes. Live state matches the spec."
-        after = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        assert _without_metadata(after) == _without_metadata(before)
-        assert _run("exec", guests.bare, "--", "cat", "/proc/sys/kernel/random/boot_id").stdout == boot_id
+        assert adopted.stdout.count("adopted (its definition and power are as they were)") == 2, adopted.stdout
+        settled = _run("plan", "--detailed-exitcode", str(spec))
+        assert (settled.returncode, settled.stdout.strip()) == (0, "No changes. Live state matches the spec.")
+        after = {name: dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) for name, dom in doms.items()}
+        assert {n: _without_metadata(x) for n, x in after.items()} == {
+            n: _without_metadata(x) for n, x in before.items()
+        }
+        assert {name: _boot_id(name) for name in names} == boot_ids
 
-        # Now it is vmctl's: a change is planned and applied like any other, and the plan settles.
+        # Now they are vmctl's: a change is planned and applied like any other, and the plan settles.
         spec.write_text(text.replace("memory: 256MiB", "memory: 192MiB\n    max_memory: 256MiB"))
         changed = _run("apply", "--yes", str(spec))
         assert changed.returncode == 0, changed.stdout + changed.stderr
         assert "memory" in changed.stdout
-        assert _run("plan", str(spec)).stdout.strip() == "No changes. Live state matches the spec."
-        assert _run("exec", guests.bare, "--", "cat", "/proc/sys/kernel/random/boot_id").stdout == boot_id
+        settled = _run("plan", "--detailed-exitcode", str(spec))
+        assert (settled.returncode, settled.stdout.strip()) == (0, "No changes. Live state matches the spec.")
+        assert {name: _boot_id(name) for name in names} == boot_ids
+        media = [s.get("volume") for s in ET.fromstring(doms[guests.net].XMLDesc(0)).iterfind("devices/disk/source")]
+        assert seed in media  # still in its drive, in the running guest too
 
-        # Another project's spec naming it is refused, with who owns it.
+        # Another project's spec naming them is refused, with who owns them.
         other = tmp_path / "other.yaml"
         other.write_text(text.replace(f"project: {guests.project}b", f"project: {guests.project}c"))
         refused = _run("plan", str(other))
@@ -293,9 +332,13 @@ def test_adopting_a_running_guest_writes_the_record_and_nothing_else(guests: Gue
         remove_project("qemu:///system", f"{guests.project}b")
 
 
-def _without_metadata(xml: str) -> str:
-    import xml.etree.ElementTree as ET
+def _boot_id(name: str) -> str:
+    found = _run("exec", name, "--", "cat", "/proc/sys/kernel/random/boot_id")
+    assert found.returncode == 0 and found.stdout, found.stderr
+    return found.stdout
 
+
+def _without_metadata(xml: str) -> str:
     root = ET.fromstring(xml)
     for tag in ("metadata", "title"):
         for element in root.findall(tag):

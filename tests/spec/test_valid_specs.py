@@ -160,6 +160,8 @@ guests:
     disks:
       root: {volume: {pool: default, name: legacy.qcow2}, format: qcow2}
       old: {path: /srv/old.img, format: raw}
+      seed: {cdrom: true, volume: {pool: default, name: legacy-cidata.iso}}
+      install: {cdrom: true, bus: ide}
     nics:
       primary: {network: shared, mac: "52:54:00:12:34:56"}
 """
@@ -756,9 +758,18 @@ def test_an_adopted_guest_uses_existing_volumes_files_and_networks(tmp_path: Pat
     spec = load_spec([str(path)], None)
     guest = spec.guests[0]
     assert guest.adopt
-    root, old = guest.disks
+    root, old, seed, install = guest.disks
     assert (root.source, root.pool, root.volume, root.owned) == ("volume", "default", "legacy.qcow2", False)
     assert (old.source, old.pool, old.volume, old.format) == ("path", "", "/srv/old.img", "raw")
+    assert (seed.cdrom, seed.source, seed.volume, seed.bus, seed.format) == (
+        True,
+        "volume",
+        "legacy-cidata.iso",
+        "sata",
+        "raw",
+    )
+    assert not seed.owned  # its media is never deleted
+    assert (install.cdrom, install.source, install.volume, install.bus) == (True, "empty", "", "ide")
     assert guest.nics[0].source == "default"  # the existing network, by its own name: no project prefix
     assert spec.networks[0].managed is False
 

@@ -31,6 +31,7 @@ class ImportedGuest:
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)  # pools the guest's boot files live in
     unmodelled: tuple[str, ...] = ()  # what adoption would drop at the next redefinition
     problems: tuple[str, ...] = ()  # why it cannot be imported at all
+    notes: tuple[str, ...] = ()  # worth a comment in the spec
 
 
 def imported_guest(xml: str, pool_paths: dict[str, str], autostart: bool, active: bool) -> ImportedGuest:
@@ -72,7 +73,16 @@ def imported_guest(xml: str, pool_paths: dict[str, str], autostart: bool, active
     devices = _devices(state.devices)
     if devices:
         body["devices"] = devices
-    return ImportedGuest(view.name, view.uuid, view.active, body, networks, pools, state.unmodelled, tuple(problems))
+    notes = SEED_NOTE if "seed" in disks and disks["seed"].get("cdrom") else ()
+    return ImportedGuest(
+        view.name, view.uuid, view.active, body, networks, pools, state.unmodelled, tuple(problems), notes
+    )
+
+
+SEED_NOTE = (
+    "disk seed: the cloud-init seed vmctl made for it before, now a CD-ROM drive: kept as it is, never deleted",
+    "(for new cloud-init content, put cloud_init: in its place)",
+)
 
 
 def _machine(state: GuestState) -> dict[str, Any]:
@@ -98,22 +108,29 @@ def _disks(disks: tuple[DiskState, ...]) -> tuple[dict[str, Any], list[str]]:
     body: dict[str, Any] = {}
     problems = []
     for disk in disks:
-        if not disk.path and not disk.pool:
+        if not disk.path and not disk.pool and not disk.cdrom:
             continue  # not on a volume or a file (a network disk, a block device): listed as unmodelled
         name = disk.name.strip("<>")
         if not _SPEC_NAME.match(name):
             problems.append(f"disk {disk.target}: '{name}' is not a usable disk name")
             continue
-        # A file is named as the domain names it: a pool may come and go around it.
-        entry: dict[str, Any] = (
-            {"path": disk.path} if disk.path or not disk.pool else {"volume": {"pool": disk.pool, "name": disk.volume}}
-        )
-        if disk.bus != "virtio":
-            entry["bus"] = disk.bus
-        if disk.format != "qcow2":
-            entry["format"] = disk.format
-        body[name] = entry
+        body[name] = _disk(disk)
     return body, problems
+
+
+def _disk(disk: DiskState) -> dict[str, Any]:
+    """A disk by its file or volume; a CD-ROM drive by what is in it, if anything."""
+    entry: dict[str, Any] = {"cdrom": True} if disk.cdrom else {}
+    # A file is named as the domain names it: a pool may come and go around it.
+    if disk.path or (disk.volume and not disk.pool):
+        entry["path"] = disk.path or disk.volume
+    elif disk.pool:
+        entry["volume"] = {"pool": disk.pool, "name": disk.volume}
+    if disk.bus != ("sata" if disk.cdrom else "virtio"):
+        entry["bus"] = disk.bus
+    if disk.format != ("raw" if disk.cdrom else "qcow2"):
+        entry["format"] = disk.format
+    return entry
 
 
 def _nics(nics: tuple[NicSpec, ...]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

@@ -52,7 +52,7 @@ def spec_text(project: str, uri: str, when: str, guests: Sequence[ImportedGuest]
 
 def guest_comment(guest: ImportedGuest, uri: str) -> list[str]:
     power = "running" if guest.active else "shut off"
-    lines = [f"domain {guest.domain} (uuid {guest.uuid}) on {uri}, {power} when imported"]
+    lines = [f"domain {guest.domain} (uuid {guest.uuid}) on {uri}, {power} when imported", *guest.notes]
     if guest.unmodelled:
         lines.append("imported with --force: vmctl does not model these, and drops them when it redefines the domain:")
         lines.extend(f"  - {element}" for element in guest.unmodelled)

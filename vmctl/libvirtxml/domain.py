@@ -124,8 +124,9 @@ def _cpu(guest: GuestSpec) -> ET.Element:
 def _devices(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
     devices = ET.Element("devices")
     targets = assign_targets(guest.disks, ctx.targets)
-    for index, disk in enumerate(guest.disks):
-        devices.append(disk_element(disk, targets[disk.name], boot_order=1 if index == 0 and not guest.boot else None))
+    boot_disk = None if guest.boot else next((d.name for d in guest.disks if not d.cdrom), None)
+    for disk in guest.disks:
+        devices.append(disk_element(disk, targets[disk.name], boot_order=1 if disk.name == boot_disk else None))
     if guest.seed:
         devices.append(seed_element(guest.seed))
     if any(d.bus == "scsi" for d in guest.disks):
@@ -198,10 +199,13 @@ def assign_targets(
         if disk.name in existing:
             result[disk.name] = existing[disk.name]
             continue
-        target = free_target("vd" if disk.bus == "virtio" else "sd", taken)
+        target = free_target(_TARGET_PREFIX.get(disk.bus, "sd"), taken)
         taken.add(target)
         result[disk.name] = target
     return result
+
+
+_TARGET_PREFIX = {"virtio": "vd", "ide": "hd"}  # scsi and sata: sd
 
 
 def free_target(prefix: str, taken: set[str]) -> str:
@@ -225,6 +229,8 @@ def scsi_controller_element() -> ET.Element:
 
 def disk_element(disk: DiskSpec, target: str, boot_order: int | None = None) -> ET.Element:
     """A <disk> on a volume (or an existing file): virtio-blk or virtio-scsi, discard passed down, serial = disk name."""
+    if disk.cdrom:
+        return cdrom_element(disk, target)
     kind = "file" if disk.source == "path" else "volume"
     element = ET.Element("disk", {"type": kind, "device": "disk"})
     _el(element, "driver", name="qemu", type=disk.format, discard="unmap")
@@ -236,6 +242,20 @@ def disk_element(disk: DiskSpec, target: str, boot_order: int | None = None) -> 
     _el(element, "serial", disk.name)
     if boot_order is not None:
         _el(element, "boot", order=str(boot_order))
+    _el(element, "alias", name=alias("disk", disk.name))
+    return element
+
+
+def cdrom_element(disk: DiskSpec, target: str) -> ET.Element:
+    """A read-only CD-ROM drive with an existing volume or file in it, or empty."""
+    element = ET.Element("disk", {"type": "volume" if disk.source == "volume" else "file", "device": "cdrom"})
+    _el(element, "driver", name="qemu", type=disk.format)
+    if disk.source == "volume":
+        _el(element, "source", pool=disk.pool, volume=disk.volume)
+    elif disk.source == "path":
+        _el(element, "source", file=disk.volume)
+    _el(element, "target", dev=target, bus=disk.bus)
+    _el(element, "readonly")
     _el(element, "alias", name=alias("disk", disk.name))
     return element
 

@@ -192,7 +192,7 @@ def _guest_from(
         seed=_seed(devices, record, pool_paths) if record.owner.project else None,
         prevent_destroy=record.prevent_destroy,
         scsi_controller=any(c.get("type") == "scsi" for c in devices.findall("controller")),
-        unmodelled=unmodelled(root, own_seed=bool(record.owner.project)),
+        unmodelled=unmodelled(root),
     )
 
 
@@ -262,7 +262,8 @@ def _disks(
 ) -> tuple[DiskState, ...]:
     disks = []
     for device in devices.findall("disk"):
-        if device.get("device", "disk") != "disk":
+        role = device.get("device", "disk")
+        if role not in ("disk", "cdrom") or _is_seed(device, record):
             continue
         target = device.find("target")
         dev = target.get("dev", "") if target is not None else ""
@@ -276,7 +277,7 @@ def _disks(
         size = disk_size(pool, volume, fmt) if pool else None
         source = device.find("source")
         path = (source.get("file") or "") if source is not None else ""
-        disks.append(DiskState(name, bus, pool, volume, size, dev, image, sha, fmt, path))
+        disks.append(DiskState(name, bus, pool, volume, size, dev, image, sha, fmt, path, cdrom=role == "cdrom"))
     return tuple(disks)
 
 
@@ -285,12 +286,24 @@ def _device_name(device: ET.Element, kind: Literal["disk", "nic"], key: str, rec
     alias_ = _alias(device)
     if alias_.startswith(f"ua-{kind}-"):
         return alias_.removeprefix(f"ua-{kind}-")
-    return record.device_name(kind, key) or f"<{key}>"
+    # A seed that is not the guest's own (its domain was vmctl's before) is a CD-ROM drive like any.
+    return record.device_name(kind, key) or ("<seed>" if alias_ == "ua-seed" else f"<{key}>")
+
+
+def _is_seed(device: ET.Element, record: GuestRecord) -> bool:
+    """vmctl's cloud-init seed of the guest. Not a seed of a domain vmctl does not own, nor one adopted
+    with its seed: that is a CD-ROM drive of the spec's, which the record names."""
+    if device.get("device") != "cdrom" or _alias(device) != "ua-seed" or device.find("source") is None:
+        return False
+    target = device.find("target")
+    return bool(record.owner.project) and not record.device_name(
+        "disk", target.get("dev", "") if target is not None else ""
+    )
 
 
 def _seed(devices: ET.Element, record: GuestRecord, pool_paths: Mapping[str, str]) -> SeedSpec | None:
     for device in devices.findall("disk"):
-        if device.get("device") == "cdrom" and _alias(device) == "ua-seed" and device.find("source") is not None:
+        if _is_seed(device, record):
             pool, volume = _source_volume(device, pool_paths)
             return SeedSpec(volume, pool, record.seed_digest or "")
     return None

@@ -18,11 +18,8 @@ _MODELLED = {"controller", "emulator", "memballoon", "vsock", "disk", "interface
 _MODELLED |= {"serial", "console", "rng", "input", "audio", "video", "watchdog"}
 
 
-def unmodelled(root: ET.Element, own_seed: bool = True) -> tuple[str, ...]:
-    """One line per element of the domain that vmctl does not model, in document order.
-
-    vmctl's cloud-init seed is modelled only with its record (which holds the seed's content).
-    """
+def unmodelled(root: ET.Element) -> tuple[str, ...]:
+    """One line per element of the domain that vmctl does not model, in document order."""
     found = [f"<{tag}> settings" for tag in _TUNING if root.find(tag) is not None]
     if root.find("memoryBacking/hugepages") is not None:
         found.append("huge pages (memoryBacking)")
@@ -31,7 +28,7 @@ def unmodelled(root: ET.Element, own_seed: bool = True) -> tuple[str, ...]:
     for device in devices if devices is not None else ():
         if not isinstance(device.tag, str):
             continue  # a comment
-        problem = _device_problem(device, own_seed)
+        problem = _device_problem(device)
         if problem:
             found.append(problem)
     return tuple(found)
@@ -50,10 +47,10 @@ def _cpu_topology(root: ET.Element) -> list[str]:
     return [f"CPU topology ({shown})"]
 
 
-def _device_problem(device: ET.Element, own_seed: bool) -> str | None:
+def _device_problem(device: ET.Element) -> str | None:
     tag = device.tag
     if tag == "disk":
-        return _disk_problem(device, own_seed)
+        return _disk_problem(device)
     if tag in _ALWAYS_UNMODELLED:
         kind = device.get("type") or device.get("model") or device.get("mode") or ""
         return f"{tag} {kind}".strip() + _source_hint(device)
@@ -78,11 +75,10 @@ def _target(device: ET.Element) -> str:
     return target.get("dev", "?") if target is not None else "?"
 
 
-def _disk_problem(disk: ET.Element, own_seed: bool) -> str | None:
+def _disk_problem(disk: ET.Element) -> str | None:
     kind, role, dev = disk.get("type", "file"), disk.get("device", "disk"), _target(disk)
-    alias = disk.find("alias")
-    if role == "cdrom" and alias is not None and alias.get("name") == "ua-seed" and own_seed:
-        return None  # vmctl's own cloud-init seed
+    if role == "cdrom":
+        return _cdrom_problem(disk, kind, dev)
     if role != "disk":
         source = disk.find("source")
         media = (source.get("file") or source.get("volume") or source.get("dev")) if source is not None else None
@@ -100,6 +96,16 @@ def _disk_problem(disk: ET.Element, own_seed: bool) -> str | None:
     if disk.find("readonly") is not None or disk.find("shareable") is not None:
         return f"disk {dev} that is read-only or shared"
     return None
+
+
+def _cdrom_problem(cdrom: ET.Element, kind: str, dev: str) -> str | None:
+    """A CD-ROM drive with a volume or file in it, or none, on SATA, IDE or SCSI is modelled (vmctl's
+    cloud-init seed is one)."""
+    if kind not in ("file", "volume"):
+        return f"cdrom {dev} of type {kind}"
+    target = cdrom.find("target")
+    bus = target.get("bus", "") if target is not None else ""
+    return None if bus in ("sata", "ide", "scsi") else f"cdrom {dev} on bus {bus}"
 
 
 def _interface_problem(nic: ET.Element) -> str | None:

@@ -23,6 +23,7 @@ from vmctl.model.live import (
 )
 from vmctl.model.ownership import DeviceName, DiskRecord, GuestRecord, LockHolder, Owner, VolumeRef
 from vmctl.model.wanted import (
+    CDROM_ONLY_BUSES,
     Accel,
     BootSpec,
     CloudInitSpec,
@@ -51,6 +52,7 @@ from vmctl.model.wanted import (
 )
 
 __all__ = [
+    "CDROM_ONLY_BUSES",
     "Accel",
     "BootSpec",
     "CloudInitSpec",

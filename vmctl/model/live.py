@@ -50,9 +50,13 @@ class DiskState:
     image_sha256: str | None = None
     format: str = "qcow2"  # the driver's format: qcow2 or raw
     path: str = ""  # the file, when the domain names one (a file in a pool's directory is that pool's volume too)
+    cdrom: bool = False  # a CD-ROM drive; with no volume or path, an empty one
 
     def uses(self, disk: DiskSpec) -> bool:
-        """Whether this is the volume or file an existing-volume disk of the spec names."""
+        """Whether this is the volume or file an existing-volume disk of the spec names (or, for an
+        empty CD-ROM drive, whether this is one too)."""
+        if disk.source == "empty":
+            return self.cdrom and not (self.volume or self.path)
         if disk.source == "path":
             return disk.volume in (self.path, self.volume)
         return (self.pool, self.volume) == (disk.pool, disk.volume)

@@ -14,12 +14,13 @@ from vmctl.errors import Location
 Accel = Literal["auto", "kvm", "tcg"]
 Firmware = Literal["bios", "uefi"]
 PowerState = Literal["running", "stopped"]
-DiskBus = Literal["virtio", "scsi"]
+DiskBus = Literal["virtio", "scsi", "sata", "ide"]
+CDROM_ONLY_BUSES: tuple[DiskBus, ...] = ("sata", "ide")  # a disk is on virtio or scsi; a CD-ROM drive is not on virtio
 NicKind = Literal["network", "bridge", "user"]
 NetworkMode = Literal["nat", "isolated", "bridge", "user", "existing"]
 # Where a disk's data lives: a volume vmctl makes (and deletes), or one that exists already,
-# by pool and name or by file path, which vmctl never deletes.
-DiskSource = Literal["owned", "volume", "path"]
+# by pool and name or by file path, which vmctl never deletes; or nowhere: an empty CD-ROM drive.
+DiskSource = Literal["owned", "volume", "path", "empty"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,8 @@ class BootSpec:
 @dataclass(frozen=True, slots=True)
 class DiskSpec:
     """A disk, identified by its name. `size` None means: the image's own size (or, for a disk that
-    exists already, whatever size it has). A `path` disk has no pool: `volume` is its file's path."""
+    exists already, whatever size it has). A `path` disk has no pool: `volume` is its file's path.
+    A `cdrom` is a read-only CD-ROM drive with an existing volume or file in it, or empty."""
 
     name: str
     bus: DiskBus
@@ -120,6 +122,7 @@ class DiskSpec:
     image_sha256: str | None = None
     source: DiskSource = "owned"
     format: Literal["qcow2", "raw"] = "qcow2"
+    cdrom: bool = False
 
     @property
     def owned(self) -> bool:

@@ -31,9 +31,10 @@ def adoption_view(desired: GuestSpec, foreign: ForeignGuest, owner: Owner) -> Li
 
 def device_names(desired: GuestSpec, state: GuestState) -> tuple[DeviceName, ...]:
     """The spec's name of each unaliased disk (matched by its volume or file) and NIC (by its MAC)."""
-    names = []
+    names: list[DeviceName] = []
     for disk in state.disks:
-        wanted = next((d for d in desired.disks if disk.uses(d)), None)
+        named = {n.name for n in names}  # one disk each: two empty CD-ROM drives are two of the spec's
+        wanted = next((d for d in desired.disks if d.name not in named and disk.uses(d)), None)
         if wanted is not None and disk.name.startswith("<"):
             names.append(DeviceName("disk", wanted.name, disk.target))
     for nic in state.nics:

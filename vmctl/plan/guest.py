@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vmctl.cloudinit.diff import cloud_init_diff
-from vmctl.libvirtxml.domain import assign_targets
+from vmctl.libvirtxml.domain import SEED_TARGET, assign_targets
 from vmctl.model import DiskSpec, DiskState, GuestSpec, GuestState, LiveGuest, NicSpec, VolumeRef
 from vmctl.plan.changes import DeviceStep, DeviceWork, Effect, FieldChange, Unit, VolumeStep, VolumeWork
 
@@ -120,7 +120,12 @@ def disk_targets(desired: GuestSpec, live: LiveGuest | None) -> dict[str, str]:
         return assign_targets(desired.disks, {})
     have = {**live.config.targets, **live.current.targets}
     taken = set(have.values()) | set(live.config.targets.values())
-    kept = {name: target for name, target in have.items() if desired.disk(name) is not None}
+    # A CD-ROM drive adopted on the seed's target moves over when the guest gets a seed (both at a restart).
+    kept = {
+        name: target
+        for name, target in have.items()
+        if desired.disk(name) is not None and not (desired.seed and target == SEED_TARGET)
+    }
     return assign_targets(desired.disks, kept, taken)
 
 
@@ -189,9 +194,13 @@ def _memory(out: GuestDiff, desired: GuestSpec, current: GuestState) -> None:
     out.add(FieldChange("memory", current.memory, desired.memory, effect, reason, unit=Unit.BYTES), balloon)
 
 
-def _disk_summary(disk: DiskSpec | DiskState | None) -> dict[str, Any] | None:
+def disk_summary(disk: DiskSpec | DiskState | None) -> dict[str, Any] | None:
+    """A disk as the plan shows it: its size, bus and image; a CD-ROM drive by what is in it."""
     if disk is None:
         return None
+    if disk.cdrom:
+        media = disk.path if isinstance(disk, DiskState) and disk.path else disk.volume
+        return {"cdrom": media, "bus": disk.bus}
     summary: dict[str, Any] = {"size": disk.size, "bus": disk.bus}
     if disk.image:
         summary["image"] = disk.image
@@ -207,6 +216,11 @@ def _disks(out: GuestDiff, desired: GuestSpec, live: LiveGuest, targets: dict[st
     needs_controller = not current.scsi_controller
     for name in sorted(wanted.keys() - have.keys()):
         disk = wanted[name]
+        if disk.cdrom:
+            out.fields.append(
+                FieldChange(f"disks.{name}", None, disk_summary(disk), Effect.RESTART, _CDROM, unit=Unit.DISK)
+            )
+            continue
         reason = "new disk, hot-plugged" + (f" (a copy-on-write overlay of {disk.image})" if disk.image else "")
         plug = [DeviceStep(DeviceWork.ATTACH_DISK, name, targets[name])]
         if disk.bus == "scsi" and needs_controller:
@@ -214,7 +228,7 @@ def _disks(out: GuestDiff, desired: GuestSpec, live: LiveGuest, targets: dict[st
             needs_controller = False
         if not disk.owned:
             reason = f"existing {'file' if disk.source == 'path' else 'volume'} {disk.volume}, hot-plugged"
-        out.add(FieldChange(f"disks.{name}", None, _disk_summary(disk), Effect.LIVE, reason, unit=Unit.DISK), *plug)
+        out.add(FieldChange(f"disks.{name}", None, disk_summary(disk), Effect.LIVE, reason, unit=Unit.DISK), *plug)
         if disk.owned:
             out.volume(VolumeWork.CREATE, VolumeRef(disk.pool, disk.volume), disk.size, disk=name)
     for name in sorted(have.keys() - wanted.keys()):
@@ -223,13 +237,21 @@ def _disks(out: GuestDiff, desired: GuestSpec, live: LiveGuest, targets: dict[st
         _disk_changed(out, wanted[name], have[name])
 
 
+_CDROM = "a CD-ROM drive is added or removed at a restart (SATA and IDE have no hot-plug); its media stays"
+
+
 def _disk_removed(out: GuestDiff, disk: DiskState, claimed: set[VolumeRef], pending: bool) -> None:
+    if disk.cdrom:
+        out.fields.append(
+            FieldChange(f"disks.{disk.name}", disk_summary(disk), None, Effect.RESTART, _CDROM, unit=Unit.DISK)
+        )
+        return
     ref = VolumeRef(disk.pool, disk.volume)
     owned = ref in claimed
     reason = "hot-unplug pending: the guest has not released it yet" if pending else "hot-unplugged"
     reason += "; its volume is deleted once released" if owned else "; its volume is not vmctl's and stays"
     change = FieldChange(
-        f"disks.{disk.name}", _disk_summary(disk), None, Effect.LIVE, reason, destructive=owned, unit=Unit.DISK
+        f"disks.{disk.name}", disk_summary(disk), None, Effect.LIVE, reason, destructive=owned, unit=Unit.DISK
     )
     out.add(change, DeviceStep(DeviceWork.DETACH_DISK, disk.name, disk.target))
     if owned:
@@ -239,12 +261,10 @@ def _disk_removed(out: GuestDiff, disk: DiskState, claimed: set[VolumeRef], pend
 def _existing_disk_changed(out: GuestDiff, want: DiskSpec, have: DiskState) -> None:
     """A disk on a volume or file vmctl does not own: never recreated; another source is a restart."""
     path = f"disks.{want.name}"
-    before, after = f"{have.pool}/{have.volume}".lstrip("/"), f"{want.pool}/{want.volume}".lstrip("/")
-    if not have.uses(want) or want.bus != have.bus:
+    if not have.uses(want) or want.bus != have.bus or want.cdrom != have.cdrom:
         reason = "the disk is connected to its new source or bus at a restart; neither volume is deleted"
-        out.fields.append(
-            FieldChange(f"{path}.source", f"{before} ({have.bus})", f"{after} ({want.bus})", Effect.RESTART, reason)
-        )
+        before, after = _source_summary(have), _source_summary(want)
+        out.fields.append(FieldChange(f"{path}.source", before, after, Effect.RESTART, reason))
     elif want.size is not None and have.size is not None and want.size > have.size:
         reason = "volume grown and the guest's block device resized live; grow the filesystem in the guest"
         out.fields.append(FieldChange(f"{path}.size", have.size, want.size, Effect.LIVE, reason, unit=Unit.BYTES))
@@ -253,6 +273,11 @@ def _existing_disk_changed(out: GuestDiff, want: DiskSpec, have: DiskState) -> N
         out.volume(
             work, VolumeRef(want.pool, want.volume), want.size, disk=want.name, target=live_target, before=have.size
         )
+
+
+def _source_summary(disk: DiskSpec | DiskState) -> str:
+    where = (f"{disk.pool}/{disk.volume}" if disk.pool else disk.volume) or "(empty)"
+    return f"{where} ({'CD-ROM on ' if disk.cdrom else ''}{disk.bus})"
 
 
 def _disk_changed(out: GuestDiff, want: DiskSpec, have: DiskState) -> None:
@@ -447,7 +472,7 @@ def _config_drift(out: GuestDiff, desired: GuestSpec, live: LiveGuest) -> None:
         if disk.name not in config_disks and live.current.disk(disk.name) is not None:
             reason = "attached to the running guest but missing from its config"
             out.fields.append(
-                FieldChange(f"disks.{disk.name}", None, _disk_summary(disk), Effect.CONFIG, reason, unit=Unit.DISK)
+                FieldChange(f"disks.{disk.name}", None, disk_summary(disk), Effect.CONFIG, reason, unit=Unit.DISK)
             )
 
 

@@ -34,7 +34,7 @@ from vmctl.plan.changes import (
     VolumeWork,
 )
 from vmctl.plan.expiry import EXPIRY_REASON, expiry_change
-from vmctl.plan.guest import GuestDiff, PlannedVolume, as_config, diff_guest, disk_targets
+from vmctl.plan.guest import GuestDiff, PlannedVolume, as_config, diff_guest, disk_summary, disk_targets
 from vmctl.plan.kept import ignored_fields, kept_volumes, renamed_view, with_ignored
 from vmctl.plan.network import network_changes
 from vmctl.plan.targets import narrowed
@@ -399,8 +399,7 @@ def _creation_fields(guest: GuestSpec, expires: str) -> tuple[FieldChange, ...]:
     if guest.autostart:
         fields.append(field("autostart", True))
     for disk in guest.disks:
-        summary = {"size": disk.size, "bus": disk.bus, **({"image": disk.image} if disk.image else {})}
-        fields.append(field(f"disks.{disk.name}", summary, Unit.DISK))
+        fields.append(field(f"disks.{disk.name}", disk_summary(disk), Unit.DISK))
     for nic in guest.nics:
         fields.append(
             field(

@@ -162,6 +162,12 @@ def format_value(value: Any, unit: Unit | None = None) -> str:
         return "(none)"
     if unit is Unit.BYTES and isinstance(value, int):
         return format_size(value)
+    if unit is Unit.DISK and isinstance(value, dict) and "cdrom" in value:
+        return (
+            f"CD-ROM drive on {value['bus']} with {value['cdrom']}"
+            if value["cdrom"]
+            else f"empty CD-ROM drive on {value['bus']}"
+        )
     if unit is Unit.DISK and isinstance(value, dict):
         size = format_size(value["size"]) if isinstance(value.get("size"), int) else "size of image"
         image = f" on image {value['image']}" if value.get("image") else ""

@@ -70,9 +70,10 @@ def check_running(backend: Hypervisor, name: str, uri: str) -> None:
 def run_program(
     backend: Hypervisor, name: str, argv: Sequence[str], timeout: float, stdin: bytes | None = None
 ) -> Finished:
-    """Run argv[0] with the rest as its arguments (no shell) and wait for it, at most `timeout` seconds."""
+    """Run argv[0] with the rest as its arguments (no shell) and wait for it, at most `timeout` seconds.
+    With `stdin` (even empty), that is the program's input, then end of file."""
     arguments: dict[str, JsonArg] = {"path": argv[0], "arg": list(argv[1:]), "capture-output": True}
-    if stdin:
+    if stdin is not None:
         arguments["input-data"] = base64.b64encode(stdin).decode()
     try:
         started = backend.agent(name, "guest-exec", arguments, timeout=10)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from vmctl.cloudinit.schema import READ_WITH_LIBYAML, CheckBudget, check_user_data
 from vmctl.errors import Location
 from vmctl.model import (
+    CDROM_ONLY_BUSES,
     BootSpec,
     CloudInitSpec,
     DevicesSpec,
@@ -291,6 +292,11 @@ class GuestBuilder:
         disks = []
         for name, body in (self.data.get("disks") or {}).items():
             keys = ("disks", name)
+            if body.get("cdrom"):
+                disks.append(self._cdrom(name, body))
+                continue
+            if body.get("bus") in CDROM_ONLY_BUSES:
+                self.problem((*keys, "bus"), f"bus {body['bus']} is for CD-ROM drives only", "virtio or scsi")
             if "volume" in body or "path" in body:
                 disks.append(self._existing_disk(name, body))
                 continue
@@ -321,6 +327,23 @@ class GuestBuilder:
             volume = body["volume"]
             return DiskSpec(name, bus, volume["pool"], volume["name"], size, source="volume", format=fmt)
         return DiskSpec(name, bus, "", str(body["path"]), size, source="path", format=fmt)
+
+    def _cdrom(self, name: str, body: dict[str, Any]) -> DiskSpec:
+        """A CD-ROM drive: its media an existing volume or file, which vmctl never deletes, or none."""
+        keys = ("disks", name)
+        given = [k for k in ("volume", "path") if k in body]
+        if len(given) > 1 or any(k in body for k in ("image", "pool", "size")):
+            wrong = " and ".join([*given, *(k for k in ("image", "pool", "size") if k in body)])
+            self.problem(keys, f"a CD-ROM drive takes a volume or a path (or neither: empty), not {wrong}")
+        bus, fmt = body.get("bus", "sata"), body.get("format", "raw")
+        if bus == "virtio":
+            self.problem((*keys, "bus"), "a CD-ROM drive cannot be on virtio", "sata (the default), ide or scsi")
+        if "volume" in body:
+            volume = body["volume"]
+            return DiskSpec(name, bus, volume["pool"], volume["name"], source="volume", format=fmt, cdrom=True)
+        if "path" in body:
+            return DiskSpec(name, bus, "", str(body["path"]), source="path", format=fmt, cdrom=True)
+        return DiskSpec(name, bus, "", "", source="empty", format=fmt, cdrom=True)
 
     def _nics(self) -> tuple[NicSpec, ...]:
         nics = []
