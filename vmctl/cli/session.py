@@ -114,13 +114,21 @@ def open_sessions(
     Every host's desired state carries the same expiry, computed once. A command about one guest
     (`for_guest`) connects only to the host the spec puts it on, unless --host says otherwise.
     """
-    spec = load_spec(paths, workspace, inputs)
-    if for_guest and spec.hosts and not hosts:
-        hosts = sorted({g.host for g in spec.guests if g.host and for_guest in (g.name, g.hostname, g.guest)})
-    targets = select_targets(spec, uri_for, hosts, connect_given)
-    # Connecting (an ssh handshake, for a remote host) goes on while the local files are measured.
+    # --connect names the one host before the spec is read: connecting to it (an ssh handshake, for a
+    # remote host) starts now and goes on while the spec loads. A spec that cannot be used still wins.
+    early = _connect_early(Target(None, uri_for(None))) if connect_given else None
+    try:
+        spec = load_spec(paths, workspace, inputs)
+        if for_guest and spec.hosts and not hosts:
+            hosts = sorted({g.host for g in spec.guests if g.host and for_guest in (g.name, g.hostname, g.guest)})
+        targets = select_targets(spec, uri_for, hosts, connect_given)
+    except BaseException:
+        if early is not None:
+            early.add_done_callback(_close_unused)
+        raise
+    # Connecting goes on while the local files are measured.
     with ThreadPoolExecutor(max(1, len(targets))) as pool:
-        connecting = [pool.submit(_connect, t) for t in targets]
+        connecting = [early] if early is not None else [pool.submit(_connect, t) for t in targets]
         try:
             facts = _local_facts(spec, progress) if resolve else None
         finally:
@@ -178,6 +186,20 @@ def _connect(target: Target) -> Hypervisor:
         if target.name is None:
             raise
         raise ConnectError(f"host {target.name}: connect to {target.uri}", exc.detail, hint=exc.hint) from None
+
+
+def _connect_early(target: Target) -> Future[Hypervisor]:
+    """Connecting in a thread of its own, which no one need wait for if the connection goes unused."""
+    worker = ThreadPoolExecutor(1)
+    try:
+        return worker.submit(_connect, target)
+    finally:
+        worker.shutdown(wait=False)
+
+
+def _close_unused(connecting: Future[Hypervisor]) -> None:
+    if not connecting.cancelled() and connecting.exception() is None:
+        connecting.result().close()
 
 
 def _connected(connecting: Sequence[Future[Hypervisor]]) -> list[Hypervisor]:
