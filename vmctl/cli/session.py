@@ -231,6 +231,7 @@ def partial_session(spec: Spec, target: Target, backend: Hypervisor, facts: Loca
             desired = DesiredState(spec.project, spec.workspace, pools, (), (), (), secrets=spec.secrets)
         else:
             desired = desired_state(share, facts, host)
+        desired = replace(desired, host=target.name or "")  # recorded in what is made there
         return Session(share, target.uri, backend, host, desired, target.name, spec)
 
     return made
@@ -345,7 +346,7 @@ def plan_sessions(sessions: Sequence[Session], targets: Sequence[str] = ()) -> l
     if targets and whole is not None and whole.hosts:
         _check_targets(whole, sessions, targets)
     read = in_parallel([partial(plan_session, s, targets) for s in sessions])
-    plans = across_hosts([plan for plan, _ in read], placement(whole))
+    plans = across_hosts([plan for plan, _ in read], placement(whole), {p.host: live.elsewhere for p, live in read})
     return [(plan, live) for plan, (_, live) in zip(plans, read, strict=True)]
 
 

@@ -33,6 +33,7 @@ def _owner_attrs(owner: Owner) -> dict[str, str | None]:
         "created": owner.created or None,
         "digest": owner.digest or None,
         "expires": owner.expires or None,
+        "host": owner.host or None,
     }
 
 
@@ -144,6 +145,7 @@ def _read_owner(element: ET.Element) -> Owner:
         created=element.get("created", ""),
         digest=element.get("digest", ""),
         expires=element.get("expires", ""),
+        host=element.get("host", ""),
     )
 
 

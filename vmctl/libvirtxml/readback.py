@@ -111,9 +111,9 @@ def read_domain(
     owner: Owner | None = None,
 ) -> DomainView:
     """Parse domain XML (live or config). The guest is filled for domains vmctl owns (with `owner`:
-    for that project and workspace only; another's guests are not read further, their disks not
-    sized), and for any domain if `foreign` (one to adopt or import: its guest has no name, hostname
-    or pool then).
+    for those it claims only, its project and workspace's on its host; another's guests are not read
+    further, their disks not sized), and for any domain if `foreign` (one to adopt or import: its
+    guest has no name, hostname or pool then).
 
     Disk sizes are not in domain XML: `disk_size` supplies them (they stay None without it).
     """
@@ -124,7 +124,7 @@ def read_domain(
     record = find_guest_record(root.find("metadata")) if is_vmctl_xml(xml) else None
     if record is None and not foreign:
         return DomainView(name, uuid, active, None)
-    if record is not None and owner is not None and not owner.same_scope(record.owner):
+    if record is not None and owner is not None and not owner.claims(record.owner):
         return DomainView(name, uuid, active, record)
     reading = record or GuestRecord(Owner(""), guest="", hostname="", pool="")
     guest = _guest_from(root, reading, active, autostart, pool_paths or {}, disk_size or _unknown_size)

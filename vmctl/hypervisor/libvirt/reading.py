@@ -91,7 +91,7 @@ class StateReader:
             guests = [
                 OwnedGuest(dom.name(), record, dom.ID() != -1)
                 for dom, record in zip(domains, records, strict=True)
-                if record is not None and (owner is None or record.owner.same_scope(owner))
+                if record is not None and (owner is None or owner.claims(record.owner))
             ]
             if boot_volumes:
                 pool_paths = {p.name: p.path for p in pools}
