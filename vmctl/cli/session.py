@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from vmctl.errors import ConnectError, HypervisorError, VmctlError
 from vmctl.model import DesiredState, HostFacts, LiveState, OwnedState, Owner, Spec, VolumeRef
-from vmctl.spec.load import load_spec
 from vmctl.units import utc_timestamp
 
 if TYPE_CHECKING:
@@ -118,6 +117,8 @@ def open_sessions(
     # remote host) starts now and goes on while the spec loads. A spec that cannot be used still wins.
     early = _connect_early(Target(None, uri_for(None))) if connect_given else None
     try:
+        from vmctl.spec.load import load_spec  # loaded while the connection is made
+
         spec = load_spec(paths, workspace, inputs)
         if for_guest and spec.hosts and not hosts:
             hosts = sorted({g.host for g in spec.guests if g.host and for_guest in (g.name, g.hostname, g.guest)})
