@@ -125,6 +125,19 @@ def test_connection_failure_names_the_uri_and_the_fix(cli: Cli, write: Callable[
     assert "Traceback" not in result.err
 
 
+def test_a_bad_spec_is_reported_even_when_the_connection_given_fails(
+    cli: Cli, write: Callable[[str, str], Path]
+) -> None:
+    # --connect starts connecting before the spec is read: the spec's problem still comes first.
+    spec = write("vmctl.yaml", SPEC.replace("memory: 256MiB", "memory: lots"))
+    uri = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
+    result = cli("plan", "--connect", uri, str(spec))
+    assert result.code == 1
+    assert "guests.web.memory" in result.err
+    assert "libvirtd running" not in result.err and uri not in result.err
+    assert "Traceback" not in result.err
+
+
 def test_global_and_command_options_and_environment(
     cli: Cli, write: Callable[[str, str], Path], test_driver: object
 ) -> None:

@@ -48,6 +48,19 @@ def test_a_local_file_is_read_without_asking_libvirt(tmp_path: Path) -> None:
     assert [v.asked for v in volumes.values()] == [0, 0, 0]
 
 
+def test_a_remote_host_s_sizes_asked_ahead_are_each_asked_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    volumes = {f"v{i}.qcow2": FakeVolume(i * GIB) for i in range(1, 41)}
+    sizes = _Capacities(lambda _pool, name: volumes.get(name))  # no local directory: a remote host
+    with ThreadPoolExecutor(1) as sizer, ThreadPoolExecutor(4) as readers:
+        sizes.ask_ahead([("pool", name) for name in [*volumes, "gone.qcow2"]], sizer)
+        # readers go through the volumes in another order than the one they were asked ahead in
+        read = list(readers.map(lambda name: sizes("pool", name, "qcow2"), reversed([*volumes, "gone.qcow2"])))
+    assert read == [None, *(i * GIB for i in range(40, 0, -1))]
+    assert {v.asked for v in volumes.values()} == {1}
+
+
 def test_libvirt_is_asked_what_cannot_be_read_here(tmp_path: Path) -> None:
     (tmp_path / "odd.vmdk").write_bytes(b"KDMV")
     volumes = {"gone-from-disk.qcow2": FakeVolume(5 * GIB), "odd.vmdk": FakeVolume(7 * GIB)}

@@ -242,7 +242,7 @@ def sessions_for(spec, lives: dict[str, FakeHypervisor]):  # type: ignore[no-unt
     made = []
     for host in spec.hosts:
         share = spec_for_host(spec, host.name)
-        desired = DesiredState(spec.project, None, (), (), (), share.guests)
+        desired = DesiredState(spec.project, None, (), (), (), share.guests, host=host.name)
         made.append(Session(share, host.uri, lives[host.name], HostFacts(log_dir=None), desired, host.name, spec))
     return made
 
@@ -283,13 +283,68 @@ def test_a_targeted_guest_the_spec_moved_is_deleted_where_it_was(tmp_path: Path)
     assert "web" not in render_hosts(plans)  # web is neither compared nor deleted
 
 
-def _define_on(fake: FakeHypervisor, guest_spec: GuestSpec) -> None:
+def _define_on(fake: FakeHypervisor, guest_spec: GuestSpec, recorded_for: str = "") -> None:
+    """`guest_spec` as vmctl makes it, its record naming host `recorded_for` (none: as before hosts were recorded)."""
     from vmctl.libvirtxml.definition import domain_definition, guest_record
     from vmctl.model import HostFacts
 
-    desired = DesiredState("spread", None, (), (), (), (guest_spec,))
+    desired = DesiredState("spread", None, (), (), (), (guest_spec,), host=recorded_for)
     xml = domain_definition(guest_spec, guest_record(guest_spec, desired), HostFacts(log_dir=None), {})
     fake.define(xml, guest_spec.name)
+
+
+def test_the_record_names_the_host_and_old_records_without_it_still_read() -> None:
+    from vmctl.libvirtxml.definition import guest_record
+    from vmctl.libvirtxml.metadata import guest_xml, read_guest_record
+
+    desired = DesiredState("spread", None, (), (), (), (guest("web", "a"),), host="a")
+    written = guest_xml(guest_record(guest("web", "a"), desired))
+    assert 'host="a"' in written
+    record = read_guest_record(written)
+    assert record is not None and record.owner.host == "a"
+    old = read_guest_record(written.replace(' host="a"', ""))
+    assert old is not None and old.owner.host == "" and Owner("spread", host="b").claims(old.owner)
+
+
+def test_a_guest_recorded_for_another_host_is_left_alone_there_and_never_made_twice(tmp_path: Path) -> None:
+    from vmctl.cli.session import plan_sessions
+
+    b = FakeHypervisor()
+    _define_on(b, guest("web", "a"), recorded_for="a")  # moved to b outside vmctl: its record still says a
+    live = b.read_state(Owner("spread", host="b"))
+    assert live.guests == () and live.elsewhere == {"web": "a"} and "host a" in live.other_domains["web"]
+    assert b.read_owned(Owner("spread", host="b")).guests == ()  # nor is it b's to destroy
+    sessions = sessions_for(plain_spec(tmp_path), {"a": FakeHypervisor(), "b": b})
+    with pytest.raises(PlanError) as refused:
+        plan_sessions(sessions)
+    assert list(refused.value.reasons) == [
+        "guest web: host b has it, and its record puts it on host a: vmctl will not make a second one there"
+    ]
+    assert "two hosts of the spec are one hypervisor" in str(refused.value.hint)
+    # The spec putting it on b is no adoption either: a domain of that name is there, and not b's.
+    on_b = "version: 1\nproject: spread\nhosts:\n  a: {uri: 'test:///a'}\n  b: {uri: 'test:///b'}\n"
+    moved = sessions_for(spec_at(tmp_path, on_b + "guests:\n  web: {host: b}\n"), {"a": FakeHypervisor(), "b": b})
+    with pytest.raises(PlanError) as conflict:
+        plan_sessions(moved)
+    assert "guest web: a domain with that name exists and is this project's guest of host a" in str(
+        conflict.value.reasons
+    )
+
+
+def test_one_hypervisor_named_twice_in_hosts_never_deletes_the_other_name_s_guests(tmp_path: Path) -> None:
+    from vmctl.cli.session import plan_sessions
+
+    same = FakeHypervisor()  # hosts a and b are one libvirtd
+    _define_on(same, guest("web", "a"), recorded_for="a")
+    _define_on(same, guest("db", "b"), recorded_for="b")
+    sessions = sessions_for(plain_spec(tmp_path), {"a": same, "b": same})
+    plans = [plan for plan, _ in plan_sessions(sessions)]
+    # Each name plans its own guest only (the fake's guests are not resolved: they differ from the spec).
+    assert [[(c.name, c.action.label) for c in p.guest_changes()] for p in plans] == [
+        [("web", "update")],
+        [("db", "update")],
+    ]
+    assert [g.name for g in same.read_owned(Owner("spread", host="a")).guests] == ["web"]
 
 
 def test_a_target_unknown_or_on_a_host_left_out_is_refused_before_reading(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The hypervisor interface: both implementations offer every operation, called alike, and the
 interface costs no libvirt import (the CLI's `version` and `validate` never load it).
 
-mypy checks the types (tests/fakes/hypervisor.py and vmctl/hypervisor/libvirt/__init__.py each assign
+mypy checks the types (tests/fakes/hypervisor.py and vmctl/hypervisor/libvirt/hypervisor.py each assign
 their class to `Hypervisor`); this checks what a call site sees at run time: names, order, defaults.
 """
 

@@ -52,7 +52,7 @@ def test_a_sensitive_value_is_masked_everywhere_vmctl_writes(tmp_path: Path) -> 
     text, document = render_text(plan), json.dumps(plan_json(plan))
     assert SECRET not in text + document
     assert "(sensitive)" in text and "hi, key" not in text  # the whole string that holds it is masked
-    saved.save(str(tmp_path / "plan.json"), plan, _Session(desired), LiveState(), [], inputs)  # type: ignore[arg-type]
+    saved.save(str(tmp_path / "plan.json"), [(plan, _Session(desired), LiveState())], [], inputs)  # type: ignore[list-item]
     saved_text = (tmp_path / "plan.json").read_text()
     assert SECRET not in saved_text
     assert json.loads(saved_text)["vars"] == ["greeting=hi"]  # a sensitive --var is not kept either

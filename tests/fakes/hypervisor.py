@@ -200,7 +200,7 @@ class FakeHypervisor:
         guests = []
         for name, dom in self.domains.items():
             record = find_guest_record(ET.fromstring(dom.config).find("metadata"))
-            if record is None or (owner is not None and not record.owner.same_scope(owner)):
+            if record is None or (owner is not None and not owner.claims(record.owner)):
                 continue
             guest = OwnedGuest(name, record, dom.active)
             guests.append(livestate.with_boot_volumes(guest, dom.config, pool_paths) if boot_volumes else guest)

@@ -109,6 +109,32 @@ def test_moving_a_guest_is_a_replace_and_prevent_destroy_refuses_it(
     assert domains(machine, two_hosts.session, project) == [guest]
 
 
+def test_a_saved_plan_over_both_hosts_applies_and_is_refused_once_a_host_moved_on(
+    two_hosts: TwoHosts, spread: tuple[str, Path]
+) -> None:
+    project, spec = spread
+    machine = two_hosts.machines[0]
+    hosts = {"a": two_hosts.system, "b": two_hosts.session}
+    x, y = f"{project}-x", f"{project}-y"
+    spec.write_text(stopped_guests(project, hosts, {x: "a", y: "b"}))
+    saved = spec.parent / "plan.json"
+    made = machine.vmctl("plan", "-o", str(saved), str(spec))
+    assert made.returncode == 0, made.stderr
+    assert {name: entry["connection"] for name, entry in json.loads(saved.read_text())["hosts"].items()} == hosts
+    applied = machine.vmctl("apply", str(saved))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert domains(machine, two_hosts.system, project) == [x] and domains(machine, two_hosts.session, project) == [y]
+
+    spec.write_text(stopped_guests(project, hosts, {x: "a", y: "b"}).replace("64MiB", "96MiB"))
+    assert machine.vmctl("plan", "-o", str(saved), str(spec)).returncode == 0
+    machine.virsh(two_hosts.session, "undefine", y)  # host b moves on behind the plan's back
+    refused = machine.vmctl("apply", str(saved))
+    assert refused.returncode == 1 and "stale; nothing was changed" in refused.stderr, refused.stderr
+    assert f"host b: guest {y}: removed on the hypervisor since the plan was made" in refused.stderr
+    assert "host a:" not in refused.stderr  # host a's part still holds, and was not applied either
+    assert "65536" in machine.virsh(two_hosts.system, "dumpxml", "--inactive", x)
+
+
 def test_an_unreachable_host_is_named_and_nothing_changes_anywhere(
     two_hosts: TwoHosts, spread: tuple[str, Path]
 ) -> None:

@@ -190,8 +190,9 @@ def loopback_hosts() -> Iterator[TwoHosts]:
         if not shutil.which(program):
             raise RuntimeError(f"{program} is missing: run scripts/system-deps.sh")
     home_ssh = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ssh"
-    made_home_ssh = not home_ssh.exists()
-    home_ssh.mkdir(mode=0o700, exist_ok=True)  # the mount point of each machine's own ~/.ssh
+    # The mount point of each machine's own ~/.ssh. It stays: another run of this (a test suite, the
+    # benchmark) may be using it as its mount point at the same time.
+    home_ssh.mkdir(mode=0o700, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="vmctl-hosts-"))
     base.chmod(0o755)  # sshd reads authorized_keys as the user logging in
     user = _make_user()
@@ -210,5 +211,3 @@ def loopback_hosts() -> Iterator[TwoHosts]:
         sshd.stop()
         _remove_user(user)
         shutil.rmtree(base, ignore_errors=True)
-        if made_home_ssh:
-            shutil.rmtree(home_ssh, ignore_errors=True)

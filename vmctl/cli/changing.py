@@ -147,7 +147,7 @@ def _apply_saved(path: str, how: ChangeOptions, out: Output, given: "VarInputs")
 
     It was reviewed when it was made, so nothing is asked.
     """
-    from vmctl.cli.session import open_session
+    from vmctl.cli.session import open_session, open_sessions
     from vmctl.plan import saved
     from vmctl.spec.variables import VarInputs
 
@@ -155,11 +155,19 @@ def _apply_saved(path: str, how: ChangeOptions, out: Output, given: "VarInputs")
     inputs = VarInputs(
         (*document.get("vars", ()), *given.args), (*document.get("var_files", ()), *given.files), given.env
     )
-    uri_for: Callable[[str | None], str] = lambda _spec_says: document["connection"]  # noqa: E731
-    session = open_session(document["spec_paths"], document["workspace"], uri_for, inputs=inputs)
-    still_holds = partial(saved.check_fresh, document, path, session)
+    spec_paths, workspace = document["spec_paths"], document["workspace"]
+    hosts = saved.saved_hosts(document)
+    if hosts:  # each host's URI is the spec's: a changed one makes that host's plan stale
+        sessions = open_sessions(spec_paths, workspace, lambda spec_says: spec_says or "", hosts, inputs=inputs)
+    else:
+        uri_for: Callable[[str | None], str] = lambda _spec_says: document["connection"]  # noqa: E731
+        sessions = [open_session(spec_paths, workspace, uri_for, inputs=inputs)]
+
+    def still_holds(lives: "Sequence[LiveState]") -> None:
+        saved.check_fresh(document, path, list(zip(sessions, lives, strict=True)))
+
     targets = tuple(document.get("targets", ()))
-    _apply([session], document["workspace"], replace(how, yes=True), out, still_holds, targets)
+    _apply(sessions, workspace, replace(how, yes=True), out, still_holds, targets)
 
 
 def _apply(
@@ -167,7 +175,7 @@ def _apply(
     workspace: str | None,
     how: ChangeOptions,
     out: Output,
-    check: "Callable[[LiveState], None] | None" = None,
+    check: "Callable[[Sequence[LiveState]], None] | None" = None,
     targets: Sequence[str] = (),
 ) -> None:
     """Plan again under every host's lock (a saved plan must still hold), show, confirm, execute."""
@@ -178,7 +186,7 @@ def _apply(
             planned = plan_sessions(sessions, targets)
             failpoint("apply-planned")
             if check is not None:
-                check(planned[0][1])
+                check([live for _, live in planned])
             plans = [plan for plan, _ in planned]
             show_plan(out, plans)
             if all(plan.empty for plan in plans):

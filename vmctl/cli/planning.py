@@ -61,7 +61,6 @@ def plan(
 ) -> ExitStatus:
     """Show what apply would change, field by field, and how (live, restart, replace)."""
     from vmctl.cli.session import close_all, open_sessions, plan_sessions
-    from vmctl.errors import VmctlError
 
     given = global_options(ctx, connect, workspace, no_color)
     inputs = var_inputs(variables, var_files)
@@ -79,9 +78,8 @@ def plan(
         if out_file:
             from vmctl.plan import saved
 
-            if len(sessions) != 1 or sessions[0].host_name is not None:
-                raise VmctlError("saved plans are for specs without hosts", hint="plan and apply without --out")
-            saved.save(out_file, planned[0][0], sessions[0], planned[0][1], paths or [], inputs)
+            made = [(plan, session, live) for session, (plan, live) in zip(sessions, planned, strict=True)]
+            saved.save(out_file, made, paths or [], inputs)
     finally:
         close_all(sessions)
     from vmctl.plan.hosts import total

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from vmctl.errors import ConnectError, HypervisorError, VmctlError
 from vmctl.model import DesiredState, HostFacts, LiveState, OwnedState, Owner, Spec, VolumeRef
-from vmctl.spec.load import load_spec
 from vmctl.units import utc_timestamp
 
 if TYPE_CHECKING:
@@ -114,13 +113,23 @@ def open_sessions(
     Every host's desired state carries the same expiry, computed once. A command about one guest
     (`for_guest`) connects only to the host the spec puts it on, unless --host says otherwise.
     """
-    spec = load_spec(paths, workspace, inputs)
-    if for_guest and spec.hosts and not hosts:
-        hosts = sorted({g.host for g in spec.guests if g.host and for_guest in (g.name, g.hostname, g.guest)})
-    targets = select_targets(spec, uri_for, hosts, connect_given)
-    # Connecting (an ssh handshake, for a remote host) goes on while the local files are measured.
+    # --connect names the one host before the spec is read: connecting to it (an ssh handshake, for a
+    # remote host) starts now and goes on while the spec loads. A spec that cannot be used still wins.
+    early = _connect_early(Target(None, uri_for(None))) if connect_given else None
+    try:
+        from vmctl.spec.load import load_spec  # loaded while the connection is made
+
+        spec = load_spec(paths, workspace, inputs)
+        if for_guest and spec.hosts and not hosts:
+            hosts = sorted({g.host for g in spec.guests if g.host and for_guest in (g.name, g.hostname, g.guest)})
+        targets = select_targets(spec, uri_for, hosts, connect_given)
+    except BaseException:
+        if early is not None:
+            early.add_done_callback(_close_unused)
+        raise
+    # Connecting goes on while the local files are measured.
     with ThreadPoolExecutor(max(1, len(targets))) as pool:
-        connecting = [pool.submit(_connect, t) for t in targets]
+        connecting = [early] if early is not None else [pool.submit(_connect, t) for t in targets]
         try:
             facts = _local_facts(spec, progress) if resolve else None
         finally:
@@ -180,6 +189,20 @@ def _connect(target: Target) -> Hypervisor:
         raise ConnectError(f"host {target.name}: connect to {target.uri}", exc.detail, hint=exc.hint) from None
 
 
+def _connect_early(target: Target) -> Future[Hypervisor]:
+    """Connecting in a thread of its own, which no one need wait for if the connection goes unused."""
+    worker = ThreadPoolExecutor(1)
+    try:
+        return worker.submit(_connect, target)
+    finally:
+        worker.shutdown(wait=False)
+
+
+def _close_unused(connecting: Future[Hypervisor]) -> None:
+    if not connecting.cancelled() and connecting.exception() is None:
+        connecting.result().close()
+
+
 def _connected(connecting: Sequence[Future[Hypervisor]]) -> list[Hypervisor]:
     """Every connection, or none: if one host could not be reached, the others are closed."""
     backends, failure = [], None
@@ -209,6 +232,7 @@ def partial_session(spec: Spec, target: Target, backend: Hypervisor, facts: Loca
             desired = DesiredState(spec.project, spec.workspace, pools, (), (), (), secrets=spec.secrets)
         else:
             desired = desired_state(share, facts, host)
+        desired = replace(desired, host=target.name or "")  # recorded in what is made there
         return Session(share, target.uri, backend, host, desired, target.name, spec)
 
     return made
@@ -323,7 +347,7 @@ def plan_sessions(sessions: Sequence[Session], targets: Sequence[str] = ()) -> l
     if targets and whole is not None and whole.hosts:
         _check_targets(whole, sessions, targets)
     read = in_parallel([partial(plan_session, s, targets) for s in sessions])
-    plans = across_hosts([plan for plan, _ in read], placement(whole))
+    plans = across_hosts([plan for plan, _ in read], placement(whole), {p.host: live.elsewhere for p, live in read})
     return [(plan, live) for plan, (_, live) in zip(plans, read, strict=True)]
 
 

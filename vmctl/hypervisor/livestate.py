@@ -116,7 +116,15 @@ class GuestReading:
     adoptable: frozenset[str] = frozenset()  # domains read in full if nobody owns them: the spec adopts them
 
 
-Seen = LiveGuest | ForeignGuest | str  # the owner's guest, an unowned domain to adopt, or who owns it
+@dataclass(frozen=True, slots=True)
+class OtherHost:
+    """A guest of the owner's project and workspace whose record puts it on another host of the spec."""
+
+    host: str
+
+
+# The owner's guest, an unowned domain to adopt, the owner's guest of another host, or who owns it.
+Seen = LiveGuest | ForeignGuest | OtherHost | str
 
 
 def read_guest_xml(xml: str, reading: GuestReading, autostart: bool, config_xml: Callable[[], str]) -> Seen:
@@ -133,6 +141,8 @@ def read_guest_xml(xml: str, reading: GuestReading, autostart: bool, config_xml:
     if not reading.owner.same_scope(theirs):
         where = f"project {theirs.project}" + (f", workspace {theirs.workspace}" if theirs.workspace else "")
         return f"managed by vmctl for {where}"
+    if reading.owner.other_host(theirs):
+        return OtherHost(theirs.host)  # never this host's to change, nor to adopt a second time
     assert view.guest is not None  # read in full: the owner's own
     if not view.active:
         return LiveGuest(view.name, view.uuid, view.record, view.guest, None, config_xml=xml)
@@ -169,7 +179,7 @@ def live_state(
 
     Everything is in name order: libvirt lists objects in the order of its hash tables.
     """
-    guests, others, adoptable = [], {}, {}
+    guests, others, adoptable, elsewhere = [], {}, {}, {}
     for name, seen in domains:
         if isinstance(seen, LiveGuest):
             guests.append(seen)
@@ -178,6 +188,9 @@ def live_state(
         elif isinstance(seen, ForeignGuest):
             adoptable[name] = seen
             others[name] = NOT_MANAGED
+        elif isinstance(seen, OtherHost):
+            elsewhere[name] = seen.host
+            others[name] = f"this project's guest of host {seen.host} (so its record says)"
         elif seen is not None:
             others[name] = seen
     guests.sort(key=lambda g: g.name)
@@ -188,6 +201,7 @@ def live_state(
         _by_pool(pools),
         dict(volumes),
         dict(sorted(adoptable.items())),
+        dict(sorted(elsewhere.items())),
     )
 
 

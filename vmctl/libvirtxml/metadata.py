@@ -10,6 +10,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any, Literal
 
+from vmctl.libvirtxml.tree import by_tag, first
 from vmctl.model import CloudInitSpec, DeviceName, DiskRecord, GuestRecord, Owner, VolumeRef
 
 NAMESPACE = "urn:vmctl:metadata:1"
@@ -33,6 +34,7 @@ def _owner_attrs(owner: Owner) -> dict[str, str | None]:
         "created": owner.created or None,
         "digest": owner.digest or None,
         "expires": owner.expires or None,
+        "host": owner.host or None,
     }
 
 
@@ -97,25 +99,26 @@ def _cloud_init_json(spec: CloudInitSpec) -> dict[str, Any]:
 
 def find_guest_record(metadata: ET.Element | None) -> GuestRecord | None:
     """Read vmctl's record from a domain's <metadata>, or None when vmctl does not own it."""
-    root = metadata.find(_Q + "guest") if metadata is not None else None
+    root = first(by_tag(metadata), _Q + "guest") if metadata is not None else None
     if root is None:
         return None
-    owner_el, instance = root.find(_Q + "owner"), root.find(_Q + "instance")
+    parts = by_tag(root)
+    owner_el, instance = first(parts, _Q + "owner"), first(parts, _Q + "instance")
     if owner_el is None or instance is None or not owner_el.get("project"):
         return None
-    cloud = root.find(_Q + "cloud-init")
+    cloud = first(parts, _Q + "cloud-init")
     return GuestRecord(
         owner=_read_owner(owner_el),
         guest=instance.get("name", ""),
         hostname=instance.get("hostname", ""),
         pool=instance.get("pool", "default"),
         prevent_destroy=instance.get("prevent-destroy") == "true",
-        disks=tuple(_read_disk(d) for d in root.iter(_Q + "disk")),
-        claims=tuple(VolumeRef(v.get("pool", ""), v.get("name", "")) for v in root.iter(_Q + "volume")),
+        disks=tuple(_read_disk(d) for d in parts.get(_Q + "disk", ())),
+        claims=tuple(VolumeRef(v.get("pool", ""), v.get("name", "")) for v in parts.get(_Q + "volume", ())),
         cloud_init=_read_cloud_init(cloud),
         seed_digest=cloud.get("seed-digest") if cloud is not None else None,
         creating=instance.get("creating") == "true",
-        devices=tuple(_read_device(d) for d in root.iter(_Q + "device") if d.get("kind") in ("disk", "nic")),
+        devices=tuple(_read_device(d) for d in parts.get(_Q + "device", ()) if d.get("kind") in ("disk", "nic")),
     )
 
 
@@ -144,6 +147,7 @@ def _read_owner(element: ET.Element) -> Owner:
         created=element.get("created", ""),
         digest=element.get("digest", ""),
         expires=element.get("expires", ""),
+        host=element.get("host", ""),
     )
 
 

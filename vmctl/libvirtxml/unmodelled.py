@@ -8,35 +8,38 @@ silent audio backend) and devices vmctl writes are not listed.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from vmctl.libvirtxml.domain import AGENT_CHANNEL
+from vmctl.libvirtxml.tree import DomainTree, first
 
 _TUNING = ("cputune", "numatune", "memtune", "blkiotune", "iothreads", "sysinfo", "idmap")
 _ALWAYS_UNMODELLED = ("hostdev", "graphics", "sound", "redirdev", "smartcard", "tpm", "shmem", "hub", "parallel")
 _MODELLED = {"controller", "emulator", "memballoon", "vsock", "disk", "interface", "filesystem", "channel"}
 _MODELLED |= {"serial", "console", "rng", "input", "audio", "video", "watchdog"}
+_NOTHING_TO_CHECK = {"controller", "emulator", "memballoon", "vsock"}  # most of a domain's devices
 
 
-def unmodelled(root: ET.Element) -> tuple[str, ...]:
+def unmodelled(tree: DomainTree) -> tuple[str, ...]:
     """One line per element of the domain that vmctl does not model, in document order."""
-    found = [f"<{tag}> settings" for tag in _TUNING if root.find(tag) is not None]
-    if root.find("memoryBacking/hugepages") is not None:
+    found = [f"<{tag}> settings" for tag in _TUNING if tag in tree.top]
+    backing = tree.element("memoryBacking")
+    if backing is not None and backing.find("hugepages") is not None:
         found.append("huge pages (memoryBacking)")
-    found.extend(_cpu_topology(root))
-    devices = root.find("devices")
-    for device in devices if devices is not None else ():
-        if not isinstance(device.tag, str):
-            continue  # a comment
-        problem = _device_problem(device)
+    found.extend(_cpu_topology(tree))
+    for tag, device in tree.devices:
+        if tag in _NOTHING_TO_CHECK:
+            continue
+        problem = _device_problem(tag, device, tree)
         if problem:
             found.append(problem)
     return tuple(found)
 
 
-def _cpu_topology(root: ET.Element) -> list[str]:
-    topology = root.find("cpu/topology")
-    vcpu = root.find("vcpu")
+def _cpu_topology(tree: DomainTree) -> list[str]:
+    cpu = tree.element("cpu")
+    topology = cpu.find("topology") if cpu is not None else None
+    vcpu = tree.element("vcpu")
     if topology is None:
         return []
     count = str(int(vcpu.text or 1)) if vcpu is not None else "1"
@@ -47,10 +50,11 @@ def _cpu_topology(root: ET.Element) -> list[str]:
     return [f"CPU topology ({shown})"]
 
 
-def _device_problem(device: ET.Element) -> str | None:
-    tag = device.tag
+def _device_problem(tag: str, device: ET.Element, tree: DomainTree) -> str | None:
     if tag == "disk":
-        return _disk_problem(device)
+        return _disk_problem(device, tree.parts(device))
+    if tag == "interface":
+        return _interface_problem(device, tree.parts(device))
     if tag in _ALWAYS_UNMODELLED:
         kind = device.get("type") or device.get("model") or device.get("mode") or ""
         return f"{tag} {kind}".strip() + _source_hint(device)
@@ -70,49 +74,44 @@ def _source_hint(device: ET.Element) -> str:
     return f" at {parts[0]}:{parts[1]}:{parts[2]}.{parts[3]}"  # as lspci writes a PCI address
 
 
-def _target(device: ET.Element) -> str:
-    target = device.find("target")
-    return target.get("dev", "?") if target is not None else "?"
-
-
-def _disk_problem(disk: ET.Element) -> str | None:
-    kind, role, dev = disk.get("type", "file"), disk.get("device", "disk"), _target(disk)
+def _disk_problem(disk: ET.Element, parts: Mapping[str, list[ET.Element]]) -> str | None:
+    kind, role = disk.get("type", "file"), disk.get("device", "disk")
+    target = first(parts, "target")
+    dev = target.get("dev", "?") if target is not None else "?"
     if role == "cdrom":
-        return _cdrom_problem(disk, kind, dev)
+        return _cdrom_problem(target, kind, dev)
     if role != "disk":
-        source = disk.find("source")
+        source = first(parts, "source")
         media = (source.get("file") or source.get("volume") or source.get("dev")) if source is not None else None
         return f"{role} {dev}" + (f" with {media}" if media else " (empty)")
     if kind not in ("file", "volume"):
         return f"disk {dev} of type {kind}"
-    target = disk.find("target")
     bus = target.get("bus", "virtio") if target is not None else "virtio"
     if bus not in ("virtio", "scsi"):
         return f"disk {dev} on bus {bus}"
-    driver = disk.find("driver")
+    driver = first(parts, "driver")
     fmt = driver.get("type", "raw") if driver is not None else "raw"
     if fmt not in ("qcow2", "raw"):
         return f"disk {dev} in format {fmt}"
-    if disk.find("readonly") is not None or disk.find("shareable") is not None:
+    if "readonly" in parts or "shareable" in parts:
         return f"disk {dev} that is read-only or shared"
     return None
 
 
-def _cdrom_problem(cdrom: ET.Element, kind: str, dev: str) -> str | None:
+def _cdrom_problem(target: ET.Element | None, kind: str, dev: str) -> str | None:
     """A CD-ROM drive with a volume or file in it, or none, on SATA, IDE or SCSI is modelled (vmctl's
     cloud-init seed is one)."""
     if kind not in ("file", "volume"):
         return f"cdrom {dev} of type {kind}"
-    target = cdrom.find("target")
     bus = target.get("bus", "") if target is not None else ""
     return None if bus in ("sata", "ide", "scsi") else f"cdrom {dev} on bus {bus}"
 
 
-def _interface_problem(nic: ET.Element) -> str | None:
+def _interface_problem(nic: ET.Element, parts: Mapping[str, list[ET.Element]]) -> str | None:
     kind = nic.get("type", "")
     if kind not in ("network", "bridge", "user"):
         return f"interface of type {kind}"
-    if nic.find("vlan") is not None or nic.find("virtualport") is not None or nic.find("bandwidth") is not None:
+    if parts.keys() & {"vlan", "virtualport", "bandwidth"}:
         return f"interface {kind} with VLAN, virtual port or bandwidth settings"
     return None
 
@@ -159,7 +158,6 @@ def _rng_problem(device: ET.Element) -> str | None:
 
 # What each modelled device may carry that vmctl cannot express, checked per device kind.
 _CHECKS: dict[str, Callable[[ET.Element], str | None]] = {
-    "interface": _interface_problem,
     "filesystem": _filesystem_problem,
     "channel": _channel_problem,
     "serial": _character_problem,

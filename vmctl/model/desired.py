@@ -40,6 +40,7 @@ class DesiredState:
     # forward. Not compared: the time moves on while the spec stays the same.
     expires: str = field(default="", compare=False)
     renew: bool = field(default=False, compare=False)
+    host: str = ""  # the spec's name of the host this is wanted on; empty for a spec without hosts
     _by_name: dict[str, GuestSpec] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -51,7 +52,7 @@ class DesiredState:
     @property
     def owner(self) -> Owner:
         """Who vmctl's objects for this spec belong to."""
-        return Owner(self.project, self.workspace, expires=self.expires)
+        return Owner(self.project, self.workspace, expires=self.expires, host=self.host)
 
     def image_upload(self, image: str | None, sha256: str | None) -> ImageUpload | None:
         """The uploaded volume of an image's content (what a disk on that image is an overlay of)."""

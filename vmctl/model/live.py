@@ -172,6 +172,9 @@ class LiveState:
     pools: tuple[LivePool, ...] = ()
     volumes: Mapping[tuple[str, str], VolumeInfo] = field(default_factory=dict)  # (pool, name)
     adoptable: Mapping[str, ForeignGuest] = field(default_factory=dict)  # unowned domains the spec adopts
+    # This project's guests whose record puts them on another host of the spec: name -> that host.
+    # They are in other_domains too: left alone here, never adopted a second time.
+    elsewhere: Mapping[str, str] = field(default_factory=dict)
     _by_name: dict[str, LiveGuest] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -18,10 +18,21 @@ class Owner:
     created: str = ""
     digest: str = ""
     expires: str = ""  # UTC, "%Y-%m-%dT%H:%M:%SZ"; empty: never (gc leaves it alone)
+    # The spec's name of the host it belongs on; empty for a spec without hosts (and in records
+    # written before vmctl recorded hosts).
+    host: str = ""
 
     def same_scope(self, other: Owner | None) -> bool:
         """The same project and workspace: when and from which spec each was made do not matter."""
         return other is not None and (self.project, self.workspace) == (other.project, other.workspace)
+
+    def other_host(self, other: Owner) -> bool:
+        """Both name a host, and not the same one: what `other` owns belongs on another host than this."""
+        return bool(self.host and other.host and self.host != other.host)
+
+    def claims(self, other: Owner | None) -> bool:
+        """An object recorded for `other` is this owner's to change: same scope, and not another host's."""
+        return other is not None and self.same_scope(other) and not self.other_host(other)
 
     def expired(self, now: str) -> bool:
         """Its expiry has passed at `now` (same format: such timestamps compare as text)."""

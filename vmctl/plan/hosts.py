@@ -17,12 +17,16 @@ from vmctl.plan.changes import Action, Change, Kind, Plan
 MOVE = "a move is a replace: the guest is made anew there, its disks' data is not carried over"
 
 
-def across_hosts(plans: Sequence[Plan], placement: Mapping[str, str]) -> list[Plan]:
+def across_hosts(
+    plans: Sequence[Plan], placement: Mapping[str, str], elsewhere: Mapping[str | None, Mapping[str, str]] | None = None
+) -> list[Plan]:
     """The per-host plans, with every move between them named on both sides; raises PlanError
-    when a move cannot be planned as a whole or is forbidden."""
+    when a move cannot be planned as a whole or is forbidden, or when a plan would make a second
+    guest of one the record of puts on its host while another host has it (`elsewhere`: per host,
+    the guests found there whose record puts them on another host)."""
     by_host = {p.host: p for p in plans}
     moves: dict[str, tuple[str, str]] = {}  # guest -> (from host, to host)
-    problems: list[str] = []
+    problems = _second_copies(plans, elsewhere or {})
     for plan in plans:
         for change in plan.guest_changes():
             to = placement.get(change.name)
@@ -43,9 +47,30 @@ def across_hosts(plans: Sequence[Plan], placement: Mapping[str, str]) -> list[Pl
         raise PlanError(
             "the plan is refused",
             reasons=problems,
-            hint="plan the hosts of a move together; a guest with prevent_destroy stays where it is",
+            hint="plan the hosts of a move together; a guest with prevent_destroy stays where it is"
+            + (f"; {_SECOND_COPY_HINT}" if any("second one" in p for p in problems) else ""),
         )
     return [_noted(plan, moves) for plan in plans]
+
+
+_SECOND_COPY_HINT = (
+    "a guest is found on a host its record does not name when it was moved outside vmctl (move it "
+    "back) or when two hosts of the spec are one hypervisor (name it once in hosts:)"
+)
+
+
+def _second_copies(plans: Sequence[Plan], elsewhere: Mapping[str | None, Mapping[str, str]]) -> list[str]:
+    """A guest that one host's plan creates while another host has it, recorded for the first."""
+    held: dict[tuple[str, str | None], str | None] = {
+        (guest, recorded): found for found, guests in elsewhere.items() for guest, recorded in guests.items()
+    }
+    return [
+        f"guest {change.name}: host {held[(change.name, plan.host)]} has it, and its record puts it on "
+        f"host {plan.host}: vmctl will not make a second one there"
+        for plan in plans
+        for change in plan.guest_changes()
+        if change.action is Action.CREATE and (change.name, plan.host) in held
+    ]
 
 
 def _protected_there(plan: Plan, guest: str) -> bool:

@@ -5,9 +5,12 @@ Fetching is here; making live state of what was fetched is `vmctl.hypervisor.liv
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 
 import libvirt
 
@@ -33,6 +36,10 @@ from vmctl.model import (
 from vmctl.resolve.disksize import virtual_size
 
 _READERS = 4  # libvirtd serves 5 requests per connection at once by default; keep one for others
+# Reading every domain: a few workers fetch domain XML, fewer read it as it comes. Fetching is
+# waiting for libvirt; reading is CPU under the GIL, which more readers would only take turns at.
+_FETCHERS = 3
+_PARSERS = 2
 
 Seen = tuple[str, livestate.Seen | None]  # a domain's name, and what it is to us, or None: vanished
 
@@ -67,13 +74,16 @@ class StateReader:
         """
         pools = self.read_pools(owner)
         present = self.list_volumes([p for p in pools if p.active])
-        sizes = _Capacities(
-            lambda pool, name: present.get((pool, name)), livestate.local_dirs(self.connection.uri, pools)
-        )
+        local = livestate.local_dirs(self.connection.uri, pools)
+        sizes = _Capacities(lambda pool, name: present.get((pool, name)), local)
         reading = GuestReading(owner, {p.name: p.path for p in pools}, sizes, frozenset(adoptable))
-        found = self._read_domains(reading)
-        for volume in disks_of_interest:  # the spec's disks no guest has yet: usually none are left
-            sizes(volume.pool, volume.name)
+        wanted = [(v.pool, v.name) for v in disks_of_interest if (v.pool, v.name) in present]
+        with ThreadPoolExecutor(1) as sizer:
+            if not local:  # a remote host's sizes are round trips: asked ahead, beside the readers
+                sizes.ask_ahead(wanted, sizer)
+            found = self._read_domains(reading)
+            for pool, name in wanted:  # the spec's disks no guest has: usually none are left
+                sizes(pool, name)
         return livestate.live_state(found, self._read_networks(), pools, livestate.volume_infos(present, sizes.known))
 
     def read_owned(self, owner: Owner | None, boot_volumes: bool = False) -> OwnedState:
@@ -91,7 +101,7 @@ class StateReader:
             guests = [
                 OwnedGuest(dom.name(), record, dom.ID() != -1)
                 for dom, record in zip(domains, records, strict=True)
-                if record is not None and (owner is None or record.owner.same_scope(owner))
+                if record is not None and (owner is None or owner.claims(record.owner))
             ]
             if boot_volumes:
                 pool_paths = {p.name: p.path for p in pools}
@@ -135,17 +145,21 @@ class StateReader:
         return found
 
     def _read_domains(self, reading: GuestReading) -> list[Seen]:
-        """Every domain, read by a few workers at once; one task per worker, not one per domain."""
+        """Every domain: fetched by a few workers, read by others as the XML comes in."""
         domains = self.connection.list_domains()
         with translated("list domains"):
             autostart = {d.name() for d in self.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
-
-        def read_share(share: list[libvirt.virDomain]) -> list[Seen]:
-            return [self._read_one(d, reading, d.name() in autostart) for d in share]
-
-        with ThreadPoolExecutor(_READERS) as workers:
-            shares = workers.map(read_share, [domains[i::_READERS] for i in range(_READERS)])
-            return [seen for share in shares for seen in share]
+        fetched: queue.SimpleQueue[_Fetched | None] = queue.SimpleQueue()
+        with ThreadPoolExecutor(_FETCHERS + _PARSERS) as workers:
+            parsers = [workers.submit(_read_fetched, fetched, reading, autostart) for _ in range(_PARSERS)]
+            shares = [domains[i::_FETCHERS] for i in range(_FETCHERS)]
+            try:
+                for fetcher in [workers.submit(_fetch_share, share, fetched) for share in shares]:
+                    fetcher.result()
+            finally:
+                for _ in parsers:
+                    fetched.put(None)  # no more to come
+            return [seen for parser in parsers for seen in parser.result()]
 
     def _read_one(self, dom: libvirt.virDomain, reading: GuestReading, autostart: bool) -> Seen:
         name = dom.name()
@@ -189,6 +203,40 @@ def persistent_network_xml(net: libvirt.virNetwork) -> str:
         return str(net.XMLDesc(0))  # drivers that keep one definition (the test driver)
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A domain and its XML as it is now (None: it vanished while being read)."""
+
+    dom: libvirt.virDomain
+    name: str
+    xml: str | None
+
+
+def _fetch_share(share: list[libvirt.virDomain], out: queue.SimpleQueue[_Fetched | None]) -> None:
+    for dom in share:
+        name = dom.name()
+        try:
+            out.put(_Fetched(dom, name, dom.XMLDesc(0)))
+        except libvirt.libvirtError as exc:
+            if not is_missing(exc):
+                raise HypervisorError("read domain", error_detail(exc), guest=name) from None
+            out.put(_Fetched(dom, name, None))  # vanished while we read: not ours to worry about
+
+
+def _read_fetched(
+    fetched: queue.SimpleQueue[_Fetched | None], reading: GuestReading, autostart: set[str]
+) -> list[Seen]:
+    """Domains as they are fetched, until there are no more."""
+    seen: list[Seen] = []
+    while (one := fetched.get()) is not None:
+        if one.xml is None:
+            seen.append((one.name, None))
+        else:
+            config = partial(_config_xml, one.dom, one.name)  # asked only of the owner's running guests
+            seen.append((one.name, livestate.read_guest_xml(one.xml, reading, one.name in autostart, config)))
+    return seen
+
+
 def _config_xml(dom: libvirt.virDomain, name: str) -> str:
     with translated("read domain config", name):
         return str(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
@@ -223,13 +271,26 @@ class _Capacities(DiskSizes):
         super().__init__(self._size)
         self.find = find
         self.local_dirs = local_dirs or {}
+        self.ahead: dict[tuple[str, str], Future[int | None]] = {}
+
+    def ask_ahead(self, volumes: Iterable[tuple[str, str]], worker: Executor) -> None:
+        """Ask libvirt for these sizes in the background, one after another. The readers of domains
+        then rarely wait for a size; one needed before its turn came is asked by its reader."""
+        for pool, volume in volumes:
+            self.ahead[(pool, volume)] = worker.submit(self._from_libvirt, pool, volume)
 
     def _size(self, pool: str, volume: str, fmt: str) -> int | None:
-        vol = self.find(pool, volume)
-        if vol is None:
-            return None
+        asked = self.ahead.pop((pool, volume), None)
+        if asked is not None and not asked.cancel():
+            return asked.result()  # asked already, or being asked
+        if self.find(pool, volume) is None:
+            return None  # libvirt has no such volume, whatever file is there
         from_file = self._from_file(pool, volume, fmt)  # 0 for an empty raw file: a size, not a miss
-        return _capacity(vol) if from_file is None else from_file
+        return self._from_libvirt(pool, volume) if from_file is None else from_file
+
+    def _from_libvirt(self, pool: str, volume: str) -> int | None:
+        vol = self.find(pool, volume)
+        return None if vol is None else _capacity(vol)
 
     def _from_file(self, pool: str, volume: str, fmt: str) -> int | None:
         directory = self.local_dirs.get(pool)
