@@ -216,7 +216,7 @@ def _cpu_model(cpu: ET.Element | None) -> str | None:
     mode = cpu.get("mode", "custom")
     if mode != "custom":
         return mode
-    return cpu.findtext("model") or None
+    return text(by_tag(cpu), "model") or None
 
 
 def _memory(tree: DomainTree, tag: str) -> int:
@@ -344,7 +344,7 @@ def _shares(tree: DomainTree) -> tuple[ShareSpec, ...]:
 def _paravirt(tree: DomainTree) -> DevicesSpec:
     balloon = tree.device("memballoon")
     agent = any(
-        (t := channel.find("target")) is not None and t.get("name") == AGENT_CHANNEL
+        (t := first(tree.parts(channel), "target")) is not None and t.get("name") == AGENT_CHANNEL
         for channel in tree.devices_of("channel")
     )
     return DevicesSpec(

@@ -49,11 +49,14 @@ class DomainTree:
         """`top`: the root's children by tag, when already found."""
         top = by_tag(root) if top is None else top
         holder = first(top, "devices")
-        devices = tuple((d.tag, d) for d in holder if isinstance(d.tag, str)) if holder is not None else ()
+        devices: list[tuple[str, ET.Element]] = []
         by_device: dict[str, list[ET.Element]] = {}
-        for tag, device in devices:
-            by_device.setdefault(tag, []).append(device)
-        return cls(root, top, devices, by_device)
+        for device in holder if holder is not None else ():
+            tag = device.tag
+            if isinstance(tag, str):  # not a comment
+                devices.append((tag, device))
+                by_device.setdefault(tag, []).append(device)
+        return cls(root, top, tuple(devices), by_device)
 
     def element(self, tag: str) -> ET.Element | None:
         """The first top-level element named `tag`."""
