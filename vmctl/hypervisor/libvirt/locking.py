@@ -40,11 +40,10 @@ class LockOps:
         conn = self._lock_connection()
         uuid = str(uuid4())
         start = _Start(conn, lock_domain_xml(name, owner, holder, uuid=uuid))
-        while not start.finished.wait(_RESERVED_POLL):
-            if _listed(conn, uuid):  # reserved: the rest of the start need not be waited for now
-                self._held[name] = start
-                return None
-        error = start.error
+        # Listed means reserved: the rest of the start need not be waited for now.
+        while not start.finished.wait(_RESERVED_POLL) and not _listed(conn, uuid):
+            pass
+        error = start.error if start.finished.is_set() else None
         if error is None:
             self._held[name] = start
             return None
