@@ -288,6 +288,37 @@ def test_a_second_apply_waits_for_the_lock(cli: Cli, lab: Callable[..., Path], p
     assert project_domains(project) == ["web"]
 
 
+def test_the_lock_holds_on_a_host_without_the_lock_domains_architecture(
+    project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock domain is a 32-bit x86 guest where libvirtd offers one (the fastest to start); a host
+    that has no emulator for it gets a lock domain of its default architecture, and the lock holds."""
+    from vmctl.apply.lock import me
+    from vmctl.hypervisor.libvirt import locking
+    from vmctl.libvirtxml.lock import lock_name
+    from vmctl.model import Owner
+
+    owner = Owner(project, None)
+    monkeypatch.setattr(locking, "LOCK_ARCH", "sparc")  # no emulator for it on this host
+    holder, other = connect("qemu:///system"), connect("qemu:///system")  # as two machines would
+    try:
+        with apply_lock([("qemu:///system", holder)], project, None, timeout=5):
+            assert other.try_lock(owner, me()) is not None  # held: the other waits
+            c = libvirt.open("qemu:///system")
+            arch = c.lookupByName(lock_name(owner)).XMLDesc(0).split("<type arch='", 1)[1].split("'", 1)[0]
+            c.close()
+            assert arch == "x86_64"
+        deadline = time.monotonic() + 5
+        while other.try_lock(owner, me()) is not None:  # given back (libvirtd takes a moment)
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        other.lock_ready(owner)
+        other.unlock(owner)
+    finally:
+        holder.close()
+        other.close()
+
+
 def test_status_reports_state_and_drift(cli: Cli, lab: Callable[..., Path]) -> None:
     spec = lab()
     assert cli("apply", "--yes", str(spec)).code == 0

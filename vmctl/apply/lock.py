@@ -27,7 +27,13 @@ from vmctl.model import LockHolder, Owner
 
 Waiting = Callable[[str], None]  # told, once, who holds the lock being waited for
 Ready = Callable[[], None]  # waits until every host's lock is settled; raises if one could not be
-_POLL = 0.2
+_POLL = 0.2  # between tries of a lock held by another vmctl
+# A lock given back a moment ago: libvirtd takes about 0.2 s to destroy the last holder's lock domain
+# (it signals QEMU, then looks again 0.2 s later), and a command started right after another (a
+# script's destroy after its apply) should not wait a whole poll more. Tried more often at first.
+# Nor say it waits, unless the lock stays held longer than that.
+_FIRST_POLLS = (0.02,) * 25
+_QUIET = 0.5
 
 
 def lock_dir() -> Path:
@@ -114,6 +120,7 @@ def _hypervisor_lock(
     timeout: float,
     waiting: _Announcer,
 ) -> None:
+    polls, began = iter(_FIRST_POLLS), time.monotonic()
     while True:
         other = backend.try_lock(owner, holder)
         if other is None:
@@ -123,8 +130,9 @@ def _hypervisor_lock(
             raise LockTimeout(
                 f"{who}; gave up after {timeout:g}s", hint="wait for it to finish, or raise --lock-timeout"
             )
-        waiting(who)
-        time.sleep(_POLL)
+        if time.monotonic() - began >= _QUIET:
+            waiting(who)
+        time.sleep(next(polls, _POLL))
 
 
 @contextmanager

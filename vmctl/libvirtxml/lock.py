@@ -4,6 +4,10 @@ libvirt destroys a domain started with its autodestroy flag when the connection 
 closes, however that happens (the process exits, is killed with -9, loses its ssh link), and refuses
 a second domain of the same name: that is a lock that lives with the hypervisor and never goes
 stale. It never runs a guest instruction; paused QEMU under TCG touches none of its memory.
+
+It is a 32-bit x86 guest where the host offers one (`LOCK_ARCH`): libvirt 9.0 starts it in about a
+third of the time of a 64-bit one (measured 0.11 s against 0.35 s), as for an x86_64 guest it reads
+some 400 CPU properties from QEMU, one monitor command each, before the start returns.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ LOCK_NAMESPACE = "urn:vmctl:lock:1"  # not vmctl's guest metadata: readers see a
 ET.register_namespace("vmctllock", LOCK_NAMESPACE)
 _Q = f"{{{LOCK_NAMESPACE}}}"
 LOCK_PREFIX = "vmctl-lock-"
+LOCK_ARCH = "i686"  # the fastest to start; a host without it gets its default architecture
 
 
 def lock_name(owner: Owner) -> str:
@@ -25,7 +30,10 @@ def lock_name(owner: Owner) -> str:
     return f"{LOCK_PREFIX}{key}"
 
 
-def lock_domain_xml(name: str, owner: Owner, holder: LockHolder, domain_type: str = "qemu", uuid: str = "") -> str:
+def lock_domain_xml(
+    name: str, owner: Owner, holder: LockHolder, domain_type: str = "qemu", uuid: str = "", arch: str | None = LOCK_ARCH
+) -> str:
+    """`arch` None: the host's default architecture."""
     root = ET.Element("domain", {"type": domain_type})
     ET.SubElement(root, "name").text = name
     if uuid:
@@ -49,7 +57,7 @@ def lock_domain_xml(name: str, owner: Owner, holder: LockHolder, domain_type: st
     ET.SubElement(root, "memory", {"unit": "MiB"}).text = "16"
     ET.SubElement(root, "vcpu").text = "1"
     os_ = ET.SubElement(root, "os")
-    ET.SubElement(os_, "type").text = "hvm"
+    ET.SubElement(os_, "type", {"arch": arch} if arch else {}).text = "hvm"
     devices = ET.SubElement(root, "devices")
     ET.SubElement(devices, "memballoon", {"model": "none"})
     return ET.tostring(root, encoding="unicode")

@@ -10,7 +10,7 @@ import libvirt
 
 from vmctl.errors import HypervisorError
 from vmctl.hypervisor.libvirt.connection import Connection, error_detail, is_missing, is_unsupported
-from vmctl.libvirtxml.lock import lock_domain_xml, lock_name, read_lock_holder
+from vmctl.libvirtxml.lock import LOCK_ARCH, lock_domain_xml, lock_name, read_lock_holder
 from vmctl.model import LockHolder, Owner
 
 _STARTED = libvirt.VIR_DOMAIN_START_PAUSED | libvirt.VIR_DOMAIN_START_AUTODESTROY
@@ -32,18 +32,19 @@ class LockOps:
         self.connection = connection
         self._conn: libvirt.virConnect | None = None
         self._held: dict[str, _Start] = {}
+        self._arch: str | None = LOCK_ARCH  # None once the host has been found not to offer it
 
     def try_lock(self, owner: Owner, holder: LockHolder) -> LockHolder | None:
         name = lock_name(owner)
         if name in self._held:
             return None
         conn = self._lock_connection()
-        uuid = str(uuid4())
-        start = _Start(conn, lock_domain_xml(name, owner, holder, uuid=uuid))
-        # Listed means reserved: the rest of the start need not be waited for now.
-        while not start.finished.wait(_RESERVED_POLL) and not _listed(conn, uuid):
-            pass
+        start = self._reserve(conn, name, owner, holder)
         error = start.error if start.finished.is_set() else None
+        if error is not None and self._arch is not None and _no_such_arch(error):
+            self._arch = None  # a host without 32-bit x86 QEMU: its default architecture then
+            start = self._reserve(conn, name, owner, holder)
+            error = start.error if start.finished.is_set() else None
         if error is None:
             self._held[name] = start
             return None
@@ -52,6 +53,15 @@ class LockOps:
         if error.get_error_code() != libvirt.VIR_ERR_OPERATION_FAILED or "already exists" not in str(error):
             raise HypervisorError(f"take the apply lock on {self.connection.uri}", error_detail(error))
         return self._holder(conn, name)
+
+    def _reserve(self, conn: libvirt.virConnect, name: str, owner: Owner, holder: LockHolder) -> _Start:
+        """Start the lock domain; return once libvirtd lists it (then it is ours), or its start ended."""
+        uuid = str(uuid4())
+        start = _Start(conn, lock_domain_xml(name, owner, holder, uuid=uuid, arch=self._arch))
+        # Listed means reserved: the rest of the start need not be waited for now.
+        while not start.finished.wait(_RESERVED_POLL) and not _listed(conn, uuid):
+            pass
+        return start
 
     def ready(self, owner: Owner) -> None:
         start = self._held.get(lock_name(owner))
@@ -137,6 +147,11 @@ def _listed(conn: libvirt.virConnect, uuid: str) -> bool:
         return True
     except libvirt.libvirtError:
         return False
+
+
+def _no_such_arch(error: libvirt.libvirtError) -> bool:
+    """libvirtd has no emulator for the lock domain's architecture."""
+    return error.get_error_code() == libvirt.VIR_ERR_CONFIG_UNSUPPORTED and "arch" in str(error)
 
 
 def _close(conn: libvirt.virConnect) -> None:
