@@ -3,7 +3,8 @@ the plan under the project's lock."""
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -198,14 +199,22 @@ def _apply(
         close_all(sessions)
 
 
-def _locked(sessions: "Sequence[Session]", workspace: str | None, how: ChangeOptions, out: Output) -> Any:
+@contextmanager
+def _locked(sessions: "Sequence[Session]", workspace: str | None, how: ChangeOptions, out: Output) -> "Iterator[Ready]":
+    """Every host's lock for the block, the hosts' connections closed before the locks are given back.
+    The locks settle while the hosts are read and planned: each command calls what this yields
+    before it changes anything."""
     from vmctl.apply.lock import apply_lock
+    from vmctl.cli.session import closed_before_unlock
 
     hosts = [(s.label, s.backend) for s in sessions]
     project = sessions[0].spec.project
-    # The locks settle while the hosts are read and planned: each command calls what this yields
-    # before it changes anything.
-    return apply_lock(hosts, project, workspace, how.lock_timeout, _announce_wait(out), ready_later=True)
+    wait = _announce_wait(out)
+    with (
+        apply_lock(hosts, project, workspace, how.lock_timeout, wait, ready_later=True) as ready,
+        closed_before_unlock(sessions),
+    ):
+        yield ready
 
 
 def _execute_all(

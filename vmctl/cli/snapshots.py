@@ -176,7 +176,7 @@ def _guest(
     """The session and the domain of one guest of this project, under the project's lock on its
     host. A UEFI guest is refused: libvirt 9.0's internal snapshots cannot hold its NVRAM."""
     from vmctl.apply.lock import apply_lock
-    from vmctl.cli.session import close_all, open_sessions
+    from vmctl.cli.session import close_all, closed_before_unlock, open_sessions
 
     given = global_options(ctx, connect, workspace, no_color)
     sessions = open_sessions(
@@ -190,7 +190,10 @@ def _guest(
     )
     try:
         session = _holder_of(sessions, guest)
-        with apply_lock([(session.label, session.backend)], session.spec.project, session.spec.workspace, 300):
+        with (
+            apply_lock([(session.label, session.backend)], session.spec.project, session.spec.workspace, 300),
+            closed_before_unlock(sessions),
+        ):
             domain = _domain(session.backend.read_owned(session.owner).guests, guest)
             view = session.backend.read_guest(domain)
             if view.guest is not None and view.guest.firmware == "uefi":

@@ -91,11 +91,15 @@ class LockOps:
             # (and so the lock) in place for seconds more on libvirt 9.0: let the start finish first.
             # Only a command that ends within a few tenths of a second of taking the lock waits.
             start.finished.wait()
-        if not self._held and self._conn is not None:
-            # Closing the lock's own connection gives the lock back (libvirtd destroys an autodestroy
-            # domain with its connection), but libvirtd answers the close only once QEMU has exited:
-            # close in the background; were this process to exit first, its socket closing gives
-            # the lock back all the same, as it does for a vmctl killed with -9.
+        if not self._held:
+            self._release()
+
+    def _release(self) -> None:
+        """Close the lock's own connection: that gives every lock held through it back (libvirtd
+        destroys an autodestroy domain with its connection). libvirtd answers the close only once
+        QEMU has exited, so it is closed in the background; were this process to exit first, its
+        socket closing gives the locks back all the same, as it does for a vmctl killed with -9."""
+        if self._conn is not None:
             conn, self._conn = self._conn, None
             threading.Thread(target=_close, args=(conn,), daemon=True, name="vmctl-lock-release").start()
 
@@ -110,16 +114,11 @@ class LockOps:
         return self._conn
 
     def close(self) -> None:
-        for name in list(self._held):
-            start = self._held.pop(name)
+        """Give back whatever is still held."""
+        for start in self._held.values():
             start.finished.wait()
-            if start.domain is not None:
-                with suppress(libvirt.libvirtError):
-                    start.domain.destroy()
-        if self._conn is not None:
-            with suppress(libvirt.libvirtError):
-                self._conn.close()
-            self._conn = None
+        self._held.clear()
+        self._release()
 
 
 class _Start:
