@@ -119,15 +119,28 @@ def check_user_data(
     if not isinstance(data, dict):
         return [UserDataProblem((), "#cloud-config must be a mapping of module settings")]
     text = json.dumps(data, sort_keys=True, default=repr)
-    marker = _valid_marker(path, text)
-    if marker is not None and marker.exists():
+    if _passed_before(path, text):
         return []
     if budget is not None and not budget.spend(text, _values(data)):
         return TOO_LARGE_TO_CHECK
     problems = list(_checked(path, text, tuple(sensitive)))
-    if not problems and marker is not None:
-        _remember(marker)
+    if not problems:
+        _PASSED.add((path, text))
+        _remember(_valid_marker(path, text))
     return problems
+
+
+_PASSED: set[tuple[Path, str]] = set()  # in this run: counted guests share their user-data
+
+
+def _passed_before(path: Path, text: str) -> bool:
+    if (path, text) in _PASSED:
+        return True
+    marker = _valid_marker(path, text)
+    if marker is None or not marker.exists():
+        return False
+    _PASSED.add((path, text))
+    return True
 
 
 @cache  # counted guests share their user-data: each distinct document is checked once per run
@@ -219,7 +232,9 @@ def _valid_marker(schema: Path, content: str) -> Path | None:
     return cache_dir() / "valid" / f"cloud-config-{key}"
 
 
-def _remember(marker: Path) -> None:
+def _remember(marker: Path | None) -> None:
+    if marker is None:
+        return
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
