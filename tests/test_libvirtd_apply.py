@@ -137,6 +137,23 @@ def test_plan_reports_drift_and_detailed_exit_code(cli: Cli, lab: Callable[..., 
     assert cli("plan", "--detailed-exitcode", str(spec)).code == 0
 
 
+def test_a_plan_after_a_plan_sees_a_disk_resized_behind_vmctls_back(
+    cli: Cli, lab: Callable[..., Path], project: str
+) -> None:
+    """What the domains read as is remembered between runs, but never over a volume's new size."""
+    spec = lab()
+    assert cli("apply", "--yes", str(spec)).code == 0
+    assert cli("plan", "--detailed-exitcode", str(spec)).code == 0  # read, and remembered
+    c = conn()
+    try:
+        c.storagePoolLookupByName(f"{project}pool").storageVolLookupByName("web-root.qcow2").resize(3 * 1024**3)
+    finally:
+        c.close()
+    plan = cli("plan", "--detailed-exitcode", str(spec))
+    assert plan.code != 0 and "root" in plan.out + plan.err, plan.out + plan.err
+    assert "3GiB" in plan.out + plan.err, plan.out + plan.err
+
+
 def test_plan_json_is_versioned_and_masks_secrets(cli: Cli, lab: Callable[..., Path]) -> None:
     result = cli("plan", "--json", str(lab()))
     assert result.code == 0, result.err

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from vmctl.hypervisor.readmemo import ReadMemo
 from vmctl.libvirtxml.lock import LOCK_PREFIX
 from vmctl.libvirtxml.readback import DiskSize, DomainView, domain_name, is_vmctl_xml, read_domain
 from vmctl.model import (
@@ -114,6 +115,7 @@ class GuestReading:
     pool_paths: Mapping[str, str]
     sizes: DiskSize
     adoptable: frozenset[str] = frozenset()  # domains read in full if nobody owns them: the spec adopts them
+    memo: ReadMemo | None = None  # what domains read as in an earlier run
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,24 @@ def read_guest_xml(xml: str, reading: GuestReading, autostart: bool, config_xml:
 
     `config_xml` fetches the persistent definition, asked only of a running guest of the owner's.
     """
-    if not is_vmctl_xml(xml):  # a cheap test first: foreign domains are most of a big host
+    vmctls = is_vmctl_xml(xml)  # a cheap test first: foreign domains are most of a big host
+    adopted = bool(reading.adoptable) and domain_name(xml) in reading.adoptable
+    if not vmctls and not adopted:
+        return NOT_MANAGED
+    if reading.memo is None:
+        return _read(xml, reading, autostart, config_xml)
+    context = (reading.owner, sorted(reading.pool_paths.items()), adopted, autostart)
+    return reading.memo.read(
+        xml,
+        context,
+        reading.sizes,
+        config_xml,
+        lambda sizes, config: _read(xml, replace(reading, sizes=sizes), autostart, config),
+    )
+
+
+def _read(xml: str, reading: GuestReading, autostart: bool, config_xml: Callable[[], str]) -> Seen:
+    if not is_vmctl_xml(xml):
         return _foreign(xml, reading, autostart, config_xml)
     view = read_domain(xml, reading.pool_paths, autostart, reading.sizes, owner=reading.owner)
     if view.record is None:

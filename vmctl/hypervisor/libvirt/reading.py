@@ -14,10 +14,12 @@ from functools import partial
 
 import libvirt
 
+from vmctl.cachedir import cache_dir
 from vmctl.errors import HypervisorError, VmctlError
 from vmctl.hypervisor import livestate
 from vmctl.hypervisor.libvirt.connection import Connection, error_detail, is_missing, is_unsupported, translated
 from vmctl.hypervisor.livestate import DiskSizes, GuestReading
+from vmctl.hypervisor.readmemo import ReadMemo, memo_path
 from vmctl.libvirtxml.metadata import NAMESPACE, read_guest_record
 from vmctl.libvirtxml.network import read_network
 from vmctl.libvirtxml.storage import read_pool
@@ -76,7 +78,8 @@ class StateReader:
         present = self.list_volumes([p for p in pools if p.active])
         local = livestate.local_dirs(self.connection.uri, pools)
         sizes = _Capacities(lambda pool, name: present.get((pool, name)), local)
-        reading = GuestReading(owner, {p.name: p.path for p in pools}, sizes, frozenset(adoptable))
+        memo = ReadMemo.load(memo_path(cache_dir(), self.connection.uri, owner))
+        reading = GuestReading(owner, {p.name: p.path for p in pools}, sizes, frozenset(adoptable), memo)
         wanted = [(v.pool, v.name) for v in disks_of_interest if (v.pool, v.name) in present]
         with ThreadPoolExecutor(1) as sizer:
             if not local:  # a remote host's sizes are round trips: asked ahead, beside the readers
@@ -84,6 +87,7 @@ class StateReader:
             found = self._read_domains(reading)
             for pool, name in wanted:  # the spec's disks no guest has: usually none are left
                 sizes(pool, name)
+        memo.save()
         return livestate.live_state(found, self._read_networks(), pools, livestate.volume_infos(present, sizes.known))
 
     def read_owned(self, owner: Owner | None, boot_volumes: bool = False) -> OwnedState:
