@@ -1,7 +1,8 @@
 """The hypervisor: the one place vmctl talks to libvirt, behind a small typed interface.
 
 Owns: the `Hypervisor` interface of the operations plan and apply need (`interface`), making live
-state of what a hypervisor reports (`livestate`, pure), and its libvirt implementation (`libvirt/`).
+state of what a hypervisor reports (`livestate`, pure), what domains read as kept between runs
+(`readmemo`), and its libvirt implementation (`libvirt/`).
 Importing this package does not import libvirt: `connect` does.
 Must not import: `vmctl.plan`, `vmctl.apply`, `vmctl.cli`.
 """
