@@ -94,3 +94,26 @@ def test_the_memo_keeps_what_this_run_used_and_another_codes_memo_is_dropped(tmp
     path.write_bytes(b"cut sh")
     ReadMemo.load(path).read("<domain/>", CONTEXT, sizes_of({"web-root": 1}), lambda: "", reader)
     assert reader.reads == 4
+
+
+def test_a_memo_someone_else_could_have_written_is_never_read(tmp_path: Path) -> None:
+    """Unpickling runs code, and vmctl often runs as root: only this user's own file, in a directory
+    only this user can write, reached without a link, is read."""
+    path = memo_path(tmp_path, "qemu:///system", Owner("p"))
+    memo, reader = ReadMemo.load(path), Reader()
+    memo.read("<domain/>", CONTEXT, sizes_of({"web-root": 1}), lambda: "", reader)
+    memo.save()
+
+    def reads_after_loading(from_path: Path) -> int:
+        ReadMemo.load(from_path).read("<domain/>", CONTEXT, sizes_of({"web-root": 1}), lambda: "", reader)
+        return reader.reads
+
+    assert reads_after_loading(path) == 1  # this user's: used
+    path.chmod(0o666)
+    assert reads_after_loading(path) == 2  # anyone could have written it
+    path.chmod(0o600)
+    link = path.with_name("planted.pickle")
+    link.symlink_to(path)
+    assert reads_after_loading(link) == 3  # reached through a link
+    path.parent.chmod(0o777)
+    assert reads_after_loading(path) == 4  # in a directory anyone can write

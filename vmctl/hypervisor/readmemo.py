@@ -16,12 +16,14 @@ import functools
 import hashlib
 import os
 import pickle
+import stat
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import BinaryIO, TypeVar, cast
 
 from vmctl.libvirtxml.readback import DiskSize
 from vmctl.model import ForeignGuest, LiveGuest, Owner
@@ -49,11 +51,15 @@ class ReadMemo:
 
     @classmethod
     def load(cls, path: Path) -> ReadMemo:
-        """The memo saved at `path`; an empty one if there is none, or it is unreadable or another code's."""
+        """The memo saved at `path`; an empty one if there is none, or it is unreadable or another code's.
+
+        Only a file of this user's, in a directory of this user's that no one else can write, opened
+        without following a link, is read: unpickling runs code, and vmctl often runs as root.
+        """
         try:
-            with path.open("rb") as file:
-                stamp, entries = pickle.load(file)
-        except Exception:  # missing, cut short, or not vmctl's: it is only a memo
+            with _private_file(path) as file:
+                stamp, entries = pickle.load(file) if file is not None else ("", {})
+        except Exception:  # cut short, or not vmctl's: it is only a memo
             return cls(path)
         if stamp != code_stamp() or not isinstance(entries, dict):
             return cls(path)
@@ -94,13 +100,37 @@ class ReadMemo:
         if self.path is None or self._new == self._old:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".read-memo-")
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not _private_dir(self.path.parent):
+                return
+            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".read-memo-")  # mode 0600
             with os.fdopen(fd, "wb") as file:
                 pickle.dump((code_stamp(), self._new), file, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, self.path)
         except OSError:
             return  # a cache that cannot be written is no reason to fail a plan
+
+
+@contextmanager
+def _private_file(path: Path) -> Iterator[BinaryIO | None]:
+    """The file at `path` if it and its directory are this user's alone; None otherwise, or if missing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        yield None
+        return
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        mine = info.st_uid == os.getuid() and not info.st_mode & 0o022 and _private_dir(path.parent)
+        yield file if mine else None
+
+
+def _private_dir(directory: Path) -> bool:
+    try:
+        info = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 def memo_path(cache: Path, uri: str, owner: Owner) -> Path:
