@@ -10,8 +10,8 @@ from pathlib import Path
 from vmctl.errors import HypervisorError, VmctlError, WaitTimeout
 from vmctl.hypervisor.interface import Hypervisor
 from vmctl.model import GuestSpec
+from vmctl.reach.agent import AGENT_POLL, agent_answers
 
-AGENT_POLL = 0.25  # a ping is cheap: answer as soon as the agent is up
 CLOUD_INIT_POLL = 1.0  # each check starts a process in the guest
 
 
@@ -28,7 +28,7 @@ def wait_ready(
         say("waiting for the guest agent")
         _until(
             deadline,
-            lambda: _agent_answers(backend, guest.name),
+            lambda: agent_answers(backend, guest.name),
             "the guest agent to answer",
             guest,
             log_path,
@@ -60,14 +60,6 @@ def _until(
         hint=f"raise wait.timeout in the spec, or look at the console: virsh console {guest.name}",
         reasons=details,
     )
-
-
-def _agent_answers(backend: Hypervisor, name: str) -> bool:
-    try:
-        backend.agent(name, "guest-ping", timeout=1)
-    except HypervisorError:
-        return False
-    return True
 
 
 def guest_exec(backend: Hypervisor, name: str, path: str, args: list[str], timeout: float = 30) -> tuple[int, str]:
