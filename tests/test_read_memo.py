@@ -117,3 +117,40 @@ def test_a_memo_someone_else_could_have_written_is_never_read(tmp_path: Path) ->
     assert reads_after_loading(link) == 3  # reached through a link
     path.parent.chmod(0o777)
     assert reads_after_loading(path) == 4  # in a directory anyone can write
+
+
+def test_memos_of_projects_gone_or_long_unused_are_removed(tmp_path: Path) -> None:
+    """A CI job's throwaway workspaces leave no memo behind for good."""
+    import os
+    import time
+
+    from vmctl.hypervisor.readmemo import STALE_AFTER
+
+    path, reader = memo_path(tmp_path, "qemu:///system", Owner("p")), Reader()
+    memo = ReadMemo.load(path)
+    memo.read("<domain/>", CONTEXT, sizes_of({"web-root": 1}), lambda: "", reader)
+    memo.save()
+    old = memo_path(tmp_path, "qemu:///system", Owner("p", "ci-1234"))
+    old.write_bytes(b"")
+    long_ago = time.time() - STALE_AFTER - 60
+    os.utime(old, (long_ago, long_ago))
+    os.utime(path, (long_ago, long_ago))
+    used = ReadMemo.load(path)  # this project's domains, as they were
+    used.read("<domain/>", CONTEXT, sizes_of({"web-root": 1}), lambda: "", reader)
+    used.save()
+    assert path.stat().st_mtime > long_ago  # used: kept fresh
+    changed = ReadMemo.load(path)
+    changed.read("<domain>new</domain>", CONTEXT, sizes_of({"web-root": 1}), lambda: "", reader)
+    changed.save()  # a write sweeps the directory
+    assert not old.exists() and path.exists()
+
+    ReadMemo.load(path).save()  # no domain of the project's any more
+    assert not path.exists()
+
+
+def test_a_memo_that_cannot_be_written_never_fails_the_reading(tmp_path: Path) -> None:
+    path = memo_path(tmp_path, "qemu:///system", Owner("p"))
+    memo = ReadMemo.load(path)
+    memo.read("<domain/>", CONTEXT, sizes_of({}), lambda: "", lambda _sizes, _config: lambda: "unpicklable")
+    memo.save()
+    assert not path.exists() and list(path.parent.iterdir()) == []  # nor a half-written file left

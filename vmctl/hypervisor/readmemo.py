@@ -19,8 +19,9 @@ import pickle
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, TypeVar, cast
@@ -29,6 +30,7 @@ from vmctl.libvirtxml.readback import DiskSize
 from vmctl.model import ForeignGuest, LiveGuest, Owner
 
 _FORMAT = 1
+STALE_AFTER = 30 * 24 * 3600  # seconds: a memo not written for this long is removed
 SizeKey = tuple[str, str, str]  # (pool, volume, format)
 Seen = TypeVar("Seen")  # what a domain reads as (vmctl.hypervisor.livestate's Seen)
 
@@ -96,10 +98,21 @@ class ReadMemo:
             self._new[key] = entry
 
     def save(self) -> None:
-        """Write what this run used, if that is not what was read: atomically, readable by this user only."""
-        if self.path is None or self._new == self._old:
+        """Write what this run used, if that is not what was read: atomically, readable by this user only.
+
+        A memo that holds nothing any more (the project's guests are gone) is removed, and so are
+        other memos of this directory not used for `STALE_AFTER` (a CI job's throwaway workspaces).
+        """
+        if self.path is None:
             return
+        temporary = None
         try:
+            if self._new and self._new == self._old:
+                os.utime(self.path)  # used as it was: not stale
+                return
+            if not self._new:
+                self.path.unlink(missing_ok=True)
+                return
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not _private_dir(self.path.parent):
                 return
@@ -107,8 +120,12 @@ class ReadMemo:
             with os.fdopen(fd, "wb") as file:
                 pickle.dump((code_stamp(), self._new), file, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, self.path)
-        except OSError:
-            return  # a cache that cannot be written is no reason to fail a plan
+            temporary = None
+            _sweep(self.path.parent, time.time() - STALE_AFTER)
+        except Exception:  # a memo that cannot be written is no reason to fail a plan
+            if temporary is not None:
+                with suppress(OSError):
+                    os.unlink(temporary)
 
 
 @contextmanager
@@ -131,6 +148,14 @@ def _private_dir(directory: Path) -> bool:
     except OSError:
         return False
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def _sweep(directory: Path, before: float) -> None:
+    """Remove the memos (and half-written files) of `directory` last written before `before`."""
+    for path in directory.iterdir():
+        with suppress(OSError):
+            if path.lstat().st_mtime < before:
+                path.unlink()
 
 
 def memo_path(cache: Path, uri: str, owner: Owner) -> Path:
