@@ -20,7 +20,9 @@ import pytest
 from vmctl.apply.context import ApplyContext, ApplyOptions
 from vmctl.apply.executor import execute
 from vmctl.apply.progress import LineReporter
+from vmctl.cachedir import cache_dir
 from vmctl.hypervisor import Hypervisor, connect
+from vmctl.hypervisor.readmemo import memo_path
 from vmctl.libvirtxml.definition import domain_definition, guest_record
 from vmctl.model import DesiredState, GuestSpec, GuestState, Owner
 from vmctl.plan.guest import same_machine
@@ -142,6 +144,9 @@ def test_example_round_trip_on_the_test_driver(
             config = replace(held.config, disks=tuple(replace(d, size=sizes[d.name]) for d in held.config.disks))
             assert same_machine(guest.machine, config.machine)
             assert comparable(config) == comparable(guest), guest.name
+        # Read again: from the read memo the first read saved, every type of the model made anew.
+        assert memo_path(cache_dir(), "test:///default", owner).exists()
+        assert backend.read_state(owner) == live
     finally:
         for guest in desired.guests:
             backend.undefine(guest.name)
