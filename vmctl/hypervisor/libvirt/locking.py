@@ -122,17 +122,17 @@ class LockOps:
 
 
 class _Start:
-    """The lock domain's start, under way in a thread of its own."""
+    """The lock domain's start, under way in a thread of its own. The domain's handle is not kept:
+    the lock is given back by closing the connection, and a handle would hold that open."""
 
     def __init__(self, conn: libvirt.virConnect, xml: str) -> None:
-        self.domain: libvirt.virDomain | None = None
         self.error: libvirt.libvirtError | None = None
         self.finished = threading.Event()
         threading.Thread(target=self._run, args=(conn, xml), daemon=True, name="vmctl-lock-start").start()
 
     def _run(self, conn: libvirt.virConnect, xml: str) -> None:
         try:
-            self.domain = conn.createXML(xml, _STARTED)
+            conn.createXML(xml, _STARTED)
         except libvirt.libvirtError as exc:
             self.error = exc
         finally:
