@@ -16,6 +16,7 @@ from vmctl.libvirtxml.domain import carry_over
 from vmctl.libvirtxml.network import network_xml, read_network
 from vmctl.libvirtxml.readback import read_domain
 from vmctl.libvirtxml.storage import pool_xml, read_pool, volume_xml
+from vmctl.libvirtxml.tree import parse
 from vmctl.model import DesiredState, HostFacts, LiveGuest, Owner
 from vmctl.plan.guest import diff_guest
 from vmctl.resolve.desired import desired_state
@@ -157,7 +158,7 @@ def test_redefinition_keeps_addresses_and_uuid(resolve: Resolve) -> None:
     first = ET.fromstring(definitions(desired, TCG)["full"])
     for index, device in enumerate(first.find("devices") or []):
         ET.SubElement(device, "address", {"type": "pci", "bus": f"0x{index:02x}"})
-    merged = carry_over(ET.fromstring(definitions(desired, TCG)["full"]), ET.tostring(first, encoding="unicode"))
+    merged = carry_over(parse(definitions(desired, TCG)["full"]), ET.tostring(first, encoding="unicode"))
     addressed = {
         (d.tag, (d.find("alias").get("name") if d.find("alias") is not None else "")): d.find("address")
         for d in merged.find("devices")

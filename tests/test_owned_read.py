@@ -7,16 +7,17 @@ workspaces, beside a foreign domain, another project's guest, and a transient gu
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from vmctl.hypervisor import connect
 from vmctl.hypervisor.libvirt import LibvirtHypervisor
 from vmctl.libvirtxml.definition import domain_definition, guest_record
 from vmctl.libvirtxml.metadata import guest_element
+from vmctl.libvirtxml.tree import parse
 from vmctl.model import DesiredState, VolumeRef
 
 from .test_roundtrip import EXAMPLE_NAMES, example_copy, resolve
@@ -35,9 +36,9 @@ def transient_guest(backend: LibvirtHypervisor, desired: DesiredState, name: str
     """A running domain with the project's record and no persistent definition (undefined while running)."""
     guest = replace(desired.guests[0], name=name, guest=name)
     record = guest_record(guest, desired)
-    root = ET.fromstring(FOREIGN.format(name=name))
-    ET.SubElement(root, "metadata").append(guest_element(record))
-    backend.conn.createXML(ET.tostring(root, encoding="unicode"), 0)
+    root = parse(FOREIGN.format(name=name))
+    etree.SubElement(root, "metadata").append(guest_element(record))
+    backend.conn.createXML(etree.tostring(root, encoding="unicode"), 0)
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

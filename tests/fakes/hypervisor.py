@@ -13,11 +13,12 @@ a device attached is appended, one detached is gone at once (a guest that always
 from __future__ import annotations
 
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
+
+from lxml import etree
 
 from vmctl.errors import HypervisorError, VmctlError
 from vmctl.hypervisor import (
@@ -37,6 +38,7 @@ from vmctl.libvirtxml.metadata import NAMESPACE, find_guest_record
 from vmctl.libvirtxml.network import dhcp_host_element, dns_host_element, network_xml, read_network, with_owner
 from vmctl.libvirtxml.readback import DomainView, domain_uses, read_domain
 from vmctl.libvirtxml.storage import pool_xml, read_pool
+from vmctl.libvirtxml.tree import parse
 from vmctl.model import (
     HostEntry,
     HostFacts,
@@ -87,7 +89,7 @@ class FakePool:
 
     @property
     def path(self) -> str:
-        return (ET.fromstring(self.xml).findtext("target/path") or "").rstrip("/")
+        return (parse(self.xml).findtext("target/path") or "").rstrip("/")
 
 
 @dataclass
@@ -199,7 +201,7 @@ class FakeHypervisor:
         pool_paths = {p.name: p.path for p in pools}
         guests = []
         for name, dom in self.domains.items():
-            record = find_guest_record(ET.fromstring(dom.config).find("metadata"))
+            record = find_guest_record(parse(dom.config).find("metadata"))
             if record is None or (owner is not None and not owner.claims(record.owner)):
                 continue
             guest = OwnedGuest(name, record, dom.active)
@@ -267,15 +269,15 @@ class FakeHypervisor:
     def define(self, xml: str, name: str) -> None:
         """Like libvirt: a domain without a UUID gets one, or keeps the one it had; a running one runs on."""
         self._call("define", xml, name)
-        root = ET.fromstring(xml)
+        root = parse(xml)
         key = root.findtext("name", "")
         known = self.domains.get(key)
         if root.find("uuid") is None:
-            had = ET.fromstring(known.config).findtext("uuid") if known else None
-            element = ET.Element("uuid")
+            had = parse(known.config).findtext("uuid") if known else None
+            element = etree.Element("uuid")
             element.text = had or str(uuid.uuid4())
             root.insert(1, element)
-        config = ET.tostring(root, encoding="unicode")
+        config = etree.tostring(root, encoding="unicode")
         if known is None:
             self.domains[key] = FakeDomain(config)
         else:
@@ -293,21 +295,21 @@ class FakeHypervisor:
             raise HypervisorError("rename", "cannot rename active domain", guest=name)
         if new_name in self.domains:
             raise HypervisorError("rename", f"domain {new_name} already exists", guest=name)
-        root = ET.fromstring(dom.config)
+        root = parse(dom.config)
         element = root.find("name")
         assert element is not None
         element.text = new_name
-        dom.config = ET.tostring(root, encoding="unicode")
+        dom.config = etree.tostring(root, encoding="unicode")
         self.domains[new_name] = self.domains.pop(name)
 
     def start(self, name: str) -> None:
         self._call("start", name)
         dom = self._domain(name, "start")
         if dom.running is None:
-            root = ET.fromstring(dom.config)
+            root = parse(dom.config)
             root.set("id", str(self._next_id))
             self._next_id += 1
-            dom.running = ET.tostring(root, encoding="unicode")
+            dom.running = etree.tostring(root, encoding="unicode")
 
     def shutdown(self, name: str, timeout: float) -> bool:
         self._call("shutdown", name, timeout)
@@ -328,21 +330,21 @@ class FakeHypervisor:
     def set_metadata(self, name: str, xml: str, live: bool) -> None:
         """Replace vmctl's element of <metadata>, put in vmctl's namespace as virDomainSetMetadata does."""
         self._call("set_metadata", name, xml, live)
-        element = ET.fromstring(xml)
+        element = parse(xml)
         for node in element.iter():
             node.tag = f"{{{NAMESPACE}}}{node.tag}"
 
-        def replace_record(root: ET.Element) -> None:
+        def replace_record(root: etree._Element) -> None:
             metadata = root.find("metadata")
             if metadata is None:
-                metadata = ET.SubElement(root, "metadata")
+                metadata = etree.SubElement(root, "metadata")
             for old in [e for e in metadata if e.tag.startswith(f"{{{NAMESPACE}}}")]:
                 metadata.remove(old)
             metadata.append(element)
 
         self._edit(name, "write vmctl metadata", live, replace_record)
 
-    def _edit(self, name: str, operation: str, live: bool, change: Callable[[ET.Element], None]) -> None:
+    def _edit(self, name: str, operation: str, live: bool, change: Callable[[etree._Element], None]) -> None:
         """Change the persistent definition and, if `live`, the running one (which must be running)."""
         dom = self._domain(name, operation)
         if live and dom.running is None:
@@ -390,13 +392,13 @@ class FakeHypervisor:
 
     def attach(self, name: str, xml: str, live: bool) -> None:
         self._call("attach", name, xml, live)
-        self._edit(name, "attach device", live, lambda root: _devices(root).append(ET.fromstring(xml)))
+        self._edit(name, "attach device", live, lambda root: _devices(root).append(parse(xml)))
 
     def detach(self, name: str, xml: str, live: bool) -> None:
         self._call("detach", name, xml, live)
-        wanted = ET.fromstring(xml)
+        wanted = parse(xml)
 
-        def remove(root: ET.Element) -> None:
+        def remove(root: etree._Element) -> None:
             devices = _devices(root)
             devices.remove(_matching(devices, wanted, name, "detach device"))
 
@@ -404,9 +406,9 @@ class FakeHypervisor:
 
     def update_device(self, name: str, xml: str, live: bool) -> None:
         self._call("update_device", name, xml, live)
-        wanted = ET.fromstring(xml)
+        wanted = parse(xml)
 
-        def update(root: ET.Element) -> None:
+        def update(root: etree._Element) -> None:
             devices = _devices(root)
             old = _matching(devices, wanted, name, "update device")
             devices.insert(list(devices).index(old), wanted)
@@ -417,11 +419,12 @@ class FakeHypervisor:
     def set_memory(self, name: str, size: int, live: bool) -> None:
         self._call("set_memory", name, size, live)
 
-        def balloon(root: ET.Element) -> None:
+        def balloon(root: etree._Element) -> None:
             current = root.find("currentMemory")
             if current is None:
-                current = ET.SubElement(root, "currentMemory")
-            current.attrib = {"unit": "KiB"}
+                current = etree.SubElement(root, "currentMemory")
+            current.attrib.clear()
+            current.set("unit", "KiB")
             current.text = str(size // 1024)
 
         self._edit(name, "set memory", live, balloon)
@@ -429,7 +432,7 @@ class FakeHypervisor:
     def set_vcpus(self, name: str, count: int, live: bool) -> None:
         self._call("set_vcpus", name, count, live)
 
-        def plug(root: ET.Element) -> None:
+        def plug(root: etree._Element) -> None:
             vcpu = root.find("vcpu")
             if vcpu is None or count > int(vcpu.text or 1):
                 raise HypervisorError("set vCPUs", "requested vcpus is greater than max allowable vcpus", guest=name)
@@ -442,13 +445,13 @@ class FakeHypervisor:
         running = self._domain(name).running
         if running is None:
             raise HypervisorError(f"resize disk {target}", NOT_RUNNING, guest=name)
-        for disk in ET.fromstring(running).iterfind("devices/disk"):
+        for disk in parse(running).iterfind("devices/disk"):
             if disk.find(f"target[@dev='{target}']") is not None:
                 self._volume_at(disk.find("source"), name).capacity = size
                 return
         raise HypervisorError(f"resize disk {target}", f"disk '{target}' was not found in the domain", guest=name)
 
-    def _volume_at(self, source: ET.Element | None, guest: str) -> FakeVolume:
+    def _volume_at(self, source: etree._Element | None, guest: str) -> FakeVolume:
         """The volume a disk's <source> names, by pool and volume or by file path."""
         if source is not None:
             for (pool, name), volume in self.volumes.items():
@@ -649,14 +652,14 @@ class FakeHypervisor:
         """As virNetworkUpdate adds a DHCP host and a DNS host."""
         net = self._network(name, f"reserve {host.ip} on network {name}")
 
-        def add(root: ET.Element) -> None:
+        def add(root: etree._Element) -> None:
             dhcp = root.find("ip/dhcp")
             if dhcp is None:
                 raise HypervisorError(f"reserve {host.ip} on network {name}", "the network serves no DHCP")
             dhcp.append(dhcp_host_element(host))
             dns = root.find("dns")
             if dns is None:
-                dns = ET.SubElement(root, "dns")
+                dns = etree.SubElement(root, "dns")
             dns.append(dns_host_element(host))
 
         net.xml = _changed(net.xml, add)
@@ -664,7 +667,7 @@ class FakeHypervisor:
     def _remove_host(self, name: str, host: HostEntry) -> None:
         net = self._network(name, f"release {host.ip} on network {name}")
 
-        def remove(root: ET.Element) -> None:
+        def remove(root: etree._Element) -> None:
             for parent, entry in [(d, h) for d in root.iter("dhcp") for h in d.findall("host")]:
                 if entry.get("mac", "").lower() == host.mac:
                     parent.remove(entry)
@@ -675,21 +678,21 @@ class FakeHypervisor:
         net.xml = _changed(net.xml, remove)
 
 
-def _changed(xml: str, change: Callable[[ET.Element], None]) -> str:
-    root = ET.fromstring(xml)
+def _changed(xml: str, change: Callable[[etree._Element], None]) -> str:
+    root = parse(xml)
     change(root)
-    return ET.tostring(root, encoding="unicode")
+    return etree.tostring(root, encoding="unicode")
 
 
-def _devices(root: ET.Element) -> ET.Element:
+def _devices(root: etree._Element) -> etree._Element:
     devices = root.find("devices")
-    return devices if devices is not None else ET.SubElement(root, "devices")
+    return devices if devices is not None else etree.SubElement(root, "devices")
 
 
 _IDENTITIES = (("alias", "name"), ("mac", "address"), ("target", "dev"))
 
 
-def _identities(device: ET.Element) -> set[tuple[str, str]]:
+def _identities(device: etree._Element) -> set[tuple[str, str]]:
     """What libvirt may recognise a device by: its alias, its MAC address, its target."""
     found = set()
     for tag, attribute in _IDENTITIES:
@@ -699,7 +702,7 @@ def _identities(device: ET.Element) -> set[tuple[str, str]]:
     return found
 
 
-def _matching(devices: ET.Element, wanted: ET.Element, guest: str, operation: str) -> ET.Element:
+def _matching(devices: etree._Element, wanted: etree._Element, guest: str, operation: str) -> etree._Element:
     for device in devices:
         if device.tag == wanted.tag and _identities(device) & _identities(wanted):
             return device

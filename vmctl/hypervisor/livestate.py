@@ -7,13 +7,13 @@ here, so each reads the same XML into the same state.
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from vmctl.hypervisor.readmemo import ReadMemo
 from vmctl.libvirtxml.lock import LOCK_PREFIX
 from vmctl.libvirtxml.readback import DiskSize, DomainView, domain_name, is_vmctl_xml, read_domain
+from vmctl.libvirtxml.tree import parse
 from vmctl.model import (
     ForeignGuest,
     HostFacts,
@@ -34,7 +34,7 @@ NOBODY = Owner("")  # reading for no one in particular: no pool is anyone's then
 
 def host_facts(capabilities: str, log_dir: str | None, default_pool_path: str = "", local: bool = True) -> HostFacts:
     """From libvirt's capabilities XML: KVM is usable when offered and the CPU has VMX or SVM."""
-    caps = ET.fromstring(capabilities)
+    caps = parse(capabilities)
     features = {f.get("name") for f in caps.iterfind("host/cpu/feature")}
     kvm_offered = any(d.get("type") == "kvm" for d in caps.iterfind("guest/arch/domain"))
     kvm = kvm_offered and bool(features & {"vmx", "svm"})

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import replace
+
+from lxml import etree
 
 from vmctl.cloudinit.diff import stored_form
 from vmctl.libvirtxml.domain import DomainContext, build_domain, carry_over
@@ -100,5 +101,5 @@ def domain_definition(
     root = build_domain(guest, context)
     if current_config_xml:
         root = carry_over(root, current_config_xml)
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode") + "\n"
+    etree.indent(root)
+    return etree.tostring(root, encoding="unicode") + "\n"

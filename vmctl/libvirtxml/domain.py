@@ -1,4 +1,4 @@
-"""Domain XML for a guest, built with ElementTree: paravirtualized devices, vmctl's metadata.
+"""Domain XML for a guest, built with lxml: paravirtualized devices, vmctl's metadata.
 
 Per-device builders are shared by whole-domain definition and by hot-plug, so a disk attached
 live is the same XML as a disk defined at boot.
@@ -6,11 +6,14 @@ live is the same XML as a disk defined at boot.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from lxml import etree
+
 from vmctl.libvirtxml.metadata import guest_element
+from vmctl.libvirtxml.tree import parse
 from vmctl.model import DiskSpec, GuestRecord, GuestSpec, NicSpec, SeedSpec, ShareSpec
 
 SPARE_PCIE_PORTS = 8  # free hot-plug slots on q35 beyond the devices present at boot
@@ -35,8 +38,8 @@ def alias(kind: str, name: str) -> str:
     return f"ua-{kind}-{name}"
 
 
-def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, tag, attrs)
+def _el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    element = etree.SubElement(parent, tag, attrs)
     if text is not None:
         element.text = text
     return element
@@ -57,9 +60,9 @@ def volume_path(pool_paths: Mapping[str, str], pool: str, volume: str) -> str:
     return f"{pool_paths.get(pool, '/var/lib/libvirt/images').rstrip('/')}/{volume}"
 
 
-def build_domain(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
+def build_domain(guest: GuestSpec, ctx: DomainContext) -> etree._Element:
     """The whole <domain> element for `guest`."""
-    root = ET.Element("domain", {"type": domain_type(guest)})
+    root = etree.Element("domain", {"type": domain_type(guest)})
     _el(root, "name", guest.name)
     if ctx.uuid:
         _el(root, "uuid", ctx.uuid)
@@ -81,15 +84,15 @@ def build_domain(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
     return root
 
 
-def _memory_backing(root: ET.Element) -> None:
+def _memory_backing(root: etree._Element) -> None:
     # virtiofs needs guest memory that virtiofsd can map: shared memfd.
     backing = _el(root, "memoryBacking")
     _el(backing, "source", type="memfd")
     _el(backing, "access", mode="shared")
 
 
-def _os(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
-    os_el = ET.Element("os")
+def _os(guest: GuestSpec, ctx: DomainContext) -> etree._Element:
+    os_el = etree.Element("os")
     if guest.firmware == "uefi":
         os_el.set("firmware", "efi")
     _el(os_el, "type", "hvm", arch=GUEST_ARCH, machine=guest.machine)
@@ -106,23 +109,23 @@ def _os(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
     return os_el
 
 
-def _features(root: ET.Element) -> None:
+def _features(root: etree._Element) -> None:
     features = _el(root, "features")
     _el(features, "acpi")
     _el(features, "apic")
 
 
-def _cpu(guest: GuestSpec) -> ET.Element:
+def _cpu(guest: GuestSpec) -> etree._Element:
     model = cpu_model(guest.accel, guest.cpu_model)
     if model in ("host-passthrough", "host-model"):
-        return ET.Element("cpu", {"mode": model, "check": "none"})
-    cpu = ET.Element("cpu", {"mode": "custom", "match": "exact", "check": "none"})
+        return etree.Element("cpu", {"mode": model, "check": "none"})
+    cpu = etree.Element("cpu", {"mode": "custom", "match": "exact", "check": "none"})
     _el(cpu, "model", model, fallback="forbid")
     return cpu
 
 
-def _devices(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
-    devices = ET.Element("devices")
+def _devices(guest: GuestSpec, ctx: DomainContext) -> etree._Element:
+    devices = etree.Element("devices")
     targets = assign_targets(guest.disks, ctx.targets)
     boot_disk = None if guest.boot else next((d.name for d in guest.disks if not d.cdrom), None)
     for disk in guest.disks:
@@ -142,7 +145,7 @@ def _devices(guest: GuestSpec, ctx: DomainContext) -> ET.Element:
     return devices
 
 
-def _add_paravirt_devices(devices: ET.Element, guest: GuestSpec, ctx: DomainContext) -> None:
+def _add_paravirt_devices(devices: etree._Element, guest: GuestSpec, ctx: DomainContext) -> None:
     spec = guest.devices
     if spec.agent:
         channel = _el(devices, "channel", type="unix")
@@ -160,7 +163,7 @@ def _add_paravirt_devices(devices: ET.Element, guest: GuestSpec, ctx: DomainCont
         _el(vsock, "cid", auto="yes")
 
 
-def _serial_console(devices: ET.Element, name: str, log_dir: str | None) -> None:
+def _serial_console(devices: etree._Element, name: str, log_dir: str | None) -> None:
     serial = _el(devices, "serial", type="pty")
     if log_dir:
         _el(serial, "log", file=serial_log_path(log_dir, name), append="off")
@@ -183,7 +186,7 @@ def pci_device_count(guest: GuestSpec) -> int:
     return int(count) + 1  # the SATA controller for the seed sits on the root complex; keep one for luck
 
 
-def _root_ports(devices: ET.Element, count: int) -> None:
+def _root_ports(devices: etree._Element, count: int) -> None:
     _el(devices, "controller", type="pci", index="0", model="pcie-root")
     for index in range(1, count + 1):
         _el(devices, "controller", type="pci", index=str(index), model="pcie-root-port")
@@ -223,16 +226,16 @@ def _letters(index: int) -> str:
     return chr(ord("a") + index // 26 - 1) + chr(ord("a") + index % 26)
 
 
-def scsi_controller_element() -> ET.Element:
-    return ET.Element("controller", {"type": "scsi", "index": "0", "model": "virtio-scsi"})
+def scsi_controller_element() -> etree._Element:
+    return etree.Element("controller", {"type": "scsi", "index": "0", "model": "virtio-scsi"})
 
 
-def disk_element(disk: DiskSpec, target: str, boot_order: int | None = None) -> ET.Element:
+def disk_element(disk: DiskSpec, target: str, boot_order: int | None = None) -> etree._Element:
     """A <disk> on a volume (or an existing file): virtio-blk or virtio-scsi, discard passed down, serial = disk name."""
     if disk.cdrom:
         return cdrom_element(disk, target)
     kind = "file" if disk.source == "path" else "volume"
-    element = ET.Element("disk", {"type": kind, "device": "disk"})
+    element = etree.Element("disk", {"type": kind, "device": "disk"})
     _el(element, "driver", name="qemu", type=disk.format, discard="unmap")
     if kind == "file":
         _el(element, "source", file=disk.volume)
@@ -246,9 +249,9 @@ def disk_element(disk: DiskSpec, target: str, boot_order: int | None = None) -> 
     return element
 
 
-def cdrom_element(disk: DiskSpec, target: str) -> ET.Element:
+def cdrom_element(disk: DiskSpec, target: str) -> etree._Element:
     """A read-only CD-ROM drive with an existing volume or file in it, or empty."""
-    element = ET.Element("disk", {"type": "volume" if disk.source == "volume" else "file", "device": "cdrom"})
+    element = etree.Element("disk", {"type": "volume" if disk.source == "volume" else "file", "device": "cdrom"})
     _el(element, "driver", name="qemu", type=disk.format)
     if disk.source == "volume":
         _el(element, "source", pool=disk.pool, volume=disk.volume)
@@ -260,9 +263,9 @@ def cdrom_element(disk: DiskSpec, target: str) -> ET.Element:
     return element
 
 
-def seed_element(seed: SeedSpec) -> ET.Element:
+def seed_element(seed: SeedSpec) -> etree._Element:
     """The cloud-init seed as a read-only SATA CD-ROM."""
-    element = ET.Element("disk", {"type": "volume", "device": "cdrom"})
+    element = etree.Element("disk", {"type": "volume", "device": "cdrom"})
     _el(element, "driver", name="qemu", type="raw")
     _el(element, "source", pool=seed.pool, volume=seed.volume)
     _el(element, "target", dev=SEED_TARGET, bus="sata")
@@ -271,8 +274,8 @@ def seed_element(seed: SeedSpec) -> ET.Element:
     return element
 
 
-def nic_element(nic: NicSpec) -> ET.Element:
-    element = ET.Element("interface", {"type": nic.kind})
+def nic_element(nic: NicSpec) -> etree._Element:
+    element = etree.Element("interface", type=nic.kind)
     _el(element, "mac", address=nic.mac)
     if nic.kind == "network":
         _el(element, "source", network=nic.source)
@@ -283,8 +286,8 @@ def nic_element(nic: NicSpec) -> ET.Element:
     return element
 
 
-def share_element(share: ShareSpec) -> ET.Element:
-    element = ET.Element("filesystem", {"type": "mount", "accessmode": "passthrough"})
+def share_element(share: ShareSpec) -> etree._Element:
+    element = etree.Element("filesystem", {"type": "mount", "accessmode": "passthrough"})
     _el(element, "driver", type="virtiofs")
     _el(element, "source", dir=share.source)
     _el(element, "target", dir=share.name)
@@ -294,11 +297,11 @@ def share_element(share: ShareSpec) -> ET.Element:
     return element
 
 
-def element_xml(element: ET.Element) -> str:
-    return ET.tostring(element, encoding="unicode")
+def element_xml(element: etree._Element) -> str:
+    return etree.tostring(element, encoding="unicode")
 
 
-def _device_key(device: ET.Element) -> tuple[str, str]:
+def _device_key(device: etree._Element) -> tuple[str, str]:
     """How a device is recognised across definitions: its user alias, else its kind and model."""
     found = device.find("alias")
     name = found.get("name", "") if found is not None else ""
@@ -310,12 +313,12 @@ def _device_key(device: ET.Element) -> tuple[str, str]:
     return (device.tag, device.get("type") or device.get("model") or "")
 
 
-def carry_over(new: ET.Element, old_xml: str) -> ET.Element:
+def carry_over(new: etree._Element, old_xml: str) -> etree._Element:
     """Keep what the guest already sees when redefining: PCI addresses and controllers.
 
     Without this, libvirt would number devices afresh and a NIC could change its name in the guest.
     """
-    old = ET.fromstring(old_xml)
+    old = parse(old_xml)
     old_devices, new_devices = old.find("devices"), new.find("devices")
     if old_devices is None or new_devices is None:
         return new
@@ -327,7 +330,7 @@ def carry_over(new: ET.Element, old_xml: str) -> ET.Element:
     for device in new_devices:
         address = addresses.get(_device_key(device))
         if device.tag != "controller" and address is not None and device.find("address") is None:
-            device.append(address)
+            device.append(copy.deepcopy(address))  # appending moves an element: two alike get one each
     for controller in [c for c in new_devices if c.tag == "controller"]:
         new_devices.remove(controller)
     for controller in old_devices.findall("controller"):
@@ -336,7 +339,7 @@ def carry_over(new: ET.Element, old_xml: str) -> ET.Element:
     return new
 
 
-def _keep_needed_controllers(devices: ET.Element) -> None:
+def _keep_needed_controllers(devices: etree._Element) -> None:
     # A virtio-scsi controller must exist when a scsi disk does; libvirt adds any other controller it needs.
     has_scsi_disk = any(t.get("bus") == "scsi" for t in devices.iterfind("disk/target"))
     has_scsi = any(c.get("type") == "scsi" for c in devices.findall("controller"))

@@ -13,12 +13,14 @@ some 400 CPU properties from QEMU, one monitor command each, before the start re
 from __future__ import annotations
 
 import hashlib
-import xml.etree.ElementTree as ET
 
+from lxml import etree
+
+from vmctl.libvirtxml.tree import parse
 from vmctl.model import LockHolder, Owner
 
 LOCK_NAMESPACE = "urn:vmctl:lock:1"  # not vmctl's guest metadata: readers see a foreign domain
-ET.register_namespace("vmctllock", LOCK_NAMESPACE)
+etree.register_namespace("vmctllock", LOCK_NAMESPACE)
 _Q = f"{{{LOCK_NAMESPACE}}}"
 LOCK_PREFIX = "vmctl-lock-"
 LOCK_ARCH = "i686"  # the fastest to start; a host without it gets its default architecture
@@ -34,15 +36,15 @@ def lock_domain_xml(
     name: str, owner: Owner, holder: LockHolder, domain_type: str = "qemu", uuid: str = "", arch: str | None = LOCK_ARCH
 ) -> str:
     """`arch` None: the host's default architecture."""
-    root = ET.Element("domain", {"type": domain_type})
-    ET.SubElement(root, "name").text = name
+    root = etree.Element("domain", {"type": domain_type})
+    etree.SubElement(root, "name").text = name
     if uuid:
-        ET.SubElement(root, "uuid").text = uuid
-    ET.SubElement(root, "title").text = "vmctl apply lock"
+        etree.SubElement(root, "uuid").text = uuid
+    etree.SubElement(root, "title").text = "vmctl apply lock"
     scope = owner.project + (f", workspace {owner.workspace}" if owner.workspace else "")
-    ET.SubElement(root, "description").text = f"vmctl is applying project {scope}: held by {holder}"
-    metadata = ET.SubElement(root, "metadata")
-    ET.SubElement(
+    etree.SubElement(root, "description").text = f"vmctl is applying project {scope}: held by {holder}"
+    metadata = etree.SubElement(root, "metadata")
+    etree.SubElement(
         metadata,
         f"{_Q}lock",
         {
@@ -54,18 +56,18 @@ def lock_domain_xml(
             "user": holder.user,
         },
     )
-    ET.SubElement(root, "memory", {"unit": "MiB"}).text = "16"
-    ET.SubElement(root, "vcpu").text = "1"
-    os_ = ET.SubElement(root, "os")
-    ET.SubElement(os_, "type", {"arch": arch} if arch else {}).text = "hvm"
-    devices = ET.SubElement(root, "devices")
-    ET.SubElement(devices, "memballoon", {"model": "none"})
-    return ET.tostring(root, encoding="unicode")
+    etree.SubElement(root, "memory", {"unit": "MiB"}).text = "16"
+    etree.SubElement(root, "vcpu").text = "1"
+    os_ = etree.SubElement(root, "os")
+    etree.SubElement(os_, "type", {"arch": arch} if arch else {}).text = "hvm"
+    devices = etree.SubElement(root, "devices")
+    etree.SubElement(devices, "memballoon", {"model": "none"})
+    return etree.tostring(root, encoding="unicode")
 
 
 def read_lock_holder(xml: str) -> LockHolder | None:
     """Who holds the lock, from the lock domain's XML; None if it is not a lock domain."""
-    found = ET.fromstring(xml).find(f"metadata/{_Q}lock")
+    found = parse(xml).find(f"metadata/{_Q}lock")
     if found is None:
         return None
     pid = found.get("pid", "0")

@@ -1,4 +1,4 @@
-"""vmctl's ownership record inside libvirt objects' <metadata>: built and read with ElementTree.
+"""vmctl's ownership record inside libvirt objects' <metadata>: built and read with lxml.
 
 What libvirt's own XML cannot tell (which project owns a domain, the spec name of each disk's image,
 the cloud-init content, the volumes the domain claims) lives here, in vmctl's XML namespace.
@@ -7,20 +7,21 @@ the cloud-init content, the volumes the domain claims) lives here, in vmctl's XM
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from typing import Any, Literal
 
-from vmctl.libvirtxml.tree import by_tag, first
+from lxml import etree
+
+from vmctl.libvirtxml.tree import by_tag, first, parse
 from vmctl.model import CloudInitSpec, DeviceName, DiskRecord, GuestRecord, Owner, VolumeRef
 
 NAMESPACE = "urn:vmctl:metadata:1"
 PREFIX = "vmctl"
 _Q = f"{{{NAMESPACE}}}"
-ET.register_namespace(PREFIX, NAMESPACE)
+etree.register_namespace(PREFIX, NAMESPACE)
 
 
-def _sub(parent: ET.Element, tag: str, **attrs: str | None) -> ET.Element:
-    element = ET.SubElement(parent, tag)
+def _sub(parent: etree._Element, tag: str, **attrs: str | None) -> etree._Element:
+    element = etree.SubElement(parent, tag)
     for key, value in attrs.items():
         if value is not None:
             element.set(key.replace("_", "-"), value)
@@ -38,20 +39,20 @@ def _owner_attrs(owner: Owner) -> dict[str, str | None]:
     }
 
 
-def _qualified(element: ET.Element) -> ET.Element:
+def _qualified(element: etree._Element) -> etree._Element:
     """The same tree with every tag in vmctl's namespace, for embedding in a domain's <metadata>."""
     for node in element.iter():
         node.tag = _Q + node.tag
     return element
 
 
-def guest_element(record: GuestRecord) -> ET.Element:
+def guest_element(record: GuestRecord) -> etree._Element:
     """<vmctl:guest> for a domain's <metadata>."""
     return _qualified(_guest_tree(record))
 
 
-def _guest_tree(record: GuestRecord) -> ET.Element:
-    root = ET.Element("guest", {"version": "1"})
+def _guest_tree(record: GuestRecord) -> etree._Element:
+    root = etree.Element("guest", {"version": "1"})
     _sub(root, "owner", **_owner_attrs(record.owner))
     _sub(
         root,
@@ -85,7 +86,7 @@ def _guest_tree(record: GuestRecord) -> ET.Element:
 
 def guest_xml(record: GuestRecord) -> str:
     """The element as text for virDomainSetMetadata, which puts it in the namespace itself."""
-    return ET.tostring(_guest_tree(record), encoding="unicode")
+    return etree.tostring(_guest_tree(record), encoding="unicode")
 
 
 def _cloud_init_json(spec: CloudInitSpec) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def _cloud_init_json(spec: CloudInitSpec) -> dict[str, Any]:
     }
 
 
-def find_guest_record(metadata: ET.Element | None) -> GuestRecord | None:
+def find_guest_record(metadata: etree._Element | None) -> GuestRecord | None:
     """Read vmctl's record from a domain's <metadata>, or None when vmctl does not own it."""
     root = first(by_tag(metadata), _Q + "guest") if metadata is not None else None
     if root is None:
@@ -122,25 +123,25 @@ def find_guest_record(metadata: ET.Element | None) -> GuestRecord | None:
     )
 
 
-def _read_device(element: ET.Element) -> DeviceName:
+def _read_device(element: etree._Element) -> DeviceName:
     kind: Literal["disk", "nic"] = "disk" if element.get("kind") == "disk" else "nic"
     return DeviceName(kind, element.get("name", ""), element.get("key", ""))
 
 
 def read_guest_record(xml: str) -> GuestRecord | None:
     """The record as virDomainGetMetadata returns it: the <guest> element alone, outside any namespace."""
-    holder = ET.Element("metadata")
-    holder.append(_qualified(ET.fromstring(xml)))
+    holder = etree.Element("metadata")
+    holder.append(_qualified(parse(xml)))
     return find_guest_record(holder)
 
 
-def _read_disk(element: ET.Element) -> DiskRecord:
+def _read_disk(element: etree._Element) -> DiskRecord:
     pool, volume = element.get("image-pool"), element.get("image-volume")
     image_volume = VolumeRef(pool, volume) if pool and volume else None
     return DiskRecord(element.get("name", ""), element.get("image"), element.get("image-sha256"), image_volume)
 
 
-def _read_owner(element: ET.Element) -> Owner:
+def _read_owner(element: etree._Element) -> Owner:
     return Owner(
         project=element.get("project", ""),
         workspace=element.get("workspace"),
@@ -151,7 +152,7 @@ def _read_owner(element: ET.Element) -> Owner:
     )
 
 
-def _read_cloud_init(element: ET.Element | None) -> CloudInitSpec | None:
+def _read_cloud_init(element: etree._Element | None) -> CloudInitSpec | None:
     if element is None or not element.text:
         return None
     try:
@@ -166,14 +167,14 @@ def _read_cloud_init(element: ET.Element | None) -> CloudInitSpec | None:
     )
 
 
-def network_element(owner: Owner) -> ET.Element:
+def network_element(owner: Owner) -> etree._Element:
     """<vmctl:network> for a network's <metadata>."""
-    root = ET.Element("network", {"version": "1"})
+    root = etree.Element("network", {"version": "1"})
     _sub(root, "owner", **_owner_attrs(owner))
     return _qualified(root)
 
 
-def find_network_owner(metadata: ET.Element | None) -> Owner | None:
+def find_network_owner(metadata: etree._Element | None) -> Owner | None:
     root = metadata.find(_Q + "network") if metadata is not None else None
     owner = root.find(_Q + "owner") if root is not None else None
     return _read_owner(owner) if owner is not None and owner.get("project") else None

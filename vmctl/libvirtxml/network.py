@@ -1,4 +1,4 @@
-"""Network XML, built and read with ElementTree; vmctl's ownership lives in its <metadata>.
+"""Network XML, built and read with lxml; vmctl's ownership lives in its <metadata>.
 
 Fixed addresses are the network's: a DHCP <host> by MAC and a DNS <host> with the guest's names.
 """
@@ -6,69 +6,71 @@ Fixed addresses are the network's: a DHCP <host> by MAC and a DNS <host> with th
 from __future__ import annotations
 
 import ipaddress
-import xml.etree.ElementTree as ET
 from typing import Literal
 
+from lxml import etree
+
 from vmctl.libvirtxml.metadata import find_network_owner, network_element
+from vmctl.libvirtxml.tree import parse
 from vmctl.model import HostEntry, LiveNetwork, NetworkSpec, Owner
 
 
 def network_xml(spec: NetworkSpec, owner: Owner) -> str:
-    root = ET.Element("network")
-    ET.SubElement(root, "name").text = spec.libvirt_name
-    ET.SubElement(root, "metadata").append(network_element(owner))
+    root = etree.Element("network")
+    etree.SubElement(root, "name").text = spec.libvirt_name
+    etree.SubElement(root, "metadata").append(network_element(owner))
     if spec.mode == "nat":
-        ET.SubElement(root, "forward", {"mode": "nat"})
+        etree.SubElement(root, "forward", {"mode": "nat"})
     if spec.hosts:
-        dns = ET.SubElement(root, "dns")
+        dns = etree.SubElement(root, "dns")
         for host in spec.hosts:
             dns.append(dns_host_element(host))
     if spec.ipv4:
         _ip(root, spec)
-    return ET.tostring(root, encoding="unicode")
+    return etree.tostring(root, encoding="unicode")
 
 
 def with_owner(xml: str, owner: Owner) -> str:
     """The same network definition with vmctl's record replaced by `owner`'s."""
-    root = ET.fromstring(xml)
+    root = parse(xml)
     metadata = root.find("metadata")
     if metadata is None:
-        metadata = ET.Element("metadata")
+        metadata = etree.Element("metadata")
         root.insert(2, metadata)
     for old in list(metadata):
         if old.tag == network_element(owner).tag:
             metadata.remove(old)
     metadata.append(network_element(owner))
-    return ET.tostring(root, encoding="unicode")
+    return etree.tostring(root, encoding="unicode")
 
 
-def _ip(root: ET.Element, spec: NetworkSpec) -> None:
+def _ip(root: etree._Element, spec: NetworkSpec) -> None:
     assert spec.ipv4 is not None
     iface = ipaddress.IPv4Interface(spec.ipv4)
-    ip = ET.SubElement(root, "ip", {"address": str(iface.ip), "prefix": str(iface.network.prefixlen)})
+    ip = etree.SubElement(root, "ip", {"address": str(iface.ip), "prefix": str(iface.network.prefixlen)})
     if spec.dhcp:
         start, end = dhcp_range(spec.ipv4)
-        dhcp = ET.SubElement(ip, "dhcp")
-        ET.SubElement(dhcp, "range", {"start": start, "end": end})
+        dhcp = etree.SubElement(ip, "dhcp")
+        etree.SubElement(dhcp, "range", {"start": start, "end": end})
         for host in spec.hosts:
             dhcp.append(dhcp_host_element(host))
 
 
-def dhcp_host_element(host: HostEntry) -> ET.Element:
+def dhcp_host_element(host: HostEntry) -> etree._Element:
     """<host mac= ip= name=/> of a network's <dhcp>: also what virNetworkUpdate takes."""
-    return ET.Element("host", {"mac": host.mac, "ip": host.ip, "name": host.names[0]})
+    return etree.Element("host", {"mac": host.mac, "ip": host.ip, "name": host.names[0]})
 
 
-def dns_host_element(host: HostEntry) -> ET.Element:
+def dns_host_element(host: HostEntry) -> etree._Element:
     """<host ip=><hostname>... of a network's <dns>: also what virNetworkUpdate takes."""
-    element = ET.Element("host", {"ip": host.ip})
+    element = etree.Element("host", {"ip": host.ip})
     for name in host.names:
-        ET.SubElement(element, "hostname").text = name
+        etree.SubElement(element, "hostname").text = name
     return element
 
 
-def host_xml(element: ET.Element) -> str:
-    return ET.tostring(element, encoding="unicode")
+def host_xml(element: etree._Element) -> str:
+    return etree.tostring(element, encoding="unicode")
 
 
 def dhcp_range(ipv4: str) -> tuple[str, str]:
@@ -81,7 +83,7 @@ def dhcp_range(ipv4: str) -> tuple[str, str]:
 
 
 def read_network(xml: str, active: bool, autostart: bool) -> LiveNetwork:
-    root = ET.fromstring(xml)
+    root = parse(xml)
     forward = root.find("forward")
     mode: Literal["nat", "isolated", "bridge"] = "isolated"
     if forward is not None:
@@ -98,7 +100,7 @@ def read_network(xml: str, active: bool, autostart: bool) -> LiveNetwork:
     return LiveNetwork(spec, find_network_owner(root.find("metadata")), active, autostart)
 
 
-def _read_hosts(root: ET.Element, ip: ET.Element | None) -> tuple[HostEntry, ...]:
+def _read_hosts(root: etree._Element, ip: etree._Element | None) -> tuple[HostEntry, ...]:
     """Each DHCP reservation with the DNS names of its address."""
     names = {h.get("ip", ""): tuple(n.text or "" for n in h.iter("hostname")) for h in root.iterfind("dns/host")}
     reserved = ip.iterfind("dhcp/host") if ip is not None else iter(())

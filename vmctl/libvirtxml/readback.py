@@ -6,16 +6,16 @@ expands machine types; domains vmctl did not write parse too (only their name ma
 
 from __future__ import annotations
 
-import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal, cast
 
+from lxml import etree
+
 from vmctl.libvirtxml.domain import AGENT_CHANNEL
 from vmctl.libvirtxml.metadata import NAMESPACE, find_guest_record
-from vmctl.libvirtxml.tree import DomainTree, by_tag, first, text
+from vmctl.libvirtxml.tree import DomainTree, by_tag, first, parse, text
 from vmctl.libvirtxml.unmodelled import unmodelled
 from vmctl.model import (
     BootSpec,
@@ -59,41 +59,12 @@ class DomainView:
     guest: GuestState | None = None  # None for domains vmctl does not own
 
 
-_PER_THREAD = threading.local()
-
-
-def _lxml_parser() -> Any:
-    """One parser per reader thread: lxml locks a parser that threads share, so they would take turns."""
-    parser = getattr(_PER_THREAD, "parser", None)
-    if parser is None:
-        from lxml import etree
-
-        # Without the whitespace between elements (never read: libvirt's indentation) and without an
-        # index of id attributes (nothing looks one up), a domain parses in a tenth fewer instructions.
-        parser = _PER_THREAD.parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, remove_blank_text=True, collect_ids=False
-        )
-    return parser
-
-
-def _parse(xml: str) -> ET.Element:
-    """Parse with lxml: three times ElementTree's speed, and a big host has a domain XML per guest.
-
-    Reading uses only the API both share (find, findall, iter, get, text), so the tree is used as an
-    ElementTree element.
-    """
-    from lxml import etree
-
-    root: ET.Element = etree.fromstring(xml.encode(), _lxml_parser())
-    return root
-
-
 def domain_name(xml: str) -> str:
     """A domain's name, found without parsing the whole XML (it comes first, and is escaped there)."""
     start = xml.find("<name>")
     end = xml.find("</name>", start)
     if start < 0 or end < 0:
-        return _parse(xml).findtext("name", "")
+        return parse(xml).findtext("name", "")
     from xml.sax.saxutils import unescape
 
     return unescape(xml[start + len("<name>") : end], {"&quot;": '"', "&apos;": "'"})
@@ -122,7 +93,7 @@ def read_domain(
 
     Disk sizes are not in domain XML: `disk_size` supplies them (they stay None without it).
     """
-    root = _parse(xml)
+    root = parse(xml)
     top = by_tag(root)
     name, uuid = text(top, "name"), text(top, "uuid")
     active = root.get("id", "-1") != "-1"
@@ -139,13 +110,13 @@ def read_domain(
 
 def serial_log_file(xml: str) -> str | None:
     """Where the domain's first serial port is logged on the hypervisor host, if it is."""
-    log = _parse(xml).find("devices/serial/log")
+    log = parse(xml).find("devices/serial/log")
     return log.get("file") if log is not None else None
 
 
 def domain_uses(xml: str, pool: str, volume: str, path: str) -> bool:
     """Whether a domain (anyone's) boots from or has as a disk this pool volume, by name or by path."""
-    root = ET.fromstring(xml)
+    root = parse(xml)
     if path in (root.findtext("os/kernel"), root.findtext("os/initrd")):
         return True
     for source in root.iterfind("devices/disk/source"):
@@ -203,14 +174,14 @@ def _guest_from(
     )
 
 
-def _is_uefi(os_el: ET.Element | None, os_parts: Mapping[str, list[ET.Element]]) -> bool:
+def _is_uefi(os_el: etree._Element | None, os_parts: Mapping[str, list[etree._Element]]) -> bool:
     if os_el is None:
         return False
     loader = first(os_parts, "loader")
     return os_el.get("firmware") == "efi" or (loader is not None and loader.get("type") == "pflash")
 
 
-def _cpu_model(cpu: ET.Element | None) -> str | None:
+def _cpu_model(cpu: etree._Element | None) -> str | None:
     if cpu is None:
         return None
     mode = cpu.get("mode", "custom")
@@ -226,7 +197,7 @@ def _memory(tree: DomainTree, tag: str) -> int:
     return int(element.text) * _UNITS.get(element.get("unit", "KiB").lower(), 1024)
 
 
-def _boot(os_parts: Mapping[str, list[ET.Element]]) -> BootSpec | None:
+def _boot(os_parts: Mapping[str, list[etree._Element]]) -> BootSpec | None:
     kernel = text(os_parts, "kernel")
     if not kernel:
         return None
@@ -238,12 +209,12 @@ def _boot(os_parts: Mapping[str, list[ET.Element]]) -> BootSpec | None:
     )
 
 
-def _alias(parts: Mapping[str, list[ET.Element]]) -> str:
+def _alias(parts: Mapping[str, list[etree._Element]]) -> str:
     found = first(parts, "alias")
     return found.get("name", "") if found is not None else ""
 
 
-def _source_volume(source: ET.Element | None, pool_paths: Mapping[str, str]) -> tuple[str, str]:
+def _source_volume(source: etree._Element | None, pool_paths: Mapping[str, str]) -> tuple[str, str]:
     """(pool, volume) of a disk, whether it names a pool volume or a file inside a pool's directory."""
     if source is None:
         return "", ""
@@ -280,7 +251,7 @@ def _disks(
 
 
 def _device_name(
-    parts: Mapping[str, list[ET.Element]], kind: Literal["disk", "nic"], key: str, record: GuestRecord
+    parts: Mapping[str, list[etree._Element]], kind: Literal["disk", "nic"], key: str, record: GuestRecord
 ) -> str:
     """vmctl's alias names a device; an adopted one without it has its name in the record; else <key>."""
     alias_ = _alias(parts)
@@ -290,7 +261,7 @@ def _device_name(
     return record.device_name(kind, key) or ("<seed>" if alias_ == "ua-seed" else f"<{key}>")
 
 
-def _is_seed(device: ET.Element, parts: Mapping[str, list[ET.Element]], record: GuestRecord) -> bool:
+def _is_seed(device: etree._Element, parts: Mapping[str, list[etree._Element]], record: GuestRecord) -> bool:
     """vmctl's cloud-init seed of the guest. Not a seed of a domain vmctl does not own, nor one adopted
     with its seed: that is a CD-ROM drive of the spec's, which the record names."""
     if device.get("device") != "cdrom" or _alias(parts) != "ua-seed" or first(parts, "source") is None:

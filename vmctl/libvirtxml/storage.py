@@ -1,10 +1,12 @@
-"""Storage pool and volume XML, built and read with ElementTree."""
+"""Storage pool and volume XML, built and read with lxml."""
 
 from __future__ import annotations
 
 import uuid
-import xml.etree.ElementTree as ET
 
+from lxml import etree
+
+from vmctl.libvirtxml.tree import parse
 from vmctl.model import LivePool, Owner
 
 # Pools have no <metadata>: vmctl marks the pools it creates by a UUID derived from their owner.
@@ -16,17 +18,17 @@ def pool_uuid(owner: Owner, pool: str) -> str:
 
 
 def pool_xml(name: str, path: str, owner: Owner) -> str:
-    root = ET.Element("pool", {"type": "dir"})
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(root, "uuid").text = pool_uuid(owner, name)
-    target = ET.SubElement(root, "target")
-    ET.SubElement(target, "path").text = path
-    return ET.tostring(root, encoding="unicode")
+    root = etree.Element("pool", {"type": "dir"})
+    etree.SubElement(root, "name").text = name
+    etree.SubElement(root, "uuid").text = pool_uuid(owner, name)
+    target = etree.SubElement(root, "target")
+    etree.SubElement(target, "path").text = path
+    return etree.tostring(root, encoding="unicode")
 
 
 def read_pool(xml: str, active: bool, owner: Owner) -> LivePool:
     """A pool as read; owned when its UUID is the one vmctl gives pools it creates for `owner`."""
-    root = ET.fromstring(xml)
+    root = parse(xml)
     name = root.findtext("name", "")
     path = (root.findtext("target/path") or "").rstrip("/") or "/"
     owned = root.findtext("uuid", "") == pool_uuid(owner, name)
@@ -42,19 +44,19 @@ VOLUME_MODE = 0o600
 def volume_xml(
     name: str, capacity: int, fmt: str, backing_path: str | None = None, backing_format: str = "qcow2"
 ) -> str:
-    root = ET.Element("volume")
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(root, "capacity", {"unit": "bytes"}).text = str(capacity)
-    target = ET.SubElement(root, "target")
-    ET.SubElement(target, "format", {"type": fmt})
-    ET.SubElement(ET.SubElement(target, "permissions"), "mode").text = f"{VOLUME_MODE:04o}"
+    root = etree.Element("volume")
+    etree.SubElement(root, "name").text = name
+    etree.SubElement(root, "capacity", {"unit": "bytes"}).text = str(capacity)
+    target = etree.SubElement(root, "target")
+    etree.SubElement(target, "format", {"type": fmt})
+    etree.SubElement(etree.SubElement(target, "permissions"), "mode").text = f"{VOLUME_MODE:04o}"
     if backing_path:
-        backing = ET.SubElement(root, "backingStore")
-        ET.SubElement(backing, "path").text = backing_path
-        ET.SubElement(backing, "format", {"type": backing_format})
-    return ET.tostring(root, encoding="unicode")
+        backing = etree.SubElement(root, "backingStore")
+        etree.SubElement(backing, "path").text = backing_path
+        etree.SubElement(backing, "format", {"type": backing_format})
+    return etree.tostring(root, encoding="unicode")
 
 
 def backing_path(xml: str) -> str | None:
     """The file a volume is an overlay of, if any."""
-    return ET.fromstring(xml).findtext("backingStore/path") or None
+    return parse(xml).findtext("backingStore/path") or None

@@ -7,8 +7,9 @@ silent audio backend) and devices vmctl writes are not listed.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
+
+from lxml import etree
 
 from vmctl.libvirtxml.domain import AGENT_CHANNEL
 from vmctl.libvirtxml.tree import DomainTree, first
@@ -50,7 +51,7 @@ def _cpu_topology(tree: DomainTree) -> list[str]:
     return [f"CPU topology ({shown})"]
 
 
-def _device_problem(tag: str, device: ET.Element, tree: DomainTree) -> str | None:
+def _device_problem(tag: str, device: etree._Element, tree: DomainTree) -> str | None:
     if tag == "disk":
         return _disk_problem(device, tree.parts(device))
     if tag == "interface":
@@ -64,7 +65,7 @@ def _device_problem(tag: str, device: ET.Element, tree: DomainTree) -> str | Non
     return check(device) if check else None
 
 
-def _source_hint(device: ET.Element) -> str:
+def _source_hint(device: etree._Element) -> str:
     address = device.find("source/address")
     if address is None:
         return ""
@@ -74,7 +75,7 @@ def _source_hint(device: ET.Element) -> str:
     return f" at {parts[0]}:{parts[1]}:{parts[2]}.{parts[3]}"  # as lspci writes a PCI address
 
 
-def _disk_problem(disk: ET.Element, parts: Mapping[str, list[ET.Element]]) -> str | None:
+def _disk_problem(disk: etree._Element, parts: Mapping[str, list[etree._Element]]) -> str | None:
     kind, role = disk.get("type", "file"), disk.get("device", "disk")
     target = first(parts, "target")
     dev = target.get("dev", "?") if target is not None else "?"
@@ -98,7 +99,7 @@ def _disk_problem(disk: ET.Element, parts: Mapping[str, list[ET.Element]]) -> st
     return None
 
 
-def _cdrom_problem(target: ET.Element | None, kind: str, dev: str) -> str | None:
+def _cdrom_problem(target: etree._Element | None, kind: str, dev: str) -> str | None:
     """A CD-ROM drive with a volume or file in it, or none, on SATA, IDE or SCSI is modelled (vmctl's
     cloud-init seed is one)."""
     if kind not in ("file", "volume"):
@@ -107,7 +108,7 @@ def _cdrom_problem(target: ET.Element | None, kind: str, dev: str) -> str | None
     return None if bus in ("sata", "ide", "scsi") else f"cdrom {dev} on bus {bus}"
 
 
-def _interface_problem(nic: ET.Element, parts: Mapping[str, list[ET.Element]]) -> str | None:
+def _interface_problem(nic: etree._Element, parts: Mapping[str, list[etree._Element]]) -> str | None:
     kind = nic.get("type", "")
     if kind not in ("network", "bridge", "user"):
         return f"interface of type {kind}"
@@ -116,48 +117,48 @@ def _interface_problem(nic: ET.Element, parts: Mapping[str, list[ET.Element]]) -
     return None
 
 
-def _filesystem_problem(fs: ET.Element) -> str | None:
+def _filesystem_problem(fs: etree._Element) -> str | None:
     driver = fs.find("driver")
     kind = driver.get("type", "path") if driver is not None else "path"
     return None if kind == "virtiofs" else f"filesystem shared by {kind}"
 
 
-def _channel_problem(channel: ET.Element) -> str | None:
+def _channel_problem(channel: etree._Element) -> str | None:
     target = channel.find("target")
     name = target.get("name", "") if target is not None else ""
     return None if name == AGENT_CHANNEL else f"channel {channel.get('type', '')} {name}".rstrip()
 
 
-def _character_problem(device: ET.Element) -> str | None:
+def _character_problem(device: etree._Element) -> str | None:
     kind = device.get("type", "pty")
     return None if kind == "pty" else f"{device.tag} of type {kind}"
 
 
-def _input_problem(device: ET.Element) -> str | None:
+def _input_problem(device: etree._Element) -> str | None:
     bus = device.get("bus", "ps2")
     return None if bus == "ps2" else f"input {device.get('type', '')} on {bus}"
 
 
-def _audio_problem(device: ET.Element) -> str | None:
+def _audio_problem(device: etree._Element) -> str | None:
     return None if device.get("type") == "none" else f"audio {device.get('type', '')}"
 
 
-def _video_problem(device: ET.Element) -> str | None:
+def _video_problem(device: etree._Element) -> str | None:
     model = device.find("model")
     kind = model.get("type", "") if model is not None else ""
     return None if kind == "none" else f"video {kind}"
 
 
-def _watchdog_problem(device: ET.Element) -> str | None:
+def _watchdog_problem(device: etree._Element) -> str | None:
     return None if device.get("model") == "itco" else f"watchdog {device.get('model', '')}"
 
 
-def _rng_problem(device: ET.Element) -> str | None:
+def _rng_problem(device: etree._Element) -> str | None:
     return None if device.get("model") == "virtio" else f"rng {device.get('model', '')}"
 
 
 # What each modelled device may carry that vmctl cannot express, checked per device kind.
-_CHECKS: dict[str, Callable[[ET.Element], str | None]] = {
+_CHECKS: dict[str, Callable[[etree._Element], str | None]] = {
     "filesystem": _filesystem_problem,
     "channel": _channel_problem,
     "serial": _character_problem,
