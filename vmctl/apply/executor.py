@@ -147,8 +147,9 @@ class _Runner:
     def guests(self, changes: list[Change], plan: Plan, parallel: int) -> None:
         if not changes:
             return
+        volumes = plan.volumes_by_guest()
         with ThreadPoolExecutor(max(1, parallel)) as pool:
-            futures = [pool.submit(self._guest, c, plan.volumes_of(c.name)) for c in changes]
+            futures = [pool.submit(self._guest, c, volumes.get(c.name, ())) for c in changes]
             for future in futures:
                 outcome = future.result()
                 self.report.outcomes.append(outcome)
