@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,9 +135,10 @@ def check_document(doc: SourceDoc, quiet: Collection[str] = (), cache: bool = Tr
     that keeps jsonschema out of every run that changes nothing in the spec. Not with `cache` off
     (the content holds sensitive values: not even a digest of it is written).
     """
+    unwritable = [Problem(doc.where(path), dotted(path), message, hint) for path, message, hint in _not_xml(doc.data)]
     marker = _valid_marker(doc) if cache else None
     if marker is not None and marker.exists():
-        return []
+        return unwritable
     validator = _validator_class()(_checked_schema())
     already = {p.path for p in doc.problems} | set(quiet)
     problems: list[Problem] = []
@@ -146,7 +148,7 @@ def check_document(doc: SourceDoc, quiet: Collection[str] = (), cache: bool = Tr
         problems.extend(p for p in _problems_for(error, doc) if p.path not in already)
     if not problems and marker is not None:
         _remember_valid(marker)
-    return problems
+    return unwritable + problems
 
 
 def check_guest(data: dict[str, Any]) -> list[tuple[NodePath, str, str | None]]:
@@ -161,7 +163,34 @@ def check_guest(data: dict[str, Any]) -> list[tuple[NodePath, str, str | None]]:
             continue  # unknown keys are reported where they are written, by the document's check
         message, hint = _describe(error)
         found.append((path, message, hint))
-    return found
+    return [*_not_xml_under(data, ()), *found]
+
+
+# What XML 1.0 cannot hold. The values of these sections end up in libvirt's definitions, which are
+# XML, and YAML's escapes ("\x1b", say) can write any character. cloud-init content is kept as JSON,
+# which escapes them.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_WRITTEN_TO_XML = ("pools", "networks", "defaults", "guests")
+
+
+def _not_xml(data: object) -> Iterator[tuple[NodePath, str, str | None]]:
+    if isinstance(data, dict):
+        for section in _WRITTEN_TO_XML:
+            yield from _not_xml_under(data.get(section), (section,))
+
+
+def _not_xml_under(node: object, path: NodePath) -> Iterator[tuple[NodePath, str, str | None]]:
+    """(path, message, hint) for every string (outside cloud-init content) that XML cannot hold."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key != "cloud_init":
+                yield from _not_xml_under(value, (*path, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _not_xml_under(item, (*path, index))
+    elif isinstance(node, str) and (bad := _NOT_XML.search(node)):
+        message = f"the character U+{ord(bad[0]):04X} cannot be written to libvirt's XML"
+        yield path, message, "remove it: only cloud-init content may hold control characters"
 
 
 def _valid_marker(doc: SourceDoc) -> Path | None:
