@@ -21,8 +21,8 @@ from vmctl.cli.options import (
 
 if TYPE_CHECKING:
     from vmctl.cli.session import Session
-    from vmctl.model import LiveState
-    from vmctl.plan.changes import Plan
+    from vmctl.model import LiveGuest, LiveState
+    from vmctl.plan.changes import Change, Plan
 
 
 def status(
@@ -61,21 +61,30 @@ def status(
 
 def _host_rows(session: "Session", plan: "Plan", live: "LiveState") -> list[dict[str, Any]]:
     host = session.host_name or session.uri
-    return [{"host": host, **_guest_status(session, plan, name)} for name in _guest_names(session, live)]
+    changes = {c.name: c for c in plan.guest_changes()}
+    return [
+        {"host": host, **_guest_status(session, name, changes.get(name), live.guest(name))}
+        for name in _guest_names(session, live)
+    ]
 
 
 def _guest_names(session: "Session", live: "LiveState") -> list[str]:
     """The spec's guests in its order, then guests of this project the spec no longer has."""
     names = [g.name for g in session.desired.guests]
-    return names + [g.name for g in live.guests if g.name not in names]
+    in_spec = set(names)
+    return names + [g.name for g in live.guests if g.name not in in_spec]
 
 
-def _guest_status(session: "Session", plan: "Plan", name: str) -> dict[str, Any]:
-    change = next((c for c in plan.guest_changes() if c.name == name), None)
+def _guest_status(session: "Session", name: str, change: "Change | None", read: "LiveGuest | None") -> dict[str, Any]:
+    """One guest's row. `read`: the guest as the plan read it, just now; a domain of that name that
+    is not this project's own is asked for."""
     row: dict[str, Any] = {"name": name, "state": "absent", "drift": change is not None, "ips": [], "ready": False}
-    if not session.backend.domain_exists(name):
+    if read is not None:
+        active = read.running is not None
+    elif session.backend.domain_exists(name):
+        active = session.backend.is_active(name)
+    else:
         return row
-    active = session.backend.is_active(name)
     row["state"] = "running" if active else "stopped"
     if change is not None:
         row["pending"] = change.action.label
