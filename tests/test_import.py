@@ -8,6 +8,7 @@ applied like any other. Domains with what vmctl cannot express are refused, each
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -127,6 +128,13 @@ def cdroms(name: str, bus: str, letters: str) -> str:
     </disk>"""
 
 
+def status_of(cli: Cli, spec: Path) -> list[tuple[str, str, bool, str | None]]:
+    """`vmctl status --json`: each guest's name, state, drift, and pending action."""
+    result = cli("status", "--json", str(spec), "-c", TEST_DRIVER)
+    assert result.code == 0, result.err
+    return [(g["name"], g["state"], g["drift"], g.get("pending")) for g in json.loads(result.out)["guests"]]
+
+
 @pytest.mark.parametrize(("machine", "bus", "letters"), [("pc-q35-7.2", "sata", "ab"), ("pc-i440fx-7.2", "ide", "cd")])
 def test_a_virt_install_domain_round_trips(
     machine: str, bus: str, letters: str, cli: Cli, domains: Callable[[str], str], project: str, tmp_path: Path
@@ -153,9 +161,11 @@ def test_a_virt_install_domain_round_trips(
     plan = cli("plan", str(spec), "-c", TEST_DRIVER)
     assert f"<= guest {name} will be adopted" in plan.out, plan.out + plan.err
     assert "1 to adopt" in plan.out and "unmodelled" not in plan.out
+    assert status_of(cli, spec) == [(name, "stopped", True, "adopt")]  # not vmctl's yet: libvirt is asked
     applied = cli("apply", "--yes", str(spec), "-c", TEST_DRIVER)
     assert applied.code == 0, applied.out + applied.err
     assert "adopted (its definition and power are as they were)" in applied.out
+    assert status_of(cli, spec) == [(name, "stopped", False, None)]
     after = domain_xml(name)
     assert without(after, "metadata") == without(before, "metadata")  # the record, nothing else
     settled = cli("plan", "--detailed-exitcode", str(spec), "-c", TEST_DRIVER)
