@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import vmctl
 import vmctl.schemas
 from vmctl.errors import Problem
-from vmctl.spec.source import NodePath, SourceDoc, dotted
+from vmctl.spec.source import NodePath, SourceDoc, character, dotted
 from vmctl.spec.templates import has_guest_ref
 from vmctl.units import UnitError, parse_duration, parse_size
 
@@ -163,12 +163,13 @@ def check_guest(data: dict[str, Any]) -> list[tuple[NodePath, str, str | None]]:
             continue  # unknown keys are reported where they are written, by the document's check
         message, hint = _describe(error)
         found.append((path, message, hint))
-    return [*_not_xml_under(data, ()), *found]
+    return found
 
 
 # What XML 1.0 cannot hold. The values of these sections end up in libvirt's definitions, which are
 # XML, and YAML's escapes ("\x1b", say) can write any character. cloud-init content is kept as JSON,
-# which escapes them.
+# which escapes them. Checked once per document, variables substituted: what a guest instance adds
+# (its name, its index) cannot hold such a character.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _WRITTEN_TO_XML = ("pools", "networks", "defaults", "guests")
 
@@ -189,7 +190,7 @@ def _not_xml_under(node: object, path: NodePath) -> Iterator[tuple[NodePath, str
         for index, item in enumerate(node):
             yield from _not_xml_under(item, (*path, index))
     elif isinstance(node, str) and (bad := _NOT_XML.search(node)):
-        message = f"the character U+{ord(bad[0]):04X} cannot be written to libvirt's XML"
+        message = f"{character(bad[0])} cannot be written to libvirt's XML"
         yield path, message, "remove it: only cloud-init content may hold control characters"
 
 

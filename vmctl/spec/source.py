@@ -95,7 +95,7 @@ def yaml_text_problem(text: str, as_cloud_init: bool = False) -> str | None:
     The same bounds as for a spec file apply; lines are the text's own.
     """
     if bad := _NOT_PRINTABLE.search(text):
-        return f"{_character(bad[0])} is not allowed in YAML (its line {text.count(chr(10), 0, bad.start()) + 1})"
+        return f"{character(bad[0])} is not allowed in YAML (its line {text.count(chr(10), 0, bad.start()) + 1})"
     try:
         root, loader = compose(CloudInitLoader if as_cloud_init else TextLoader, text)
         if root is not None:
@@ -136,7 +136,7 @@ def _read_text(path: Path, display: str) -> str:
     if bad := _NOT_PRINTABLE.search(text):
         where = _text_at(display, text, bad.start())
         hint = "in a double-quoted string, write it as an escape such as \\x07"
-        raise SpecError([Problem(where, "", f"invalid YAML: {_character(bad[0])} is not allowed", hint)])
+        raise SpecError([Problem(where, "", f"invalid YAML: {character(bad[0])} is not allowed", hint)])
     return text
 
 
@@ -170,7 +170,8 @@ def _undecodable(display: str, body: bytes, start: int, encoding: str | None) ->
     return Problem(where, "", f"not {name} text, though it starts with a {name} byte-order mark: save it as UTF-8")
 
 
-def _character(char: str) -> str:
+def character(char: str) -> str:
+    """How a problem names one character: its code point."""
     return f"the character U+{ord(char):04X}"
 
 
