@@ -43,6 +43,35 @@ def test_holders_never_overlap_while_files_come_and_go(monkeypatch: pytest.Monke
     assert list(tmp_path.iterdir()) == []
 
 
+def test_shared_holders_hold_together_and_never_with_one_alone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An image's lock: apply's disks are made on it together; a delete holds it alone."""
+    monkeypatch.setenv("VMCTL_LOCK_DIR", str(tmp_path))
+    together = threading.Barrier(3, timeout=10)  # broken unless three shared holders are inside at once
+    inside: list[str] = []
+    overlaps: list[str] = []
+
+    def hold(who: str, shared: bool) -> None:
+        for round_ in range(10):
+            with local_lock("image:/pool", "image", "base.qcow2", 60, shared=shared):
+                inside.append(who)
+                if (not shared and len(inside) > 1) or (shared and "alone" in inside):
+                    overlaps.append(who)
+                if shared and round_ == 0:
+                    together.wait()
+                time.sleep(0.001)
+                inside.remove(who)
+
+    threads = [threading.Thread(target=hold, args=(f"shared{n}", True)) for n in range(3)]
+    threads.append(threading.Thread(target=hold, args=("alone", False)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not together.broken
+    assert overlaps == []
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- the lock on the hypervisor settles while vmctl reads, and is settled before anything changes ----------
 
 READS = {"host_facts", "log_dir", "try_lock", "read_state", "read_owned", "pool_exists", "volume_exists"}

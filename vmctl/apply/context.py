@@ -32,6 +32,10 @@ class ApplyContext:
     pool_paths: dict[str, str]
     options: ApplyOptions
 
+    def pool_path(self, pool: str) -> str:
+        """The pool's directory, which keys its locks on this machine; its name if that is not known."""
+        return self.pool_paths.get(pool, pool)
+
 
 @dataclass
 class Outcome:

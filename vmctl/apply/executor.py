@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vmctl.apply.context import ApplyContext, Outcome
 from vmctl.apply.guest import GuestWork
-from vmctl.apply.lock import upload_lock
+from vmctl.apply.lock import image_lock, pool_lock
 from vmctl.apply.network import NetworkWork
 from vmctl.apply.progress import Reporter
 from vmctl.errors import VmctlError
@@ -80,16 +80,17 @@ class _Runner:
 
     def pool(self, change: Change) -> str:
         spec = next(p for p in self.ctx.desired.pools if p.name == change.name)
+        with pool_lock(self.ctx.pool_path(spec.name)):
+            if change.action is Action.CREATE and not self.backend.pool_exists(spec.name):
+                try:
+                    self.backend.create_pool(spec.name, spec.path, self.ctx.desired.owner)
+                    return f"created at {spec.path}"
+                except VmctlError:
+                    if not self.backend.pool_exists(spec.name):
+                        raise  # else a vmctl on another machine made it meanwhile
+            self.backend.start_pool(spec.name)
         if change.action is Action.CREATE:
-            try:
-                self.backend.create_pool(spec.name, spec.path, self.ctx.desired.owner)
-            except VmctlError:
-                if not self.backend.pool_exists(spec.name):
-                    raise
-                self.backend.start_pool(spec.name)  # another workspace of the spec made it meanwhile
-                return "made meanwhile by another vmctl; started"
-            return f"created at {spec.path}"
-        self.backend.start_pool(spec.name)
+            return "made meanwhile by another vmctl; started"  # another workspace of the spec
         return "started"
 
     def upload(self, change: Change) -> str:
@@ -105,8 +106,7 @@ class _Runner:
                 shown[0] = percent
                 self.reporter.event(subject, f"uploading {percent}%")
 
-        pool_path = self.ctx.pool_paths.get(upload.pool, upload.pool)
-        with upload_lock(pool_path, upload.volume):
+        with image_lock(self.ctx.pool_path(upload.pool), upload.volume):
             if self.backend.volume_exists(upload.pool, upload.volume):
                 return f"uploaded into pool {upload.pool} meanwhile, by another vmctl"
             self.backend.upload_file(upload.pool, upload.volume, Path(upload.source), upload.format, progress)
@@ -128,20 +128,23 @@ class _Runner:
         return "deleted"
 
     def delete_pool(self, change: Change) -> str:
-        if not self.backend.pool_exists(change.name):
-            return "already gone: another vmctl removed it"
-        self.backend.delete_pool(change.name)
-        if self.backend.pool_exists(change.name):
-            return "kept: it still holds volumes"
+        with pool_lock(self.ctx.pool_path(change.name)):
+            if not self.backend.pool_exists(change.name):
+                return "already gone: another vmctl removed it"
+            self.backend.delete_pool(change.name)
+            if self.backend.pool_exists(change.name):
+                return "kept: it still holds volumes"
         return "deleted"
 
     def delete_image(self, change: Change) -> str:
-        if not self.backend.volume_exists(change.pool or "", change.name):
-            return "already gone: another vmctl removed it"  # another workspace of the spec, at once
-        users = self.backend.volume_users(change.pool or "", change.name)
-        if users:
-            return f"kept: still used by {', '.join(users)}"
-        self.backend.delete_volume(change.pool or "", change.name)
+        pool = change.pool or ""
+        with image_lock(self.ctx.pool_path(pool), change.name):
+            if not self.backend.volume_exists(pool, change.name):
+                return "already gone: another vmctl removed it"  # another workspace of the spec, at once
+            users = self.backend.volume_users(pool, change.name)
+            if users:
+                return f"kept: still used by {', '.join(users)}"
+            self.backend.delete_volume(pool, change.name)
         return "deleted"
 
     def guests(self, changes: list[Change], plan: Plan, parallel: int) -> None:

@@ -136,43 +136,71 @@ def _hypervisor_lock(
 
 
 @contextmanager
-def local_lock(key: str, project: str, workspace: str | None, timeout: float) -> Iterator[None]:
-    """The file lock alone: one holder at a time on this machine (uploads into a local pool path)."""
+def local_lock(
+    key: str, project: str, workspace: str | None, timeout: float, *, shared: bool = False
+) -> Iterator[None]:
+    """The file lock alone, on this machine: one holder at a time, or, `shared`, any number of shared
+    holders while no one holds it alone."""
     waiting = _Announcer(None)
-    with _file_lock(lock_path(key, project, workspace), me(), time.monotonic() + timeout, timeout, waiting):
+    path = lock_path(key, project, workspace)
+    with _file_lock(path, me(), time.monotonic() + timeout, timeout, waiting, shared=shared):
         yield
 
 
-def upload_lock(pool_path: str, volume: str) -> AbstractContextManager[None]:
-    """One upload of an image into a pool at a time on this machine: workspaces of one spec share
-    their images, and two uploads of one volume would trip over each other's partial file."""
-    return local_lock(f"upload:{pool_path}", "upload", volume, timeout=3600)
+def image_lock(pool_path: str, volume: str, *, shared: bool = False) -> AbstractContextManager[None]:
+    """An image in a pool, on this machine: held alone to upload or delete it, shared to build a disk on it.
+
+    Workspaces of one spec share their images. Two uploads of one volume would trip over each other's
+    partial file; and `destroy --images` in one workspace, which deletes an image once nothing uses it,
+    must not find it unused while another workspace's apply is making a disk on it.
+    """
+    return local_lock(f"image:{pool_path}", "image", volume, timeout=3600, shared=shared)
+
+
+def pool_lock(pool_path: str) -> AbstractContextManager[None]:
+    """A pool's making, starting and removal, one vmctl at a time on this machine: workspaces of one
+    spec share their pools, and libvirt refuses a pool started twice or removed twice."""
+    return local_lock(f"pool:{pool_path}", "pool", None, timeout=600)
 
 
 @contextmanager
-def _file_lock(path: Path, holder: LockHolder, deadline: float, timeout: float, waiting: _Announcer) -> Iterator[None]:
+def _file_lock(
+    path: Path, holder: LockHolder, deadline: float, timeout: float, waiting: _Announcer, *, shared: bool = False
+) -> Iterator[None]:
     """A kernel file lock: released when the process dies, even by kill -9, so it never goes stale.
 
     The file is removed on the way out, still locked, so locks do not pile up: whoever waited on
-    the removed file finds that out and locks the next one.
+    the removed file finds that out and locks the next one. A shared holder removes it only when it
+    is the last one.
     """
-    fd = _locked(path, deadline, timeout, waiting)
+    fd = _locked(path, deadline, timeout, waiting, shared)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{holder}\n".encode(), 0)
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{holder}\n".encode(), 0)
         yield
     finally:
-        with suppress(OSError):
-            os.unlink(path)
+        if not shared or _alone(fd):
+            with suppress(OSError):
+                os.unlink(path)
         os.close(fd)
 
 
-def _locked(path: Path, deadline: float, timeout: float, waiting: _Announcer) -> int:
+def _alone(fd: int) -> bool:
+    """Whether this shared holder is the last: it can then hold the lock alone."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _locked(path: Path, deadline: float, timeout: float, waiting: _Announcer, shared: bool) -> int:
     """A descriptor of the lock file at `path`, locked: the file that is there now, not one removed."""
     while True:
         fd = _open_private(path)
         try:
-            _acquire(fd, deadline, timeout, waiting)
+            _acquire(fd, deadline, timeout, waiting, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             if _same_file(fd, path):
                 return fd
         except BaseException:
@@ -188,10 +216,10 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
 
 
-def _acquire(fd: int, deadline: float, timeout: float, waiting: _Announcer) -> None:
+def _acquire(fd: int, deadline: float, timeout: float, waiting: _Announcer, mode: int) -> None:
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             pass

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vmctl.apply.context import ApplyContext
+from vmctl.apply.lock import image_lock
 from vmctl.cloudinit.seed import build_iso, seed_content
 from vmctl.errors import VmctlError
 from vmctl.failpoints import failpoint
@@ -67,7 +68,9 @@ class VolumeSteps:
             raise VmctlError(f"{self.guest.name}: no uploaded image for disk {disk.name}")
         self.say(f"creating disk {disk.name} ({format_size(size)}) on image {disk.image}")
         base = VolumeRef(image.pool, image.volume)
-        self.backend.create_volume(step.ref.pool, step.ref.name, size, "qcow2", base, image.format)
+        with image_lock(self.ctx.pool_path(image.pool), image.volume, shared=True):  # not deleted meanwhile
+            failpoint("disk-on-image")
+            self.backend.create_volume(step.ref.pool, step.ref.name, size, "qcow2", base, image.format)
 
     def _write_seed(self, ref: VolumeRef) -> None:
         guest = self.guest

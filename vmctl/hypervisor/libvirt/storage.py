@@ -41,6 +41,7 @@ class StorageOps:
     def create_pool(self, name: str, path: str, owner: Owner) -> None:
         with translated(f"create pool {name}"):
             pool = self.conn.storagePoolDefineXML(pool_xml(name, path, owner), 0)
+            failpoint("pool-defined")
             pool.build(0)
             pool.create(0)
             pool.setAutostart(1)
@@ -49,8 +50,13 @@ class StorageOps:
     def start_pool(self, name: str) -> None:
         with translated(f"start pool {name}"):
             pool = self.connection.pool(name)
-            if not pool.isActive():
+            if pool.isActive():
+                return
+            try:
                 pool.create(0)
+            except libvirt.libvirtError:
+                if not pool.isActive():
+                    raise  # else another vmctl started it meanwhile
 
     def delete_pool(self, name: str) -> None:
         """Stop and forget a pool; its directory is removed only if empty."""
