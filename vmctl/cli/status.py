@@ -19,6 +19,8 @@ from vmctl.cli.options import (
     var_inputs,
 )
 
+_PROBES = 8  # running guests asked at once, per host
+
 if TYPE_CHECKING:
     from vmctl.cli.session import Session
     from vmctl.model import LiveGuest, LiveState
@@ -60,12 +62,22 @@ def status(
 
 
 def _host_rows(session: "Session", plan: "Plan", live: "LiveState") -> list[dict[str, Any]]:
+    """The host's guests' rows; the running ones are asked for addresses and readiness together, so a
+    guest whose agent is slow to answer does not hold up the others."""
+    from concurrent.futures import ThreadPoolExecutor
+
     host = session.host_name or session.uri
     changes = {c.name: c for c in plan.guest_changes()}
-    return [
+    rows = [
         {"host": host, **_guest_status(session, name, changes.get(name), live.guest(name))}
         for name in _guest_names(session, live)
     ]
+    running = [row for row in rows if row["state"] == "running"]
+    if running:
+        with ThreadPoolExecutor(min(len(running), _PROBES)) as pool:
+            for row, probed in zip(running, pool.map(partial(_probe, session), running), strict=True):
+                row.update(probed)
+    return rows
 
 
 def _guest_names(session: "Session", live: "LiveState") -> list[str]:
@@ -76,8 +88,8 @@ def _guest_names(session: "Session", live: "LiveState") -> list[str]:
 
 
 def _guest_status(session: "Session", name: str, change: "Change | None", read: "LiveGuest | None") -> dict[str, Any]:
-    """One guest's row. `read`: the guest as the plan read it, just now; a domain of that name that
-    is not this project's own is asked for."""
+    """One guest's row, but for a running guest's addresses and readiness. `read`: the guest as the plan
+    read it, just now; a domain of that name that is not this project's own is asked for."""
     row: dict[str, Any] = {"name": name, "state": "absent", "drift": change is not None, "ips": [], "ready": False}
     if read is not None:
         active = read.running is not None
@@ -88,11 +100,13 @@ def _guest_status(session: "Session", name: str, change: "Change | None", read: 
     row["state"] = "running" if active else "stopped"
     if change is not None:
         row["pending"] = change.action.label
-    if active:
-        addresses = session.backend.addresses(name)
-        row["ips"] = sorted({ip for ips in addresses.values() for ip in ips})
-        row["ready"] = _ready(session, name)
     return row
+
+
+def _probe(session: "Session", row: dict[str, Any]) -> dict[str, Any]:
+    """A running guest's addresses, and whether it is ready."""
+    addresses = session.backend.addresses(row["name"])
+    return {"ips": sorted({ip for ips in addresses.values() for ip in ips}), "ready": _ready(session, row["name"])}
 
 
 def _ready(session: "Session", name: str) -> bool:
