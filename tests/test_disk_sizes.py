@@ -97,3 +97,25 @@ def test_sizes_read_from_files_are_libvirts(libvirtd: str, project: str, scratch
             assert sizes(f"{project}pool", name, fmt) == pool.storageVolLookupByName(name).info()[1], name
     finally:
         conn.close()
+
+
+def test_sizes_hold_no_reference_cycle_that_keeps_volume_handles(tmp_path: Path) -> None:
+    """A plan's sizes reach every listed volume's handle, and each handle its connection: were they
+    kept by a cycle, the connection's socket would stay open after vmctl closed it, until Python's
+    cycle collector happened to run (the soak test saw two descriptors more, now and then)."""
+    import gc
+    import weakref
+
+    (tmp_path / "a.qcow2").write_bytes(b"")
+    handle = FakeVolume(GIB)
+    sizes = sizes_of(tmp_path, {"a.qcow2": handle})
+    assert sizes("pool", "a.qcow2", "raw") == 0
+    gone = weakref.ref(handle)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        del sizes, handle
+        assert gone() is None  # freed when the last reference went, not left to the collector
+    finally:
+        if collecting:
+            gc.enable()

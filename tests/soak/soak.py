@@ -156,7 +156,7 @@ def main() -> int:
     args = parser.parse_args()
     figures = soak(args.cycles, args.guests)
     print(figures.summary())
-    return 1 if figures.leftovers or figures.fds[-1] > figures.fds[1] else 0
+    return 1 if figures.leftovers or max(figures.fds) > figures.fds[0] else 0
 
 
 if __name__ == "__main__":

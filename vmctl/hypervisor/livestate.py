@@ -96,9 +96,16 @@ class DiskSizes:
     `read` gives a volume's size in bytes, None if there is no such volume. `known` holds what was read.
     """
 
-    def __init__(self, read: Callable[[str, str, str], int | None]) -> None:
-        self.read = read
+    def __init__(self, read: Callable[[str, str, str], int | None] | None = None) -> None:
+        self._read = read
         self.known: dict[tuple[str, str], int | None] = {}
+
+    def read(self, pool: str, volume: str, fmt: str) -> int | None:
+        """Read one size; a subclass may read its own way instead of being given `read`. (It must not
+        pass a bound method of its own: that cycle would keep the sizes, and the libvirt volume handles
+        they reach, and so the connection, open until Python's cycle collector happened to run.)"""
+        assert self._read is not None, "DiskSizes is given `read`, or a subclass overrides it"
+        return self._read(pool, volume, fmt)
 
     def __call__(self, pool: str, volume: str, fmt: str = "qcow2") -> int | None:
         key = (pool, volume)

@@ -272,7 +272,7 @@ class _Capacities(DiskSizes):
     def __init__(
         self, find: Callable[[str, str], libvirt.virStorageVol | None], local_dirs: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__(self._size)
+        super().__init__()
         self.find = find
         self.local_dirs = local_dirs or {}
         self.ahead: dict[tuple[str, str], Future[int | None]] = {}
@@ -283,7 +283,7 @@ class _Capacities(DiskSizes):
         for pool, volume in volumes:
             self.ahead[(pool, volume)] = worker.submit(self._from_libvirt, pool, volume)
 
-    def _size(self, pool: str, volume: str, fmt: str) -> int | None:
+    def read(self, pool: str, volume: str, fmt: str) -> int | None:
         asked = self.ahead.pop((pool, volume), None)
         if asked is not None and not asked.cancel():
             return asked.result()  # asked already, or being asked
