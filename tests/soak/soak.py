@@ -115,7 +115,6 @@ def soak(cycles: int, guests: int, echo: bool = True) -> Figures:
     figures = Figures(cycles, guests)
     try:
         daemon.start()
-        assert daemon.process is not None
         pool = daemon.base / "pools" / "soak"
         project = f"soak{uuid.uuid4().hex[:8]}"
         spec = work / "vmctl.yaml"
@@ -131,7 +130,7 @@ def soak(cycles: int, guests: int, echo: bool = True) -> Figures:
                 raise RuntimeError(f"cycle {cycle}: {made} guests created and {changed} changed, not {guests}")
             vmctl("destroy", *uri, "--yes", "--images", "-f", str(spec))
             figures.seconds.append(time.monotonic() - started)
-            figures.rss_kib.append(rss_kib(daemon.process.pid))
+            figures.rss_kib.append(rss_kib(daemon.libvirtd_pid))
             figures.fds.append(open_fds())
             left = leftovers(daemon, pool, locks)
             figures.leftovers.extend(f"cycle {cycle}: {item}" for item in left)

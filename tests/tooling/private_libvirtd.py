@@ -4,6 +4,11 @@ The qemu:///system daemon is shared with everyone else's tests: restarting it wo
 connections mid-test. A session daemon is a complete libvirtd (QEMU driver, storage pools, streams)
 that needs no system state; run as root, libvirtd would start in system mode, so there it runs as
 `nobody`, whose socket root can still reach. No network of its own: guests use user-mode NICs.
+
+It runs under `tini -s`, as scripts/start-libvirtd.sh runs the system daemon: libvirt daemonizes
+QEMU, so a QEMU that exits is orphaned, and libvirtd sees it gone only once it is reaped. Without a
+subreaper that waits for this container's PID 1, which reaps about once a second: every lock domain
+given back cost 1.2-2 s instead of 0.2 s.
 """
 
 from __future__ import annotations
@@ -55,16 +60,27 @@ class PrivateLibvirtd:
         }
         drop = ["setpriv", f"--reuid={_NOBODY}", f"--regid={_NOBODY}", "--clear-groups"] if self.as_root else []
         log = (self.base / "libvirtd.log").open("ab")
-        self.process = subprocess.Popen([*drop, "libvirtd", "--timeout", "0"], env=env, cwd="/", stdout=log, stderr=log)
+        command = [*drop, "tini", "-s", "--", "libvirtd", "--timeout", "0"]
+        self.process = subprocess.Popen(command, env=env, cwd="/", stdout=log, stderr=log)
         self._wait_until_it_answers()
 
+    @property
+    def libvirtd_pid(self) -> int:
+        """libvirtd's own process (tini's child)."""
+        assert self.process is not None, "the daemon is running"
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        assert children, f"libvirtd has exited: see {self.base}/libvirtd.log"
+        return int(children[0])
+
     def stop(self) -> None:
+        """libvirtd told to stop, killed if it has not within 20 s; tini exits with it."""
         if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
+            daemon = self.libvirtd_pid
+            os.kill(daemon, signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.kill(daemon, signal.SIGKILL)
                 self.process.wait()
             self.process = None
 
