@@ -60,7 +60,12 @@ class Sshd:
     def start(self) -> None:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # its privilege-separation directory
         log = (self.home / "sshd.log").open("ab")
-        self.process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(self.config())], stderr=log)
+        # Under a subreaper, as scripts/start-libvirtd.sh runs the system libvirtd: the test user's
+        # session libvirtd (started through an ssh session) daemonizes, and so does each QEMU it
+        # runs; an orphan reaped only by this container's PID 1 (about once a second) made every
+        # domain destroy, the lock's included, wait that long.
+        sshd = ["tini", "-s", "--", "/usr/sbin/sshd", "-D", "-e", "-f", str(self.config())]
+        self.process = subprocess.Popen(sshd, stderr=log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:
