@@ -94,7 +94,7 @@ def rss_kib(pid: int) -> int:
 def leftovers(daemon: PrivateLibvirtd, pool: Path, locks: Path) -> list[str]:
     conn = libvirt.open(daemon.uri)
     try:
-        found = [f"domain {d.name()}" for d in _domains_once_locks_are_given_back(conn)]
+        found = [f"domain {d.name()}" for d in conn.listAllDomains(0)]
         found += [f"network {n.name()}" for n in conn.listAllNetworks(0)]
         found += [f"pool {p.name()}" for p in conn.listAllStoragePools(0)]
     finally:
@@ -102,19 +102,6 @@ def leftovers(daemon: PrivateLibvirtd, pool: Path, locks: Path) -> list[str]:
     found += [f"file {p}" for p in pool.iterdir()] if pool.exists() else []
     found += [f"lock {p.name}" for p in locks.iterdir()] if locks.exists() else []
     return found
-
-
-def _domains_once_locks_are_given_back(conn: libvirt.virConnect) -> list[libvirt.virDomain]:
-    """The domains, once vmctl's lock domains are gone, or after a second. vmctl runs in this process
-    and gives its lock back by closing the lock's connection in the background, which libvirtd then
-    takes 0.2 s to act on; the `vmctl` program leaves at once instead, and libvirtd drops the lock
-    domain as its socket closes (tests/test_libvirtd_apply.py checks that)."""
-    deadline = time.monotonic() + 1
-    while True:
-        domains = conn.listAllDomains(0)
-        if time.monotonic() >= deadline or not any(d.name().startswith("vmctl-lock-") for d in domains):
-            return domains
-        time.sleep(0.02)
 
 
 def soak(cycles: int, guests: int, echo: bool = True) -> Figures:

@@ -28,10 +28,11 @@ from vmctl.model import LockHolder, Owner
 Waiting = Callable[[str], None]  # told, once, who holds the lock being waited for
 Ready = Callable[[], None]  # waits until every host's lock is settled; raises if one could not be
 _POLL = 0.2  # between tries of a lock held by another vmctl
-# A lock given back a moment ago: libvirtd takes about 0.2 s to destroy the last holder's lock domain
-# (it signals QEMU, then looks again 0.2 s later), and a command started right after another (a
-# script's destroy after its apply) should not wait a whole poll more. Tried more often at first.
-# Nor say it waits, unless the lock stays held longer than that.
+# A lock about to be given back: vmctl destroys its lock domain before it exits, but that takes
+# libvirtd about 0.2 s (it signals QEMU, then looks again 0.2 s later), and so does the lock of a
+# vmctl that was killed. A command started meanwhile (another workspace's, or a second terminal's)
+# should not wait a whole poll more. Tried more often at first. Nor say it waits, unless the lock
+# stays held longer than that.
 _FIRST_POLLS = (0.02,) * 25
 _QUIET = 0.5
 

@@ -87,21 +87,15 @@ class LockOps:
     def unlock(self, owner: Owner) -> None:
         start = self._held.pop(lock_name(owner), None)
         if start is not None:
-            # Closing the connection while libvirtd still starts the lock domain leaves the domain
-            # (and so the lock) in place for seconds more on libvirt 9.0: let the start finish first.
-            # Only a command that ends within a few tenths of a second of taking the lock waits.
-            start.finished.wait()
+            start.give_back()
         if not self._held:
             self._release()
 
     def _release(self) -> None:
-        """Close the lock's own connection: that gives every lock held through it back (libvirtd
-        destroys an autodestroy domain with its connection). libvirtd answers the close only once
-        QEMU has exited, so it is closed in the background; were this process to exit first, its
-        socket closing gives the locks back all the same, as it does for a vmctl killed with -9."""
+        """Close the lock's own connection (every lock held through it was given back)."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            threading.Thread(target=_close, args=(conn,), daemon=True, name="vmctl-lock-release").start()
+            _close(conn)
 
     def _lock_connection(self) -> libvirt.virConnect:
         if self._conn is None:
@@ -116,7 +110,7 @@ class LockOps:
     def close(self) -> None:
         """Give back whatever is still held."""
         for start in self._held.values():
-            start.finished.wait()
+            start.give_back()
         self._held.clear()
         self._release()
 
@@ -125,10 +119,6 @@ class _Start:
     """The lock domain's start, under way in a thread of its own."""
 
     def __init__(self, conn: libvirt.virConnect, xml: str) -> None:
-        # Never read, but kept on purpose: the handle holds the lock's connection open, so the close
-        # that gives the lock back usually completes in the command's own thread when this goes,
-        # and no lock domain is left once vmctl has exited (the soak, fault and workspace tests
-        # check that; without the handle the close ran in the background and they failed).
         self.domain: libvirt.virDomain | None = None
         self.error: libvirt.libvirtError | None = None
         self.finished = threading.Event()
@@ -141,6 +131,21 @@ class _Start:
             self.error = exc
         finally:
             self.finished.set()
+
+    def give_back(self) -> None:
+        """Destroy the lock domain, and return once libvirtd has forgotten it: a script that lists
+        domains the moment vmctl has exited finds none of vmctl's locks. (Closing the connection
+        gives the lock back too, but libvirtd answers the close before it has destroyed the domain.
+        Either way libvirtd takes about 0.2 s: it signals QEMU, then looks again.)
+
+        A start still under way is waited for first: closing the connection meanwhile leaves the
+        domain, and so the lock, in place for seconds more on libvirt 9.0.
+        """
+        self.finished.wait()
+        domain, self.domain = self.domain, None
+        if domain is not None:
+            with suppress(libvirt.libvirtError):  # gone already: QEMU died, say
+                domain.destroy()
 
 
 def _listed(conn: libvirt.virConnect, uuid: str) -> bool:
