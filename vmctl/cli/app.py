@@ -88,10 +88,9 @@ def run() -> NoReturn:
     """The `vmctl` program: the console script and `python -m vmctl`."""
     _tune_gc()
     code = _run(sys.argv[1:])
-    # Leave without closing libvirt connections one by one: libvirtd answers a close only once it has
-    # destroyed the apply lock's domain (waited for QEMU to exit and be reaped), and every apply and
-    # destroy would wait for that. The sockets closing with the process give everything back, as for
-    # a vmctl killed with -9; what vmctl had to write is flushed first.
+    # Leave at once: an apply lock was given back already (its domain destroyed, so that a script
+    # listing domains next finds none of vmctl's), and connections still open close with the process,
+    # as for a vmctl killed with -9. What vmctl had to write is flushed first.
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
         sys.stderr.flush()
