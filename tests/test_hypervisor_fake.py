@@ -102,6 +102,11 @@ def remove(real: LibvirtHypervisor, desired: DesiredState, project: str) -> None
 def test_the_fake_reads_what_libvirt_reads(
     name: str, test_driver: object, project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import vmctl.libvirtxml.definition
+
+    # Both are built from records made at the same moment: a build that crossed a second would
+    # stamp the two with different creation times (CI's run once did).
+    monkeypatch.setattr(vmctl.libvirtxml.definition, "now", lambda: "2026-12-02T10:25:48Z")
     real, fake = connect("test:///default"), FakeHypervisor()
     spec = example_copy(name, tmp_path)
     desired = resolve(spec, project, real, monkeypatch, tmp_path)
