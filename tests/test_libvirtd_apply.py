@@ -307,9 +307,9 @@ def test_a_second_apply_waits_for_the_lock(cli: Cli, lab: Callable[..., Path], p
 
 
 def test_no_lock_domain_outlives_its_lock(project: str) -> None:
-    """A script that lists domains the moment vmctl has exited finds none of vmctl's lock domains.
-    (Closing the lock's connection gives the lock back too, but libvirtd answers the close before it
-    has destroyed the domain: now and then, the domain was still listed.)"""
+    """Once a lock has been given back, its domain is no longer listed: vmctl destroys it. (Closing the
+    lock's connection gives the lock back too, but libvirtd answers the close before it has destroyed
+    the domain: now and then, the domain was still listed.)"""
     from vmctl.libvirtxml.lock import lock_name
     from vmctl.model import Owner
 
