@@ -55,12 +55,16 @@ def plan_for(fake: FakeHypervisor, wanted: DesiredState) -> Plan:
 
 
 def apply(fake: FakeHypervisor, plan: Plan, wanted: DesiredState, allow_restart: bool = False) -> ApplyReport:
+    report = carry_out(fake, plan, wanted, allow_restart)
+    assert report.ok, [(o.subject, o.summary) for o in report.failed]
+    return report
+
+
+def carry_out(fake: FakeHypervisor, plan: Plan, wanted: DesiredState, allow_restart: bool = False) -> ApplyReport:
     fake.calls.clear()
     options = ApplyOptions(allow_restart=allow_restart, settle_timeout=1, unplug_timeout=1)
     ctx = ApplyContext(fake, wanted, HostFacts(log_dir=None), {"default": "/walk"}, options)
-    report = execute(plan, ctx, LineReporter(io.StringIO()))
-    assert report.ok, [(o.subject, o.summary) for o in report.failed]
-    return report
+    return execute(plan, ctx, LineReporter(io.StringIO()))
 
 
 def running_guest(tmp_path: Path) -> FakeHypervisor:
@@ -144,3 +148,17 @@ def test_the_planned_disk_target_is_the_one_plugged_and_written(tmp_path: Path) 
     assert len(plugged) == 1 and f'dev="{target}"' in str(plugged[0][1])
     assert f'dev="{target}"' in fake.domain_xml("web", inactive=True)
     assert plan_for(fake, more).empty
+
+
+def test_a_guest_removed_after_planning_is_not_brought_back_by_its_update(tmp_path: Path) -> None:
+    fake = running_guest(tmp_path)
+    fake.shutdown("web", 1)
+    wanted = desired(tmp_path, memory="1536MiB")
+    plan = plan_for(fake, wanted)
+    assert plan.guest_changes()[0].action is Action.UPDATE
+    fake.undefine("web")  # by hand, while the plan waited to be confirmed
+    report = carry_out(fake, plan, wanted)
+    assert [o.summary for o in report.failed] == [
+        "guest web: its domain was removed since the plan was made; nothing was changed"
+    ]
+    assert fake.called("define") == [] and fake.domain_names() == []
