@@ -151,15 +151,18 @@ class _Runner:
         if not changes:
             return
         volumes = plan.volumes_by_guest()
+        updating = any(c.action not in (Action.CREATE, Action.DELETE) for c in changes)
+        defined = frozenset(self.backend.domain_names() if updating else ())  # see GuestWork._still_defined
         with ThreadPoolExecutor(max(1, parallel)) as pool:
-            futures = [pool.submit(self._guest, c, volumes.get(c.name, ())) for c in changes]
+            futures = [pool.submit(self._guest, c, volumes.get(c.name, ()), defined) for c in changes]
             for future in futures:
                 outcome = future.result()
                 self.report.outcomes.append(outcome)
 
-    def _guest(self, change: Change, volumes: tuple[Change, ...]) -> Outcome:
+    def _guest(self, change: Change, volumes: tuple[Change, ...], defined: frozenset[str]) -> Outcome:
         subject = f"guest {change.name}"
-        work = GuestWork(self.ctx, change, volumes, lambda message: self.reporter.event(subject, message))
+        say = lambda message: self.reporter.event(subject, message)  # noqa: E731
+        work = GuestWork(self.ctx, change, volumes, say, defined=defined)
         try:
             outcome = work.run()
         except VmctlError as exc:
