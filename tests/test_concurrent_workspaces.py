@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import libvirt
 import pytest
 
+from tests.tooling.pausing import let_go, wait_paused
 from tests.tooling.private_libvirtd import PrivateLibvirtd
 
 pytestmark = pytest.mark.libvirtd
@@ -48,18 +48,10 @@ def at_once(daemon: PrivateLibvirtd, tmp_path: Path, *args: str) -> list[tuple[i
 
 
 def paused(daemon: PrivateLibvirtd, tmp_path: Path, workspace: str, *args: str, at: str) -> subprocess.Popen[str]:
-    """vmctl started and stopped at failpoint `at`, until `go(tmp_path, at)`."""
+    """vmctl started and stopped at pause point `at`, until `let_go(tmp_path, at)`."""
     run = vmctl(daemon, tmp_path, workspace, *args, pause=at)
-    deadline = time.monotonic() + 120
-    while not (tmp_path / f"{at}.reached").exists():
-        assert run.poll() is None, run.communicate()[0]
-        assert time.monotonic() < deadline, f"vmctl never reached {at}"
-        time.sleep(0.05)
+    wait_paused(run, tmp_path, at)
     return run
-
-
-def go(tmp_path: Path, at: str) -> None:
-    (tmp_path / f"{at}.go").touch()
 
 
 def still_running(run: subprocess.Popen[str], seconds: float) -> bool:
@@ -115,7 +107,7 @@ def test_destroy_keeps_an_image_another_workspace_is_building_a_disk_on(
     building = paused(daemon, tmp_path, "w1", "apply", "--yes", str(spec), at="disk-on-image")
     destroying = vmctl(daemon, tmp_path, "w2", "destroy", "--yes", "--images", "-f", str(spec))
     assert still_running(destroying, 3), "destroy deleted the image while a disk was being made on it"
-    go(tmp_path, "disk-on-image")
+    let_go(tmp_path, "disk-on-image")
     built, destroyed = finished(building), finished(destroying)
     assert built[0] == 0, built[1]
     assert destroyed[0] == 0, destroyed[1]
@@ -130,7 +122,7 @@ def test_two_workspaces_make_the_shared_pool_at_once(daemon: PrivateLibvirtd, tm
     first = paused(daemon, tmp_path, "w1", "apply", "--yes", str(spec), at="pool-defined")
     second = vmctl(daemon, tmp_path, "w2", "apply", "--yes", str(spec))
     still_running(second, 3)  # time to trip over a pool defined but not yet built and started
-    go(tmp_path, "pool-defined")
+    let_go(tmp_path, "pool-defined")
     made, joined = finished(first), finished(second)
     assert made[0] == 0, made[1]
     assert joined[0] == 0, joined[1]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import libvirt
 import pytest
 
+from tests.tooling.pausing import wait_paused
 from tests.tooling.private_libvirtd import PrivateLibvirtd
 
 pytestmark = pytest.mark.libvirtd
@@ -85,14 +85,9 @@ class Lab:
         return proc.returncode, out + err
 
     def paused(self, *args: str, at: str) -> tuple[subprocess.Popen[str], Path]:
-        """vmctl started and stopped at failpoint `at`; touch the returned path to let it go on."""
+        """vmctl started and stopped at pause point `at`; touch the returned path to let it go on."""
         proc = self.vmctl(*args, pause=at)
-        reached = self.tmp / f"{at}.reached"
-        deadline = time.monotonic() + 120
-        while not reached.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, f"vmctl never reached {at}"
-            time.sleep(0.05)
+        wait_paused(proc, self.tmp, at)
         return proc, self.tmp / f"{at}.go"
 
     def converges(self) -> None:
