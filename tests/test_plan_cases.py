@@ -14,7 +14,7 @@ Each case has:
 
 In live.yaml, `drift: {domain: {record: {...}}}` replaces fields of vmctl's record; `extra_claims:
 [pool/volume]` there adds claimed volumes. A disk whose volume is in `missing_volumes` reads with no
-size, as the backend reads it.
+size, as the backend reads it; `volumes: [{pool, name, size}]` adds volumes that are not vmctl's.
 
 Live state is built the way libvirt would hold it: the applied spec is rendered to domain XML and
 parsed back, so anything the XML loses shows up here as a difference.
@@ -156,6 +156,9 @@ def _volumes(
             volumes[(disk.pool, disk.volume)] = VolumeInfo(disk.pool, disk.volume, disk.size)
         for claim in guest.record.claims:
             volumes.setdefault((claim.pool, claim.name), VolumeInfo(claim.pool, claim.name, None))
+    for volume in live_doc.get("volumes", []):
+        key = (volume["pool"], volume["name"])
+        volumes[key] = VolumeInfo(*key, parse_size(volume["size"]) if "size" in volume else None)
     for missing in live_doc.get("missing_volumes", []):
         volumes.pop(tuple(missing.split("/", 1)), None)  # type: ignore[arg-type]
     return volumes

@@ -195,7 +195,8 @@ def _memory(out: GuestDiff, desired: GuestSpec, current: GuestState) -> None:
 
 
 def disk_summary(disk: DiskSpec | DiskState | None) -> dict[str, Any] | None:
-    """A disk as the plan shows it: its size, bus and image; a CD-ROM drive by what is in it."""
+    """A disk as the plan shows it: its size, bus and image, or the existing volume or file it is on;
+    a CD-ROM drive by what is in it."""
     if disk is None:
         return None
     if disk.cdrom:
@@ -204,6 +205,10 @@ def disk_summary(disk: DiskSpec | DiskState | None) -> dict[str, Any] | None:
     summary: dict[str, Any] = {"size": disk.size, "bus": disk.bus}
     if disk.image:
         summary["image"] = disk.image
+    if isinstance(disk, DiskSpec) and disk.source == "volume":
+        summary["volume"] = f"{disk.pool}/{disk.volume}"
+    if isinstance(disk, DiskSpec) and disk.source == "path":
+        summary["file"] = disk.volume
     return summary
 
 
@@ -227,7 +232,7 @@ def _disks(out: GuestDiff, desired: GuestSpec, live: LiveGuest, targets: dict[st
             plug.insert(0, DeviceStep(DeviceWork.ADD_SCSI_CONTROLLER))
             needs_controller = False
         if not disk.owned:
-            reason = f"existing {'file' if disk.source == 'path' else 'volume'} {disk.volume}, hot-plugged"
+            reason = "hot-plugged; not vmctl's, so never deleted"
         out.add(FieldChange(f"disks.{name}", None, disk_summary(disk), Effect.LIVE, reason, unit=Unit.DISK), *plug)
         if disk.owned:
             out.volume(VolumeWork.CREATE, VolumeRef(disk.pool, disk.volume), disk.size, disk=name)

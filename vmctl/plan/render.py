@@ -169,9 +169,7 @@ def format_value(value: Any, unit: Unit | None = None) -> str:
             else f"empty CD-ROM drive on {value['bus']}"
         )
     if unit is Unit.DISK and isinstance(value, dict):
-        size = format_size(value["size"]) if isinstance(value.get("size"), int) else "size of image"
-        image = f" on image {value['image']}" if value.get("image") else ""
-        return f"{size} {value.get('bus', 'virtio')}{image}"
+        return _disk_phrase(value)
     if unit is Unit.NIC and isinstance(value, dict):
         source = f"{value['kind']} {value['source']}".strip()
         return f"{source}, {value['model']}, mac {value['mac']}"
@@ -180,6 +178,17 @@ def format_value(value: Any, unit: Unit | None = None) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
     return str(value)
+
+
+def _disk_phrase(disk: dict[str, Any]) -> str:
+    """10GiB virtio on image debian12; virtio on existing volume default/shared.qcow2."""
+    bus = disk.get("bus", "virtio")
+    size = format_size(disk["size"]) + " " if isinstance(disk.get("size"), int) else ""
+    if disk.get("volume") or disk.get("file"):
+        on = f"volume {disk['volume']}" if disk.get("volume") else f"file {disk['file']}"
+        return f"{size}{bus} on existing {on}"
+    image = f" on image {disk['image']}" if disk.get("image") else ""
+    return f"{size or 'size of image '}{bus}{image}"
 
 
 def hosts_json(plans: Sequence[Plan]) -> dict[str, Any]:
