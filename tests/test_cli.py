@@ -291,3 +291,15 @@ def test_pre_commit_hook_runs_validate_on_staged_specs() -> None:
         True,
         False,
     ]
+
+
+def test_applying_a_json_file_that_is_not_a_saved_plan_says_so(cli: Cli, tmp_path: Path) -> None:
+    broken, other = tmp_path / "broken.json", tmp_path / "other.json"
+    broken.write_text('{"format": ')
+    other.write_text(json.dumps({"format": "something else"}))
+    for path in (broken, other):
+        result = cli("apply", "--connect", "qemu:///nonexistent", str(path))
+        assert result.code == 1, result.err
+        assert f"error: {path}: not a saved vmctl plan" in result.err
+        assert "Traceback" not in result.err and result.out == ""
+    assert "hint: make one with: vmctl plan -o FILE" in cli("apply", str(other)).err
