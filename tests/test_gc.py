@@ -136,6 +136,32 @@ def test_gc_removes_a_killed_jobs_workspace_and_nothing_else(
     assert f"{project}j" not in ok("gc", "--dry-run")  # nothing of it is left to collect
 
 
+def test_gc_images_removes_an_expired_workspace_s_image_once_no_other_guest_uses_it(
+    tmp_path: Path, project: str, scratch: Path
+) -> None:
+    make_image(tmp_path / "images" / "base.qcow2", "256M")
+    kept = spec(tmp_path / "kept.yaml", project, scratch, "198.51.100.113/28")
+    job = spec(tmp_path / "job.yaml", project, scratch, "198.51.100.97/28", extra="expires_after: 2s")
+    ok("apply", "--yes", "-w", f"{project}k", str(kept))
+    ok("apply", "--yes", "-w", f"{project}j", str(job))
+    images = [v for v in scratch.iterdir() if v.name.startswith("base-")]
+    assert len(images) == 1, "both workspaces' guests are overlays of one uploaded image"
+    time.sleep(3)
+
+    shared = ok("gc", "--images")
+    assert domains(f"{project}j-") == [] and images[0].exists()
+    users = f"volume {project}k-web-1-root.qcow2, volume {project}k-web-2-root.qcow2"
+    assert f"kept: still used by {users}" in shared, shared
+
+    ok("destroy", "--yes", "-w", f"{project}k", "-f", str(kept))  # without --images: the image stays
+    assert images[0].exists()
+    ok("apply", "--yes", "-w", f"{project}j", str(job))
+    time.sleep(3)
+    alone = ok("gc", "--images")
+    assert domains(f"{project}j-") == [] and not images[0].exists(), alone
+    assert [v.name for v in scratch.iterdir() if v.name.startswith(f"{project}j-")] == []
+
+
 def test_reapply_pushes_expiry_forward_and_a_plan_stays_empty(tmp_path: Path, project: str, scratch: Path) -> None:
     make_image(tmp_path / "images" / "base.qcow2", "256M")
     path = spec(tmp_path / "job.yaml", project, scratch, "198.51.100.97/28", extra="expires_after: 1h")

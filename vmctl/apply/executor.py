@@ -143,7 +143,7 @@ class _Runner:
                 return "already gone: another vmctl removed it"  # another workspace of the spec, at once
             users = self.backend.volume_users(pool, change.name)
             if users:
-                return f"kept: still used by {', '.join(users)}"
+                return f"kept: still used by {', '.join(sorted(users))}"
             self.backend.delete_volume(pool, change.name)
         return "deleted"
 
