@@ -162,3 +162,42 @@ def test_a_guest_removed_after_planning_is_not_brought_back_by_its_update(tmp_pa
         "guest web: its domain was removed since the plan was made; nothing was changed"
     ]
     assert fake.called("define") == [] and fake.domain_names() == []
+
+
+def test_a_live_request_the_guest_does_not_honour_is_reported_not_done_and_stays_planned(tmp_path: Path) -> None:
+    # libvirt accepts a balloon or an unplug at once; the guest's OS carries it out, or, with none
+    # booted, never does. apply reads the guest again, and must not call that done.
+    fake = running_guest(tmp_path)
+    fake.no_guest_os.add("web")
+    wanted = desired(tmp_path, memory="1536MiB")
+    report = carry_out(fake, plan_for(fake, wanted), wanted)
+    assert operations(fake, LIVE_REQUESTS) == ["set_memory"]
+    assert [o.summary for o in report.failed] == [
+        "not yet done: memory (the guest has not honoured the request; apply again later)"
+    ]
+    assert [f.path for f in plan_for(fake, wanted).guest_changes()[0].fields] == ["memory"]
+
+
+def test_a_domain_the_spec_gives_to_another_guest_is_made_anew_for_it(tmp_path: Path) -> None:
+    def spec(text: str) -> DesiredState:
+        path = tmp_path / "identity.yaml"
+        path.write_text(f"version: 1\nproject: walk\npools:\n  default: {{path: /walk}}\nguests:\n{text}")
+        return desired_state(load_spec([str(path)], None), LocalFacts(), HostFacts(log_dir=None))
+
+    disk = "    devices: {agent: false}\n    disks:\n      data: {size: 1GiB}\n"
+    fake = FakeHypervisor()
+    counted = spec(f"  web:\n    count: 2\n{disk}")
+    apply(fake, plan_for(fake, counted), counted)
+    old_data = fake.volumes[("default", "web-1-data.qcow2")]
+    old_data.data = b"the counted guest's files"
+    explicit = spec(f"  web-1:\n{disk}")
+    plan = plan_for(fake, explicit)
+    assert [(c.name, c.action) for c in plan.guest_changes()] == [("web-1", Action.REPLACE), ("web-2", Action.DELETE)]
+    apply(fake, plan, explicit)
+    assert operations(fake, POWER) == ["shutdown", "start", "shutdown"]  # web-1 stopped, made anew, started; web-2
+    assert fake.domain_names() == ["web-1"] and fake.is_active("web-1")
+    owned = fake.read_owned(explicit.owner).guests
+    assert [(g.name, g.record.guest) for g in owned] == [("web-1", "web-1")]
+    assert fake.volumes[("default", "web-1-data.qcow2")].data == b""  # the disk was made anew
+    assert ("default", "web-2-data.qcow2") not in fake.volumes
+    assert plan_for(fake, explicit).empty

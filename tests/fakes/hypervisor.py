@@ -138,6 +138,9 @@ class FakeHypervisor:
     agent_replies: dict[tuple[str, str], AgentReply] = field(default_factory=dict)  # (guest, command): reply
     guest_addresses: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # guest: MAC: addresses
     ignores_shutdown: set[str] = field(default_factory=set)  # guests that stay up when asked to power off
+    # Guests with no OS to honour a request (TCG with nothing booted): a detach or a balloon is accepted
+    # and written to the persistent definition, and the running guest stays as it was.
+    no_guest_os: set[str] = field(default_factory=set)
     console_output: dict[str, bytes] = field(default_factory=dict)  # guest: what its console shows
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)  # (operation, its arguments)
     closed: bool = False
@@ -344,13 +347,21 @@ class FakeHypervisor:
 
         self._edit(name, "write vmctl metadata", live, replace_record)
 
-    def _edit(self, name: str, operation: str, live: bool, change: Callable[[etree._Element], None]) -> None:
-        """Change the persistent definition and, if `live`, the running one (which must be running)."""
+    def _edit(
+        self,
+        name: str,
+        operation: str,
+        live: bool,
+        change: Callable[[etree._Element], None],
+        needs_guest: bool = False,
+    ) -> None:
+        """Change the persistent definition and, if `live`, the running one (which must be running);
+        `needs_guest`: a request the guest's OS carries out, if it has one."""
         dom = self._domain(name, operation)
         if live and dom.running is None:
             raise HypervisorError(operation, NOT_RUNNING, guest=name)
         dom.config = _changed(dom.config, change)
-        if live and dom.running is not None:
+        if live and dom.running is not None and not (needs_guest and name in self.no_guest_os):
             dom.running = _changed(dom.running, change)
 
     # Snapshots
@@ -402,7 +413,7 @@ class FakeHypervisor:
             devices = _devices(root)
             devices.remove(_matching(devices, wanted, name, "detach device"))
 
-        self._edit(name, "detach device", live, remove)
+        self._edit(name, "detach device", live, remove, needs_guest=True)
 
     def update_device(self, name: str, xml: str, live: bool) -> None:
         self._call("update_device", name, xml, live)
@@ -427,7 +438,7 @@ class FakeHypervisor:
             current.set("unit", "KiB")
             current.text = str(size // 1024)
 
-        self._edit(name, "set memory", live, balloon)
+        self._edit(name, "set memory", live, balloon, needs_guest=True)
 
     def set_vcpus(self, name: str, count: int, live: bool) -> None:
         self._call("set_vcpus", name, count, live)
