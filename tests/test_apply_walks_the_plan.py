@@ -15,8 +15,9 @@ from tests.fakes.hypervisor import FakeHypervisor
 from vmctl.apply.context import ApplyContext, ApplyOptions
 from vmctl.apply.executor import ApplyReport, execute
 from vmctl.apply.progress import LineReporter
+from vmctl.libvirtxml.tree import parse
 from vmctl.model import DesiredState, HostFacts
-from vmctl.plan.changes import Action, DeviceStep, DeviceWork, GuestSteps, Kind, Plan, Power
+from vmctl.plan.changes import Action, DeviceStep, DeviceWork, GuestSteps, Kind, Plan, Power, VolumeWork
 from vmctl.plan.planner import make_plan
 from vmctl.resolve.desired import desired_state
 from vmctl.resolve.localfiles import LocalFacts
@@ -178,11 +179,16 @@ def test_a_live_request_the_guest_does_not_honour_is_reported_not_done_and_stays
     assert [f.path for f in plan_for(fake, wanted).guest_changes()[0].fields] == ["memory"]
 
 
+def spec_of(tmp_path: Path, extra: str, guests: str) -> DesiredState:
+    """The project `walk` with `extra` top-level sections and these guests (YAML under `guests:`)."""
+    path = tmp_path / "other.yaml"
+    path.write_text(f"version: 1\nproject: walk\npools:\n  default: {{path: /walk}}\n{extra}guests:\n{guests}")
+    return desired_state(load_spec([str(path)], None), LocalFacts(), HostFacts(log_dir=None))
+
+
 def test_a_domain_the_spec_gives_to_another_guest_is_made_anew_for_it(tmp_path: Path) -> None:
     def spec(text: str) -> DesiredState:
-        path = tmp_path / "identity.yaml"
-        path.write_text(f"version: 1\nproject: walk\npools:\n  default: {{path: /walk}}\nguests:\n{text}")
-        return desired_state(load_spec([str(path)], None), LocalFacts(), HostFacts(log_dir=None))
+        return spec_of(tmp_path, "", text)
 
     disk = "    devices: {agent: false}\n    disks:\n      data: {size: 1GiB}\n"
     fake = FakeHypervisor()
@@ -201,3 +207,35 @@ def test_a_domain_the_spec_gives_to_another_guest_is_made_anew_for_it(tmp_path: 
     assert fake.volumes[("default", "web-1-data.qcow2")].data == b""  # the disk was made anew
     assert ("default", "web-2-data.qcow2") not in fake.volumes
     assert plan_for(fake, explicit).empty
+
+
+def test_a_disk_the_guest_does_not_release_is_not_deleted(tmp_path: Path) -> None:
+    fake = running_guest(tmp_path)
+    fake.no_guest_os.add("web")
+    unplugged = spec_of(tmp_path, "", "  web:\n    memory: 1GiB\n    max_memory: 2GiB\n    devices: {agent: false}\n")
+    plan = plan_for(fake, unplugged)
+    assert any(c.volume and c.volume.work is VolumeWork.DELETE for c in plan.changes)
+    report = carry_out(fake, plan, unplugged)
+    assert [o.summary for o in report.failed] == [
+        "web: hot-unplug disk data failed: the guest did not release it within 1s (removed from its config: "
+        "gone at the next restart; run apply again to finish)"
+    ]
+    assert ("default", "web-data.qcow2") in fake.volumes  # the guest may still be writing to it
+
+
+def test_a_nic_moved_to_another_network_is_moved_live(tmp_path: Path) -> None:
+    networks = (
+        "networks:\n  front: {mode: isolated, ipv4: 198.51.100.1/28}\n"
+        "  back: {mode: isolated, ipv4: 198.51.100.17/28}\n"
+    )
+    guest = "  web:\n    devices: {agent: false}\n    nics:\n      lan: {network: %s}\n"
+    fake = FakeHypervisor()
+    front = spec_of(tmp_path, networks, guest % "front")
+    apply(fake, plan_for(fake, front), front)
+    back = spec_of(tmp_path, networks, guest % "back")
+    apply(fake, plan_for(fake, back), back)
+    assert operations(fake, (*LIVE_REQUESTS, *POWER)) == ["update_device"]
+    for inactive in (False, True):
+        source = parse(fake.domain_xml("web", inactive=inactive)).find("devices/interface/source")
+        assert source is not None and source.get("network") == "walk-back"
+    assert plan_for(fake, back).empty
