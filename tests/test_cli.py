@@ -305,18 +305,6 @@ def test_applying_a_json_file_that_is_not_a_saved_plan_says_so(cli: Cli, tmp_pat
     assert "hint: make one with: vmctl plan -o FILE" in cli("apply", str(other)).err
 
 
-def test_apply_off_a_terminal_without_yes_changes_nothing(
-    cli: Cli, write: Callable[[str, str], Path], test_driver: object
-) -> None:
-    spec = str(write("vmctl.yaml", SPEC.replace("project: clitest", "project: cliasks")))
-    result = cli("apply", "--connect", "test:///default", spec)
-    assert result.code == 1
-    assert "error: not on a terminal, and --yes was not given: nothing was changed" in result.err
-    assert "hint: add --yes to apply without asking" in result.err
-    planned = json.loads(cli("plan", "--json", "--connect", "test:///default", spec).out)
-    assert [(c["name"], c["action"]) for c in planned["changes"] if c["kind"] == "guest"] == [("web", "create")]
-
-
 def test_a_duration_option_that_is_not_one_names_the_option(cli: Cli, write: Callable[[str, str], Path]) -> None:
     spec = str(write("vmctl.yaml", SPEC))
     for option in ("--lock-timeout", "--shutdown-timeout"):

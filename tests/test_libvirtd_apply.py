@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 import libvirt
 import pytest
@@ -261,6 +262,35 @@ def test_apply_without_a_terminal_or_yes_refuses(cli: Cli, lab: Callable[..., Pa
     assert result.code == 1
     assert "--yes" in result.err
     assert project_domains(project) == []
+
+
+def test_a_fixed_address_added_then_removed_is_reserved_and_released_on_the_running_network(
+    cli: Cli, lab: Callable[..., Path], project: str
+) -> None:
+    assert cli("apply", "--yes", str(lab())).code == 0
+    fixed = lab(WEB.replace("lan: {network: net}", "lan: {network: net, ipv4: 198.51.100.230}"))
+    added = cli("apply", "--yes", str(fixed))
+    assert added.code == 0, added.out + added.err
+    assert reservations(project) == [[("198.51.100.230", "web")], [("198.51.100.230", "web")]]
+    assert cli("plan", "--detailed-exitcode", str(fixed)).code == 0
+    removed = cli("apply", "--yes", str(lab()))
+    assert removed.code == 0, removed.out + removed.err
+    assert reservations(project) == [[], []]
+    assert cli("plan", "--detailed-exitcode", str(lab())).code == 0
+
+
+def reservations(project: str) -> list[list[tuple[str, str]]]:
+    """The project network's DHCP reservations (address, name), running and persistent."""
+    c = conn()
+    try:
+        net = c.networkLookupByName(f"{project}-net")
+        found = []
+        for flags in (0, libvirt.VIR_NETWORK_XML_INACTIVE):
+            root = ElementTree.fromstring(net.XMLDesc(flags))
+            found.append([(h.get("ip", ""), h.get("name", "")) for h in root.iterfind("ip/dhcp/host")])
+        return found
+    finally:
+        c.close()
 
 
 def test_saved_plan_applies_and_a_stale_one_is_refused(
