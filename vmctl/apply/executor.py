@@ -161,8 +161,7 @@ class _Runner:
 
     def _guest(self, change: Change, volumes: tuple[Change, ...], defined: frozenset[str]) -> Outcome:
         subject = f"guest {change.name}"
-        say = lambda message: self.reporter.event(subject, message)  # noqa: E731
-        work = GuestWork(self.ctx, change, volumes, say, defined=defined)
+        work = GuestWork(self.ctx, change, volumes, self._say(change), defined=defined)
         try:
             outcome = work.run()
         except VmctlError as exc:

@@ -183,12 +183,12 @@ def format_value(value: Any, unit: Unit | None = None) -> str:
 def _disk_phrase(disk: dict[str, Any]) -> str:
     """10GiB virtio on image debian12; virtio on existing volume default/shared.qcow2."""
     bus = disk.get("bus", "virtio")
-    size = format_size(disk["size"]) + " " if isinstance(disk.get("size"), int) else ""
-    if disk.get("volume") or disk.get("file"):
+    size = format_size(disk["size"]) if isinstance(disk.get("size"), int) else None
+    if disk.get("volume") or disk.get("file"):  # an existing volume's size is its own unless the spec gives one
         on = f"volume {disk['volume']}" if disk.get("volume") else f"file {disk['file']}"
-        return f"{size}{bus} on existing {on}"
+        return f"{size} {bus} on existing {on}" if size else f"{bus} on existing {on}"
     image = f" on image {disk['image']}" if disk.get("image") else ""
-    return f"{size or 'size of image '}{bus}{image}"
+    return f"{size or 'size of image'} {bus}{image}"
 
 
 def hosts_json(plans: Sequence[Plan]) -> dict[str, Any]:
