@@ -334,17 +334,18 @@ def _one_guest_update(bench: Workbench, repeats: int) -> list[float]:
     """The same update, of a project with a single guest: vmctl's fixed part (start-up, the lock taken
     and given back, reading, planning) plus one define."""
     sizes = [
-        bench.spec(f"one-{size}", "bench-update-one", stopped_guests(1, "one", size)) for size in ("256MiB", "384MiB")
+        (bench.spec(f"one-{mib}", "bench-update-one", stopped_guests(1, "one", f"{mib}MiB")), mib) for mib in (256, 384)
     ]
-    bench.vmctl("apply", "--yes", str(sizes[0]))
+    bench.vmctl("apply", "--yes", str(sizes[0][0]))
 
     def change(index: int) -> float:
-        elapsed = bench.vmctl("apply", "--yes", str(sizes[(index + 1) % 2]))
-        _require_memory(["one"], (256, 384)[(index + 1) % 2] * 1024)
+        spec, mib = sizes[(index + 1) % 2]  # from the size it has to the other
+        elapsed = bench.vmctl("apply", "--yes", str(spec))
+        _require_memory(["one"], mib * 1024)  # the domain of a guest without a count is named as the guest
         return elapsed
 
     times = [change(index) for index in range(max(repeats, 7))]
-    bench.vmctl("destroy", "--yes", "-f", str(sizes[0]))
+    bench.vmctl("destroy", "--yes", "-f", str(sizes[0][0]))
     return times
 
 

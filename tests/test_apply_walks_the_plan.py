@@ -48,6 +48,10 @@ guests:
 def desired(tmp_path: Path, memory: str = "1GiB", max_memory: str = "2GiB") -> DesiredState:
     path = tmp_path / f"{memory}-{max_memory}.yaml"
     path.write_text(SPEC.format(memory=memory, max_memory=max_memory))
+    return resolved(path)
+
+
+def resolved(path: Path) -> DesiredState:
     return desired_state(load_spec([str(path)], None), LocalFacts(), HostFacts(log_dir=None))
 
 
@@ -183,20 +187,17 @@ def spec_of(tmp_path: Path, extra: str, guests: str) -> DesiredState:
     """The project `walk` with `extra` top-level sections and these guests (YAML under `guests:`)."""
     path = tmp_path / "other.yaml"
     path.write_text(f"version: 1\nproject: walk\npools:\n  default: {{path: /walk}}\n{extra}guests:\n{guests}")
-    return desired_state(load_spec([str(path)], None), LocalFacts(), HostFacts(log_dir=None))
+    return resolved(path)
 
 
 def test_a_domain_the_spec_gives_to_another_guest_is_made_anew_for_it(tmp_path: Path) -> None:
-    def spec(text: str) -> DesiredState:
-        return spec_of(tmp_path, "", text)
-
     disk = "    devices: {agent: false}\n    disks:\n      data: {size: 1GiB}\n"
     fake = FakeHypervisor()
-    counted = spec(f"  web:\n    count: 2\n{disk}")
+    counted = spec_of(tmp_path, "", f"  web:\n    count: 2\n{disk}")
     apply(fake, plan_for(fake, counted), counted)
     old_data = fake.volumes[("default", "web-1-data.qcow2")]
     old_data.data = b"the counted guest's files"
-    explicit = spec(f"  web-1:\n{disk}")
+    explicit = spec_of(tmp_path, "", f"  web-1:\n{disk}")
     plan = plan_for(fake, explicit)
     assert [(c.name, c.action) for c in plan.guest_changes()] == [("web-1", Action.REPLACE), ("web-2", Action.DELETE)]
     apply(fake, plan, explicit)

@@ -18,7 +18,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from tests.tooling.pausing import wait_paused
+from tests.tooling.pausing import let_go, wait_paused
 from tests.tooling.private_libvirtd import PrivateLibvirtd
 
 pytestmark = pytest.mark.libvirtd
@@ -84,11 +84,11 @@ class Lab:
         out, err = proc.communicate(timeout=300)
         return proc.returncode, out + err
 
-    def paused(self, *args: str, at: str) -> tuple[subprocess.Popen[str], Path]:
-        """vmctl started and stopped at pause point `at`; touch the returned path to let it go on."""
+    def paused(self, *args: str, at: str) -> subprocess.Popen[str]:
+        """vmctl started and stopped at pause point `at`, until `let_go(lab.tmp, at)`."""
         proc = self.vmctl(*args, pause=at)
         wait_paused(proc, self.tmp, at)
-        return proc, self.tmp / f"{at}.go"
+        return proc
 
     def converges(self) -> None:
         code, output = self.run("apply", "--yes", str(self.spec))
@@ -134,9 +134,9 @@ def lab(daemon: PrivateLibvirtd, tmp_path: Path, project: str) -> Iterator[Lab]:
 
 
 def test_libvirtd_restarted_mid_apply(lab: Lab) -> None:
-    proc, go = lab.paused("apply", "--yes", str(lab.spec), at="create-disk-made")
+    proc = lab.paused("apply", "--yes", str(lab.spec), at="create-disk-made")
     lab.daemon.restart()
-    go.touch()
+    let_go(lab.tmp, "create-disk-made")
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, out + err
     assert "guest web: " in err and "volume web-data.qcow2" in err, err  # the object it was making
@@ -164,9 +164,9 @@ def test_the_pools_disk_fills_up_during_volume_creation(lab: Lab) -> None:
 def test_removed_behind_vmctls_back_between_plan_and_apply(lab: Lab, kind: str, name: str) -> None:
     assert lab.run("apply", "--yes", str(lab.spec))[0] == 0
     lab.write(GUEST.replace("256MiB", "384MiB").replace("data: {size: 1GiB}", "data: {size: 2GiB}"))
-    proc, go = lab.paused("apply", "--yes", str(lab.spec), at="apply-planned")
+    proc = lab.paused("apply", "--yes", str(lab.spec), at="apply-planned")
     lab.remove(kind, name)
-    go.touch()
+    let_go(lab.tmp, "apply-planned")
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, out + err
     assert f"{name}" in err and "Traceback" not in err, err
